@@ -1,0 +1,120 @@
+"""The adapter contract: every model, ours or a library's, is called the same way.
+
+The base class owns timing, input/output checks and parameter validation; a subclass
+writes ``_fit`` and ``_predict`` only (public method here, private hook there, as in
+autogluon/fev). Capabilities are data (``tags``), so the runner can skip cleanly.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from study.errors import StudyError
+from study.protocol import EngineSet
+
+FORMULATIONS = ("regression", "embedding+head", "forecast-threshold")
+
+
+@dataclass
+class TrialContext:
+    """What the runner lends an adapter for one trial: a folder for its own artefacts,
+    a progress callback and the time budget."""
+
+    artifacts_dir: Path | None = None
+    progress: Callable[[str], None] = lambda message: None
+    time_budget_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AdapterError(StudyError):
+    """An adapter was misconfigured or returned something the contract forbids."""
+
+
+class Adapter(ABC):
+    """Base class of every model in the study.
+
+    Subclasses set ``name``, ``tags`` and ``default_params``, and may set ``profiles``
+    (parameter overrides per runner profile, e.g. ``{"smoke": {"n_estimators": 50}}``).
+    """
+
+    name: ClassVar[str]
+    tags: ClassVar[dict[str, Any]] = {}
+    default_params: ClassVar[dict[str, Any]] = {}
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, seed: int = 0, **params: Any):
+        unknown = sorted(set(params) - set(self.default_params))
+        if unknown:
+            raise AdapterError(
+                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; valid: "
+                f"{', '.join(sorted(self.default_params)) or '(none)'}."
+            )
+        self.seed = seed
+        self.params: dict[str, Any] = {**self.default_params, **params}
+        self.context = TrialContext()
+        self.info_: dict[str, Any] = {}
+
+    # ----- class-level descriptions -------------------------------------------------
+    @classmethod
+    def test_params(cls) -> dict[str, Any]:
+        """Tiny settings for the contract tests (seconds on synthetic data)."""
+        return dict(cls.profiles.get("smoke", {}))
+
+    @classmethod
+    def params_for(cls, profile: str) -> dict[str, Any]:
+        """Parameters for a runner profile: defaults overridden by that profile's entries."""
+        return {**cls.default_params, **cls.profiles.get(profile, {})}
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this adapter cannot run here (missing package, no GPU), or None."""
+        missing = [dep for dep in cls.tags.get("python_dependencies", [])
+                   if importlib.util.find_spec(dep.split("[")[0]) is None]
+        if missing:
+            extra = cls.tags.get("install_extra")
+            hint = f" (pip install -e '.[{extra}]')" if extra else ""
+            return f"needs {', '.join(missing)}, not installed{hint}"
+        if cls.tags.get("needs_gpu"):
+            try:
+                import torch
+                if not torch.cuda.is_available():
+                    return "needs a CUDA GPU"
+            except ImportError:
+                return "needs torch with CUDA"
+        return None
+
+    # ----- the contract -------------------------------------------------------------
+    def fit(self, train: EngineSet, valid: EngineSet | None = None) -> Adapter:
+        """Learn from training engines; ``valid`` (engine-disjoint) is for selection only."""
+        if train.rul is None or (valid is not None and valid.rul is None):
+            raise AdapterError("fit needs labelled engine sets (train/valid)")
+        start = time.perf_counter()
+        self._fit(train, valid)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def predict(self, test: EngineSet) -> np.ndarray:
+        """One RUL per test engine, shape (n_engines,), finite."""
+        if not hasattr(self, "fit_seconds_"):
+            raise AdapterError(f"{self.name}: predict called before fit")
+        start = time.perf_counter()
+        pred = np.asarray(self._predict(test), dtype=float).reshape(-1)
+        self.predict_seconds_ = time.perf_counter() - start
+        if pred.shape != (len(test),):
+            raise AdapterError(f"{self.name} returned {pred.shape[0]} predictions for {len(test)} engines")
+        if not np.all(np.isfinite(pred)):
+            raise AdapterError(f"{self.name} returned non-finite predictions")
+        return pred
+
+    @abstractmethod
+    def _fit(self, train: EngineSet, valid: EngineSet | None) -> None: ...
+
+    @abstractmethod
+    def _predict(self, test: EngineSet) -> np.ndarray: ...

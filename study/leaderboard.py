@@ -1,0 +1,100 @@
+"""The leaderboard: a pure function of the trial rows (tables are derived, never edited)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+LEADERBOARD_COLUMNS = [
+    "model", "subset", "status", "rmse", "rmse_std", "rmse_ci_low", "rmse_ci_high", "rmse_raw",
+    "score", "score_mean", "mae", "n_seeds", "fit_seconds", "predict_seconds", "n_test_engines",
+    "n_parameters", "family", "formulation", "reason",
+]
+_STATUS_ORDER = {"ok": 0, "failed": 1, "skipped": 2}
+
+
+def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Latest row per trial key (a forced rerun supersedes the older row)."""
+    return list({row["key"]: row for row in rows}.values())
+
+
+def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One line per (model, subset): means over successful seeds, std of RMSE across seeds.
+
+    A (model, subset) with no successful trial keeps its status and reason and no metrics.
+    """
+    rows = current_rows(rows)
+    if not rows:
+        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    frame = pd.DataFrame(rows)
+    out = []
+    for (model, subset), group in frame.groupby(["model", "subset"], sort=True):
+        ok = group[group["status"] == "ok"]
+        statuses = sorted(group["status"], key=lambda s: _STATUS_ORDER.get(s, 3))
+        line: dict[str, Any] = {
+            "model": model, "subset": subset,
+            "status": "ok" if len(ok) else statuses[0],
+            "n_seeds": len(ok),
+            "family": group["family"].iloc[0] if "family" in group else None,
+            "formulation": group["formulation"].iloc[0] if "formulation" in group else None,
+            "reason": "; ".join(sorted({str(r) for r in group.get("reason", pd.Series()).dropna() if r})) or None,
+        }
+        if len(ok) and len(ok) < len(group):
+            line["status"] = f"ok ({len(group) - len(ok)} of {len(group)} seeds failed)"
+        if len(ok):
+            for col in ("rmse", "rmse_raw", "score", "score_mean", "mae", "rmse_ci_low", "rmse_ci_high",
+                        "fit_seconds", "predict_seconds"):
+                line[col] = float(ok[col].mean())
+            line["rmse_std"] = float(ok["rmse"].std(ddof=1)) if len(ok) > 1 else 0.0
+            line["n_test_engines"] = int(ok["n_test_engines"].iloc[0])
+            n_params = ok["n_parameters"].dropna() if "n_parameters" in ok else pd.Series(dtype=float)
+            line["n_parameters"] = int(n_params.iloc[0]) if len(n_params) else None
+        out.append(line)
+    table = pd.DataFrame(out).reindex(columns=LEADERBOARD_COLUMNS)
+    return table.sort_values(["subset", "rmse"], na_position="last", kind="stable").reset_index(drop=True)
+
+
+def predictions_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Long table of every successful trial's per-engine predictions."""
+    parts = []
+    for row in current_rows(rows):
+        if row.get("status") != "ok":
+            continue
+        parts.append(pd.DataFrame({
+            "model": row["model"], "subset": row["subset"], "seed": row["seed"],
+            "unit": row["units"], "y_true": row["y_true"], "y_pred": row["y_pred"],
+        }))
+    if not parts:
+        return pd.DataFrame(columns=["model", "subset", "seed", "unit", "y_true", "y_pred"])
+    return pd.concat(parts, ignore_index=True).sort_values(["model", "subset", "seed", "unit"], kind="stable")
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
+    """A leaderboard as a markdown table (no optional dependency on tabulate)."""
+    if table.empty:
+        return "_no results_\n"
+    shown = table.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
+    shown = shown.fillna("").astype(str)
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+    body = ["| " + " | ".join(v.replace("|", "/") for v in r) + " |" for r in shown.to_numpy()]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def ranks(table: pd.DataFrame) -> pd.DataFrame:
+    """Rank of each model by RMSE within each subset, and its average rank across subsets
+    (only models with results on every subset compared)."""
+    ok = table[table["rmse"].notna()]
+    if ok.empty:
+        return pd.DataFrame(columns=["model", "average_rank"])
+    wide = ok.pivot(index="model", columns="subset", values="rmse").dropna()
+    ranked = wide.rank(axis=0, method="average")
+    ranked["average_rank"] = ranked.mean(axis=1)
+    return ranked.sort_values("average_rank").reset_index()
+
+
+__all__ = ["leaderboard", "predictions_frame", "to_markdown", "ranks", "LEADERBOARD_COLUMNS"]

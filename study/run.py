@@ -1,0 +1,110 @@
+"""Command line: ``python -m study.run [options]`` runs (or resumes) the study."""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from study.errors import StudyError
+from study.profiles import PROFILES
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``MODEL.PARAM=VALUE`` pairs into per-model overrides (values parsed as Python literals)."""
+    params: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        model, dot, name = target.partition(".")
+        if not sep or not dot or not model or not name:
+            raise StudyError(f"--set expects MODEL.PARAM=VALUE, got {item!r}.")
+        try:
+            parsed: Any = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = value
+        params.setdefault(model, {})[name] = parsed
+    return params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m study.run",
+        description="Run the C-MAPSS RUL comparison study (resumes an interrupted run in the same --out).")
+    parser.add_argument("--profile", default="standard", help=f"one of {', '.join(PROFILES)} (default: standard)")
+    parser.add_argument("--subsets", type=_csv, help="comma-separated, e.g. FD001,FD003 (default: the profile's)")
+    parser.add_argument("--models", type=_csv, help="comma-separated adapter names (default: all; see --list-models)")
+    parser.add_argument("--seeds", type=int, help="number of seeds per model and subset (default: the profile's)")
+    parser.add_argument("--data-dir", type=Path, help="folder with the C-MAPSS files or CMAPSSData.zip")
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/<profile>)")
+    parser.add_argument("--offline", action="store_true", help="never download; fail if the data is not on disk")
+    parser.add_argument("--allow-unverified-data", action="store_true",
+                        help="accept files whose SHA-256 differs from NASA's (recorded in run.json and the leaderboard)")
+    parser.add_argument("--force", action="store_true", help="rerun trials that already have results")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="MODEL.PARAM=VALUE",
+                        help="override an adapter parameter, e.g. --set xgboost.max_depth=4 (repeatable)")
+    parser.add_argument("--chronos-model", help="Chronos model id or local path (same as --set chronos.model=...)")
+    parser.add_argument("--no-report", action="store_true", help="do not write report.md at the end")
+    parser.add_argument("--list-models", action="store_true", help="list the adapters and whether they can run here")
+    return parser
+
+
+def list_models(console: Console) -> None:
+    from study.registry import all_adapters
+
+    table = Table(title="Registered adapters")
+    for col in ("name", "library", "formulation", "available here"):
+        table.add_column(col)
+    for name, cls in all_adapters().items():
+        reason = cls.unavailable_reason()
+        table.add_row(name, str(cls.tags.get("library", "")), str(cls.tags.get("formulation", "")),
+                      "yes" if reason is None else f"no: {reason}")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        if args.list_models:
+            list_models(console)
+            return 0
+        from study.runner import RunConfig, run_study
+
+        sets = _parse_sets(args.sets)
+        if args.chronos_model:
+            sets.setdefault("chronos", {})["model"] = args.chronos_model
+        config = RunConfig(
+            out=args.out or Path("runs") / args.profile, profile=args.profile, subsets=args.subsets,
+            models=args.models, seeds=args.seeds, data_dir=args.data_dir, offline=args.offline,
+            allow_unverified_data=args.allow_unverified_data, force=args.force, model_params=sets)
+        run_study(config, console)
+        if not args.no_report:
+            _write_report(config.out, console)
+    except StudyError as exc:
+        console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("Interrupted. Finished trials are saved; rerun the same command to resume.")
+        return 130
+    return 0
+
+
+def _write_report(out: Path, console: Console) -> None:
+    try:
+        from study.report import write_report
+    except ImportError:
+        return
+    path = write_report(out)
+    console.print(f"Report written to {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

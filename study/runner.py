@@ -1,0 +1,190 @@
+"""The study runner: data -> protocol -> (model x subset x seed) trials -> rows -> tables.
+
+Rows are appended as each trial finishes, tables and run.json are rewritten after every
+trial, and a rerun of the same command reuses finished trials (``force`` reruns them).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from study import environment, fetch
+from study.cmapss import SUBSETS, load_subset
+from study.errors import StudyError
+from study.leaderboard import leaderboard, predictions_frame, to_markdown
+from study.profiles import get_profile
+from study.protocol import PreparedSubset, Protocol, prepare
+from study.registry import all_adapters, get_adapter
+from study.results import ResultStore, trial_key
+from study.trial import TrialSpec, run_trial
+
+
+@dataclass
+class RunConfig:
+    """Everything the command line can set."""
+
+    out: Path
+    profile: str = "standard"
+    subsets: Sequence[str] | None = None
+    models: Sequence[str] | None = None
+    seeds: int | None = None
+    data_dir: Path | None = None
+    offline: bool = False
+    allow_unverified_data: bool = False
+    force: bool = False
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    protocol: Protocol = field(default_factory=Protocol)
+
+    def resolved(self) -> RunConfig:
+        """Fill profile defaults and validate names (errors list the valid ones)."""
+        profile = get_profile(self.profile)
+        subsets = list(self.subsets or profile.subsets)
+        bad = [s for s in subsets if s not in SUBSETS]
+        if bad:
+            raise StudyError(f"Unknown subset(s) {', '.join(bad)}; valid subsets: {', '.join(SUBSETS)}.")
+        models = list(self.models or all_adapters())
+        for name in models:
+            get_adapter(name)
+        seeds = self.seeds if self.seeds is not None else profile.seeds
+        if seeds < 1:
+            raise StudyError(f"--seeds must be at least 1 (got {seeds}).")
+        return RunConfig(**{**asdict(self), "subsets": subsets, "models": models, "seeds": seeds,
+                            "protocol": self.protocol})
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise StudyError(f"Cannot write results to {out}: {exc.strerror or exc}. Choose another --out.") from exc
+
+
+def load_prepared(config: RunConfig, log=print) -> dict[str, tuple[PreparedSubset, np.ndarray, dict[str, str]]]:
+    """Locate, verify, parse and prepare each requested subset (truth kept apart)."""
+    folder = fetch.locate(config.data_dir, offline=config.offline, log=log)
+    prepared = {}
+    for subset in config.subsets:
+        raw = load_subset(folder, subset, allow_unverified=config.allow_unverified_data)
+        data, truth = prepare(raw, config.protocol)
+        prepared[subset] = (data, truth, raw.checksums)
+    return prepared
+
+
+def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
+    """The grid of trials, each with its resume key."""
+    limit = get_profile(config.profile).trial_time_limit_s
+    specs = []
+    for model in config.models:
+        params = {**get_adapter(model).params_for(config.profile), **config.model_params.get(model, {})}
+        for subset in config.subsets:
+            data = prepared[subset][0]
+            for seed in range(config.seeds):
+                key = trial_key(model, params, subset, seed, data.protocol_hash, data.data_fingerprint)
+                specs.append(TrialSpec(model, subset, seed, params, key, limit))
+    return specs
+
+
+def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any]) -> pd.DataFrame:
+    """Derive leaderboard.csv/.md, predictions.csv and run.json from the rows."""
+    table = leaderboard(rows)
+    table.to_csv(out / "leaderboard.csv", index=False)
+    header = ""
+    if not run_info.get("data_verified", True):
+        header = "> **Unverified data**: these results come from C-MAPSS files that do not match NASA's checksums.\n\n"
+    (out / "leaderboard.md").write_text(header + to_markdown(table))
+    predictions_frame(rows).to_csv(out / "predictions.csv", index=False)
+    tmp = out / "run.json.tmp"
+    tmp.write_text(json.dumps(run_info, indent=2, default=str))
+    os.replace(tmp, out / "run.json")
+    return table
+
+
+def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame:
+    """Run (or resume) a study and return its leaderboard."""
+    console = console or Console()
+    config = config.resolved()
+    _check_writable(config.out)
+    started = time.time()
+    prepared = load_prepared(config, log=console.print)
+    specs = plan_trials(config, prepared)
+    store = ResultStore(config.out)
+    done = {k: r for k, r in store.latest_by_key().items() if r.get("status") in ("ok", "skipped")}
+    wanted = {s.key for s in specs}
+    todo = specs if config.force else [s for s in specs if s.key not in done]
+    reused = 0 if config.force else len(wanted & set(done))
+    verified = all(p[0].verified for p in prepared.values())
+    run_info: dict[str, Any] = {
+        "config": {**asdict(config), "protocol": None},
+        "protocol": config.protocol.as_dict(), "protocol_hash": config.protocol.hash(),
+        "protocol_card": config.protocol.card(),
+        "data_checksums": {s: p[2] for s, p in prepared.items()}, "data_verified": verified,
+        "versions": environment.package_versions(), "machine": environment.machine(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "n_trials": len(specs), "n_reused": reused,
+    }
+    if not verified:
+        console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
+    console.print(f"{len(specs)} trials planned, {reused} reused from {store.path}, {len(todo)} to run.")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        overall = progress.add_task("trials", total=len(todo))
+        current = progress.add_task("", total=None)
+        for spec in todo:
+            label = f"{spec.model} {spec.subset} seed {spec.seed}"
+            progress.update(current, description=f"  {label}")
+            data, truth, _ = prepared[spec.subset]
+            artifacts = config.out / "artifacts" / f"{spec.model}-{spec.subset}-seed{spec.seed}"
+            row = run_trial(spec, data, truth, config.protocol.max_rul, artifacts,
+                            progress=lambda msg, label=label: progress.update(current, description=f"  {label}: {msg}"))
+            row["profile"] = config.profile
+            store.append(row)
+            _print_row(console, row)
+            write_outputs(config.out, _rows_for(store, wanted), run_info)
+            progress.advance(overall)
+        progress.remove_task(current)
+    run_info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    run_info["total_seconds"] = time.time() - started
+    table = write_outputs(config.out, _rows_for(store, wanted), run_info)
+    console.print(render_table(table, verified))
+    return table
+
+
+def _rows_for(store: ResultStore, wanted: set[str]) -> list[dict[str, Any]]:
+    return [r for r in store.latest_by_key().values() if r["key"] in wanted]
+
+
+def _print_row(console: Console, row: dict[str, Any]) -> None:
+    where = f"{row['model']} {row['subset']} seed {row['seed']}"
+    if row["status"] == "ok":
+        console.print(f"  {where}: RMSE {row['rmse']:.2f}  score {row['score']:.0f}  "
+                      f"fit {row['fit_seconds']:.1f}s")
+    else:
+        console.print(f"  {where}: [yellow]{row['status']}[/] - {row['reason']}")
+
+
+def render_table(table: pd.DataFrame, verified: bool = True) -> Table:
+    """The leaderboard as a rich table for the terminal."""
+    title = "Leaderboard (RMSE on capped test RUL, mean over seeds)"
+    if not verified:
+        title += " - UNVERIFIED DATA"
+    out = Table(title=title)
+    cols = ["model", "subset", "status", "rmse", "rmse_std", "score", "mae", "n_seeds", "fit_seconds"]
+    for col in cols:
+        out.add_column(col, justify="right" if col not in ("model", "subset", "status") else "left")
+    for _, r in table.iterrows():
+        out.add_row(*["" if pd.isna(r[c]) else (f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])) for c in cols])
+    return out

@@ -1,0 +1,54 @@
+"""Scoring: the same code for every model. Pure functions of (truth, prediction)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Root mean squared error."""
+    return float(np.sqrt(np.mean((np.asarray(y_pred) - np.asarray(y_true)) ** 2)))
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean absolute error."""
+    return float(np.mean(np.abs(np.asarray(y_pred) - np.asarray(y_true))))
+
+
+def nasa_score_terms(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """PHM08 asymmetric score per engine: late predictions (d > 0) cost more than early ones."""
+    d = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
+    return np.where(d < 0, np.expm1(-d / 13.0), np.expm1(d / 10.0))
+
+
+def nasa_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Sum of the PHM08 score over engines (the literature's 'score')."""
+    return float(nasa_score_terms(y_true, y_pred).sum())
+
+
+def bootstrap_rmse_ci(y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000,
+                      level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the RMSE, resampling test engines."""
+    sq = (np.asarray(y_pred, float) - np.asarray(y_true, float)) ** 2
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(sq), size=(n_boot, len(sq)))
+    stats = np.sqrt(sq[idx].mean(axis=1))
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def score_predictions(raw_truth: np.ndarray, y_pred: np.ndarray, max_rul: float) -> dict[str, float]:
+    """All metrics for one trial. ``raw_truth`` is the RUL file's values; the capped truth
+    (literature convention) is used for everything but ``rmse_raw``."""
+    raw_truth = np.asarray(raw_truth, dtype=float)
+    capped = np.minimum(raw_truth, max_rul)
+    lo, hi = bootstrap_rmse_ci(capped, y_pred)
+    score = nasa_score(capped, y_pred)
+    return {
+        "rmse": rmse(capped, y_pred),
+        "rmse_raw": rmse(raw_truth, y_pred),
+        "mae": mae(capped, y_pred),
+        "score": score,
+        "score_mean": score / len(capped),
+        "rmse_ci_low": lo,
+        "rmse_ci_high": hi,
+    }

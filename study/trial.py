@@ -1,0 +1,97 @@
+"""One trial: fit one adapter on one prepared subset with one seed, score it, make its row.
+
+Everything an executor needs is here, so a trial runs the same in-process, in a worker
+process or on a Ray worker.
+"""
+from __future__ import annotations
+
+import resource
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from study.adapter import TrialContext
+from study.protocol import PreparedSubset
+from study.registry import get_adapter
+from study.scoring import score_predictions
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What identifies and configures a trial (hashable into ``key``)."""
+
+    model: str
+    subset: str
+    seed: int
+    params: dict[str, Any] = field(hash=False)
+    key: str = ""
+    time_limit_s: float | None = None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global RNGs libraries fall back on (numpy, random, torch if loaded)."""
+    import random
+    import sys
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def _base_row(spec: TrialSpec, prepared: PreparedSubset) -> dict[str, Any]:
+    cls = get_adapter(spec.model)
+    return {
+        "key": spec.key, "model": spec.model, "subset": spec.subset, "seed": spec.seed,
+        "params": spec.params, "protocol_hash": prepared.protocol_hash,
+        "data_fingerprint": prepared.data_fingerprint, "data_verified": prepared.verified,
+        "library": cls.tags.get("library"), "family": cls.tags.get("family"),
+        "formulation": cls.tags.get("formulation"),
+    }
+
+
+def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_rul: float,
+              artifacts_dir: Path | None = None,
+              progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+    """Run one trial and return its self-describing row; never raises for adapter errors."""
+    row = _base_row(spec, prepared)
+    row["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    cls = get_adapter(spec.model)
+    reason = cls.unavailable_reason()
+    if reason:
+        return {**row, "status": "skipped", "reason": reason}
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            seed_everything(spec.seed)
+            adapter = cls(seed=spec.seed, **spec.params)
+            adapter.context = TrialContext(artifacts_dir=artifacts_dir, progress=progress,
+                                           time_budget_s=spec.time_limit_s)
+            adapter.fit(prepared.train, prepared.valid)
+            y_pred = adapter.predict(prepared.test)
+        except Exception as exc:  # an adapter's failure is a result, not a crash of the study
+            return {**row, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500],
+                    "traceback": traceback.format_exc()[-4000:],
+                    "wall_seconds": time.perf_counter() - start, **_warning_fields(caught)}
+    wall = time.perf_counter() - start
+    row.update(status="ok", reason=None, **score_predictions(truth, y_pred, max_rul))
+    row.update(
+        fit_seconds=adapter.fit_seconds_, predict_seconds=adapter.predict_seconds_, wall_seconds=wall,
+        n_test_engines=len(y_pred), n_parameters=adapter.info_.get("n_parameters"), info=adapter.info_,
+        units=prepared.test.units.tolist(), y_true=np.asarray(truth).tolist(), y_pred=y_pred.tolist(),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_warning_fields(caught),
+    )
+    if spec.time_limit_s and wall > spec.time_limit_s:
+        row.update(status="failed", reason=f"exceeded the profile's time limit ({wall:.0f} s > {spec.time_limit_s:.0f} s)")
+    return row
+
+
+def _warning_fields(caught: list[warnings.WarningMessage]) -> dict[str, Any]:
+    messages = sorted({f"{w.category.__name__}: {str(w.message)[:200]}" for w in caught})
+    return {"n_warnings": len(caught), "warnings": messages[:10]}
