@@ -37,6 +37,10 @@ class AdapterError(StudyError):
     """An adapter was misconfigured or returned something the contract forbids."""
 
 
+class AdapterUnavailable(StudyError):
+    """The adapter cannot run here (no weights, no GPU...); the trial becomes ``skipped``."""
+
+
 class Adapter(ABC):
     """Base class of every model in the study.
 

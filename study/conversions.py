@@ -5,6 +5,8 @@ themselves, so every library sees exactly the same windows.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -53,3 +55,133 @@ def to_tabular(engines: EngineSet, last_only: bool = False) -> tuple[pd.DataFram
     else:
         x, y, groups = engines.windows()
     return window_features(x, engines.channels, window_end_cycles(engines, last_only)), y, groups
+
+
+# ----- sktime ------------------------------------------------------------------------
+
+def to_sktime_panel(engines: EngineSet, last_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows as an sktime ``numpy3D`` panel ``(instances, channels, time)``: (X, target or
+    NaN, engine index per instance)."""
+    if last_only:
+        x = engines.last_windows()
+        y = engines.last_rul() if engines.rul is not None else np.full(len(engines), np.nan, np.float32)
+        groups = np.arange(len(engines))
+    else:
+        x, y, groups = engines.windows()
+    return np.ascontiguousarray(x.transpose(0, 2, 1)), y, groups
+
+
+def subsample_indices(n: int, cap: int | None, seed: int) -> np.ndarray:
+    """At most ``cap`` of ``range(n)``, drawn without replacement with ``seed``, sorted
+    (all of them when ``cap`` is None or not smaller than ``n``)."""
+    if cap is None or cap >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+
+
+# ----- health indicator (forecast-threshold formulation) -----------------------------
+
+@dataclass(frozen=True)
+class HealthIndicator:
+    """A scalar health indicator: a linear map from the normalised channels to capped-RUL /
+    cap, fitted on training engines only. 1 is healthy, ``threshold`` is the level
+    training engines reach at their last cycle (failure)."""
+
+    weights: np.ndarray  # (channels,)
+    bias: float
+    threshold: float
+    cap: float
+
+    def transform(self, engines: EngineSet) -> list[np.ndarray]:
+        """One HI series per engine (float32, one value per cycle), engine order kept. Reads
+        the sensors only, never labels."""
+        return [(seq @ self.weights + self.bias).astype(np.float32) for seq in engines.sequences]
+
+
+def fit_health_indicator(train: EngineSet, ridge: float = 1e-3) -> HealthIndicator:
+    """Least squares (slightly ridged) from channels to capped RUL / cap on every training
+    cycle; the failure threshold is the mean HI at the training engines' last cycles."""
+    if train.rul is None:
+        raise ValueError("the health indicator is fitted on labelled (training) engines only")
+    x = np.concatenate(train.sequences).astype(np.float64)
+    rul = np.concatenate(train.rul).astype(np.float64)
+    cap = float(rul.max())
+    target = rul / cap
+    x_mean, t_mean = x.mean(axis=0), target.mean()
+    xc = x - x_mean
+    weights = np.linalg.solve(xc.T @ xc + ridge * len(x) * np.eye(x.shape[1]), xc.T @ (target - t_mean))
+    bias = float(t_mean - x_mean @ weights)
+    threshold = float(np.mean([seq[-1] @ weights + bias for seq in train.sequences]))
+    return HealthIndicator(weights.astype(np.float32), bias, threshold, cap)
+
+
+def pad_front(series: np.ndarray, min_length: int) -> np.ndarray:
+    """A series front-padded to ``min_length`` by repeating its first value (the protocol's
+    short-engine policy)."""
+    short = min_length - len(series)
+    return np.concatenate([np.repeat(series[:1], short, axis=0), series]) if short > 0 else series
+
+
+def ruls_from_forecasts(forecasts: np.ndarray, threshold: float, cap: float) -> np.ndarray:
+    """RUL per forecast row = steps until the forecast HI first falls to ``threshold``.
+
+    Row ``i`` holds the HI at steps 1..H after the last observed cycle. A first crossing
+    between steps k-1 and k is located by linear interpolation (k - 1 + fraction); a
+    crossing at step 1 gives 1. No crossing within the horizon gives H. Capped at ``cap``.
+    """
+    f = np.asarray(forecasts, dtype=np.float64)
+    if f.ndim != 2 or f.shape[1] == 0:
+        raise ValueError(f"forecasts must be (series, horizon) with horizon >= 1, got {f.shape}")
+    n, horizon = f.shape
+    below = f <= threshold
+    crossed = below.any(axis=1)
+    k = np.where(crossed, below.argmax(axis=1) + 1, horizon).astype(np.float64)  # 1-based step
+    rul = k.copy()
+    rows = np.flatnonzero(crossed & (k >= 2))
+    if len(rows):
+        step = k[rows].astype(int)
+        before, after = f[rows, step - 2], f[rows, step - 1]
+        rul[rows] = step - 1 + (before - threshold) / np.maximum(before - after, 1e-12)
+    return np.minimum(rul, cap)
+
+
+# ----- Darts ------------------------------------------------------------------------
+
+def to_darts_series(series: list[np.ndarray], min_length: int = 1) -> list:
+    """Darts ``TimeSeries`` (integer time index, one component per column), one per engine
+    in order, front-padded to ``min_length``."""
+    from darts import TimeSeries
+
+    return [TimeSeries.from_values(pad_front(np.asarray(s, dtype=np.float32), min_length)) for s in series]
+
+
+def darts_forecasts_to_array(forecasts: list) -> np.ndarray:
+    """Darts forecasts (one deterministic univariate series each) as ``(series, horizon)``."""
+    return np.stack([np.asarray(f.values(copy=False))[:, 0] for f in forecasts])
+
+
+# ----- AutoGluon ----------------------------------------------------------------------
+
+TIMESERIES_START = "2000-01-01"
+
+
+def to_timeseries_frame(series: list[np.ndarray], item_ids: list | np.ndarray, min_length: int = 1):
+    """An AutoGluon ``TimeSeriesDataFrame`` with a ``target`` column: one item per engine,
+    stamped with a synthetic daily date range (AutoGluon needs datetime timestamps; the
+    dates carry no information, one day = one cycle)."""
+    from autogluon.timeseries import TimeSeriesDataFrame
+
+    frames = []
+    for item, values in zip(item_ids, series):
+        values = pad_front(np.asarray(values, dtype=np.float64), min_length)
+        frames.append(pd.DataFrame({
+            "item_id": str(item),
+            "timestamp": pd.date_range(TIMESERIES_START, periods=len(values), freq="D"),
+            "target": values,
+        }))
+    return TimeSeriesDataFrame.from_data_frame(pd.concat(frames, ignore_index=True))
+
+
+def timeseries_forecasts_to_array(forecast, item_ids: list | np.ndarray, column: str = "mean") -> np.ndarray:
+    """AutoGluon forecasts as ``(items, horizon)`` in the order of ``item_ids``."""
+    return np.stack([forecast.loc[str(item)][column].to_numpy(dtype=np.float64) for item in item_ids])

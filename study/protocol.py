@@ -61,7 +61,7 @@ class Protocol:
             "operating settings are used only to find operating conditions.",
             "- **Scaling**: z-score fitted on the training-split engines only; on multi-"
             "condition subsets (FD002, FD004) per operating condition, the conditions found "
-            "by k-means (k=6) on the training engines' settings.",
+            "by k-means (k=6, standardised settings) on the training engines.",
             f"- **Windows**: {windows} cycles; engines shorter than the window are padded at "
             "the front by repeating their first cycle.",
             f"- **Validation**: {self.validation_fraction:.0%} of training engines, chosen by "
@@ -166,10 +166,19 @@ class _Normaliser:
 
     def fit(self, settings: np.ndarray, values: np.ndarray) -> _Normaliser:
         if self.n_conditions > 1:
-            from sklearn.cluster import KMeans
+            from scipy.cluster.vq import kmeans2
 
-            self.kmeans_ = KMeans(self.n_conditions, n_init=10, random_state=self.seed).fit(settings)
-            cond = self.kmeans_.labels_
+            # settings live on very different scales (altitude vs Mach): standardise first;
+            # best of a few seeded k-means++ starts, like sklearn's n_init
+            self.settings_mean_, self.settings_std_ = settings.mean(axis=0), settings.std(axis=0) + 1e-12
+            z = (settings - self.settings_mean_) / self.settings_std_
+            best = None
+            for start in range(5):
+                centres, labels = kmeans2(z, self.n_conditions, minit="++", seed=self.seed + start)
+                inertia = float(((z - centres[labels]) ** 2).sum())
+                if best is None or inertia < best[0]:
+                    best = (inertia, centres, labels)
+            _, self.centres_, cond = best
         else:
             cond = np.zeros(len(values), dtype=int)
         self.mean_ = np.stack([values[cond == c].mean(axis=0) for c in range(self.n_conditions)])
@@ -180,7 +189,9 @@ class _Normaliser:
     def condition(self, settings: np.ndarray) -> np.ndarray:
         if self.n_conditions == 1:
             return np.zeros(len(settings), dtype=int)
-        return self.kmeans_.predict(settings)
+        from scipy.cluster.vq import vq
+
+        return vq((settings - self.settings_mean_) / self.settings_std_, self.centres_)[0]
 
     def transform(self, settings: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cond = self.condition(settings)

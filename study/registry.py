@@ -3,6 +3,7 @@ library, nothing to register by hand) plus third-party ones from the entry-point
 ``cmapss_study.adapters``."""
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -13,6 +14,7 @@ from study.adapter import Adapter, AdapterError
 ENTRY_POINT_GROUP = "cmapss_study.adapters"
 
 
+@functools.lru_cache(maxsize=1)
 def _builtin() -> dict[str, type[Adapter]]:
     import adapters
 

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_report:
             _write_report(config.out, console)
     except StudyError as exc:
-        console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("Interrupted. Finished trials are saved; rerun the same command to resume.")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from study.adapter import TrialContext
+from study.adapter import AdapterUnavailable, TrialContext
 from study.protocol import PreparedSubset
 from study.registry import get_adapter
 from study.scoring import score_predictions
@@ -75,6 +75,8 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
                                            time_budget_s=spec.time_limit_s)
             adapter.fit(prepared.train, prepared.valid)
             y_pred = adapter.predict(prepared.test)
+        except AdapterUnavailable as exc:
+            return {**row, "status": "skipped", "reason": str(exc)}
         except Exception as exc:  # an adapter's failure is a result, not a crash of the study
             return {**row, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500],
                     "traceback": traceback.format_exc()[-4000:],

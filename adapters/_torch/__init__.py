@@ -1,0 +1,105 @@
+"""Shared code of our PyTorch regressors (LSTM, Transformer, Mamba).
+
+This module is torch-free at import time (the registry imports every public adapter
+module, and those import ``TorchWindowRegressor`` from here); ``trainer``, ``nets`` and
+``mamba`` import torch and are loaded only inside ``_fit`` / ``_predict``.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+
+from study.adapter import Adapter
+from study.conversions import window_end_cycles
+from study.protocol import EngineSet
+
+#: Trainer settings shared by every torch adapter (here, not in trainer.py, so that reading
+#: an adapter's defaults needs no torch import). Unknown keys are ignored by TrainConfig.
+TRAINER_PARAMS: dict[str, Any] = {
+    "epochs": 40,
+    "batch_size": 256,
+    "windows_per_epoch": 8192,
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "schedule": "onecycle",
+    "grad_clip": 1.0,
+    "patience": 12,
+    "cycle_channel": False,
+    "device": "auto",
+    "threads": None,
+}
+
+#: Tiny settings for CI smoke runs and contract tests (seconds on synthetic data).
+SMOKE_TRAINER_PARAMS: dict[str, Any] = {"epochs": 2, "windows_per_epoch": 512, "batch_size": 128, "patience": 2}
+
+
+def torch_tags(family: str) -> dict[str, Any]:
+    """The capability tags all our torch regressors share."""
+    return {
+        "library": "torch (ours)",
+        "family": family,
+        "formulation": "regression",
+        "input_format": "windows (n, time, channels)",
+        "python_dependencies": ["torch"],
+        "install_extra": "torch",
+        "needs_gpu": False,
+        "needs_weights": False,
+    }
+
+
+class TorchWindowRegressor(Adapter):
+    """Base of our torch adapters: windows in, one shared trainer, last window out.
+
+    Subclasses set ``name``/``tags``/``default_params``/``profiles`` and build their net in
+    ``_build_net``. ``info_`` gets the parameter count, best epoch, epochs run, device,
+    validation RMSE of the kept checkpoint and the per-epoch history.
+    """
+
+    @abstractmethod
+    def _build_net(self, n_channels: int, window: int):
+        """The nn.Module mapping (batch, window, n_channels) -> (batch,) scaled RUL."""
+
+    # ----- inputs ---------------------------------------------------------------------
+    def _inputs(self, engines: EngineSet, last_only: bool) -> np.ndarray:
+        """Windows, optionally with the cycle number as one more (standardised) channel."""
+        x = engines.last_windows() if last_only else engines.windows()[0]
+        if not self.params.get("cycle_channel"):
+            return x
+        ends = window_end_cycles(engines, last_only)
+        offsets = np.arange(engines.window - 1, -1, -1, dtype=np.float32)
+        cycles = np.maximum(ends[:, None] - offsets[None, :], 1.0)
+        if not hasattr(self, "cycle_scale_"):
+            self.cycle_scale_ = (float(cycles.mean()), float(cycles.std()) or 1.0)
+        mean, std = self.cycle_scale_
+        return np.concatenate([x, ((cycles - mean) / std)[..., None].astype(np.float32)], axis=-1)
+
+    # ----- the contract ---------------------------------------------------------------
+    def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
+        from adapters._torch.trainer import (TrainConfig, configure_threads, count_parameters,
+                                             select_device, seed_torch, train_regressor)
+
+        threads = configure_threads(self.params.get("threads"))
+        self.device_ = select_device(self.params.get("device", "auto"))
+        seed_torch(self.seed)
+        x, y = self._inputs(train, last_only=False), train.windows()[1]
+        xv = yv = None
+        if valid is not None and len(valid):
+            xv, yv = self._inputs(valid, last_only=False), valid.windows()[1]
+        self.net_ = self._build_net(x.shape[-1], train.window)
+        config = TrainConfig.from_params(self.params, label_scale=float(max(y.max(), 1.0)),
+                                         time_budget_s=self.context.time_budget_s)
+        self.label_scale_ = config.label_scale
+        result = train_regressor(self.net_, x, y, xv, yv, config, seed=self.seed, device=self.device_,
+                                 progress=self.context.progress)
+        self.info_ = {"n_parameters": count_parameters(self.net_), "n_train_windows": int(len(x)),
+                      "n_valid_windows": int(len(xv)) if xv is not None else 0, "threads": threads,
+                      **result.as_info()}
+
+    def _predict(self, test: EngineSet) -> np.ndarray:
+        from adapters._torch.trainer import predict_windows
+
+        pred = predict_windows(self.net_, self._inputs(test, last_only=True), self.device_,
+                               label_scale=self.label_scale_)
+        return np.clip(pred, 0.0, None)

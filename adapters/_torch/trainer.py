@@ -1,0 +1,212 @@
+"""One shared trainer for every window regressor written in PyTorch (LSTM, Transformer, Mamba).
+
+Fairness lives here: all three nets see the same windows, the same loss (MSE on labels
+scaled to [0, 1] by the RUL cap), the same optimiser (AdamW), schedule (OneCycle or
+cosine), gradient clipping, per-epoch window sampling, and the same model selection:
+the epoch with the lowest RMSE over *all* windows of the engine-disjoint validation
+engines (every window weighs the same; the test set's random truncation points make any
+window a plausible "last window"). The test set is never seen here.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (built from an adapter's params)."""
+
+    epochs: int = 40
+    batch_size: int = 256
+    windows_per_epoch: int = 8192
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"
+    grad_clip: float = 1.0
+    patience: int = 12
+    label_scale: float = 125.0
+    eval_batch_size: int = 2048
+    time_budget_s: float | None = None
+    budget_fraction: float = 0.8   # stop once this share of the budget is (about to be) spent
+
+    @classmethod
+    def from_params(cls, params: dict, **extra) -> TrainConfig:
+        """Pick the trainer's fields out of an adapter's params."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in {**params, **extra}.items() if k in names})
+
+
+@dataclass
+class TrainResult:
+    """What happened during training (goes into the adapter's ``info_``)."""
+
+    best_epoch: int
+    epochs_run: int
+    best_valid_rmse: float | None
+    stopped: str
+    train_seconds: float
+    seconds_per_epoch: float
+    device: str
+    threads: int
+    history: list[dict] = field(default_factory=list)
+
+    def as_info(self) -> dict:
+        """Flat, JSON-ready summary (the per-epoch history is kept short)."""
+        info = asdict(self)
+        info["history"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}
+                           for h in self.history]
+        return info
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (affinity-aware, so containers are sized right)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Size torch's intra-op thread pool to the machine (or to ``threads``); returns it."""
+    n = int(threads) if threads else available_cores()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else CPU; asking for CUDA without one is an error."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={preference!r} requested but torch sees no CUDA GPU; use 'auto' or 'cpu'")
+    return torch.device(preference)
+
+
+def seed_torch(seed: int) -> None:
+    """Seed torch's global RNG (weight init, dropout); sampling uses its own generator."""
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+@torch.no_grad()
+def predict_windows(model: nn.Module, x: np.ndarray, device: torch.device | str = "cpu",
+                    batch_size: int = 2048, label_scale: float = 125.0) -> np.ndarray:
+    """RUL for each window (n, time, channels) -> (n,), in cycles (not clipped)."""
+    model.eval()
+    device = torch.device(device)
+    out = []
+    for start in range(0, len(x), batch_size):
+        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
+        out.append(model(xb).float().reshape(-1).cpu())
+    if not out:
+        return np.zeros(0, dtype=np.float32)
+    return (torch.cat(out).numpy() * label_scale).astype(np.float32)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
+                                                   pct_start=0.2, anneal_strategy="cos",
+                                                   div_factor=10.0, final_div_factor=100.0)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=config.lr * 0.01)
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ValueError(f"schedule must be 'onecycle', 'cosine' or 'constant', got {config.schedule!r}")
+
+
+def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
+                    x_valid: np.ndarray | None, y_valid: np.ndarray | None, config: TrainConfig,
+                    seed: int, device: torch.device | str = "cpu",
+                    progress: Callable[[str], None] = lambda message: None) -> TrainResult:
+    """Train ``model`` in place on windows -> RUL and load the best validation checkpoint.
+
+    Each epoch draws ``windows_per_epoch`` random training windows (seeded), so an epoch
+    costs the same on every subset. Without validation data the last epoch is kept.
+    """
+    start = time.perf_counter()
+    device = torch.device(device)
+    threads = torch.get_num_threads()
+    rng = np.random.default_rng(seed)
+    model.to(device)
+    x_t = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32))
+    y_t = torch.from_numpy(np.asarray(y_train, dtype=np.float32) / config.label_scale)
+    if device.type != "cpu":
+        x_t, y_t = x_t.to(device), y_t.to(device)
+    has_valid = x_valid is not None and y_valid is not None and len(x_valid) > 0
+    per_epoch = min(int(config.windows_per_epoch), len(x_t)) if config.windows_per_epoch else len(x_t)
+    steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = _scheduler(optimizer, config, steps_per_epoch)
+    loss_fn = nn.MSELoss()
+
+    best_state, best_rmse, best_epoch = None, math.inf, 0
+    history: list[dict] = []
+    stopped, epochs_run, stale = "completed", 0, 0
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        model.train()
+        idx = torch.from_numpy(rng.choice(len(x_t), size=per_epoch, replace=False))
+        total_loss = 0.0
+        for step in range(steps_per_epoch):
+            batch = idx[step * config.batch_size:(step + 1) * config.batch_size]
+            xb, yb = x_t[batch].to(device, non_blocking=True), y_t[batch].to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb).reshape(-1), yb)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            total_loss += float(loss.detach()) * len(batch)
+        train_rmse = math.sqrt(total_loss / per_epoch) * config.label_scale
+        epochs_run = epoch
+        record = {"epoch": epoch, "train_rmse": train_rmse, "lr": optimizer.param_groups[0]["lr"]}
+        if has_valid:
+            pred = predict_windows(model, x_valid, device, config.eval_batch_size, config.label_scale)
+            valid_rmse = float(np.sqrt(np.mean((np.clip(pred, 0, None) - y_valid) ** 2)))
+            record["valid_rmse"] = valid_rmse
+            if valid_rmse < best_rmse - 1e-4:
+                best_rmse, best_epoch, stale = valid_rmse, epoch, 0
+                best_state = copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()})
+            else:
+                stale += 1
+        record["seconds"] = time.perf_counter() - epoch_start
+        history.append(record)
+        valid_text = f", valid RMSE {record['valid_rmse']:.2f} (best {best_rmse:.2f} @ {best_epoch})" if has_valid else ""
+        progress(f"epoch {epoch}/{config.epochs}: train RMSE {train_rmse:.2f}{valid_text}")
+        if has_valid and stale >= config.patience:
+            stopped = f"early stop: no validation improvement for {config.patience} epochs"
+            break
+        if config.time_budget_s:
+            elapsed = time.perf_counter() - start
+            mean_epoch = elapsed / epoch
+            if elapsed + mean_epoch > config.budget_fraction * config.time_budget_s:
+                stopped = f"time budget: {elapsed:.0f} s of {config.time_budget_s:.0f} s used"
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = epochs_run
+    elapsed = time.perf_counter() - start
+    return TrainResult(best_epoch=best_epoch, epochs_run=epochs_run,
+                       best_valid_rmse=best_rmse if has_valid and math.isfinite(best_rmse) else None,
+                       stopped=stopped, train_seconds=elapsed,
+                       seconds_per_epoch=elapsed / max(1, epochs_run), device=str(device),
+                       threads=threads, history=history)

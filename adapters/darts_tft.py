@@ -1,0 +1,99 @@
+"""Darts' Temporal Fusion Transformer in the forecast-threshold formulation."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from study.adapter import Adapter
+from study.conversions import (darts_forecasts_to_array, fit_health_indicator, ruls_from_forecasts,
+                               to_darts_series)
+from study.protocol import EngineSet
+
+
+class DartsTFTAdapter(Adapter):
+    """Forecast a health indicator with Darts' ``TFTModel``; RUL = steps to the failure level.
+
+    Darts' neural models always read the target's own past values, and a test engine's RUL
+    history is the answer, so RUL is never a Darts target. Instead a scalar health indicator
+    (HI: a linear map from the normalised sensors to capped-RUL / cap, fitted on training
+    engines, see ``study.conversions.fit_health_indicator``) is the target: the TFT learns to
+    forecast HI trajectories of training engines, each test engine's HI history (sensors only)
+    is forecast ``horizon`` cycles ahead, and the RUL is the number of steps until the
+    forecast first falls to the HI level training engines reach at failure (capped at the
+    protocol cap; no crossing within the horizon gives the horizon).
+    """
+
+    name = "darts-tft"
+    tags = {
+        "library": "darts",
+        "family": "Transformer (TFT)",
+        "formulation": "forecast-threshold",
+        "input_format": "darts TimeSeries list (health indicator per engine)",
+        "python_dependencies": ["darts"],
+        "import_modules": ["darts.models"],
+        "install_extra": "darts",
+        "needs_gpu": False,
+        "needs_weights": False,
+        "conversions": 3,  # sensors -> HI series -> darts TimeSeries -> forecast array -> RUL
+        "workarounds": [
+            "forecast-threshold on a health indicator: Darts' neural models always read the "
+            "target's past, so RUL cannot be the target without leaking the test answer",
+            "add_relative_index=True: TFTModel refuses to fit without future covariates",
+            "pl_trainer_kwargs (cpu accelerator, no progress bar/summary/logger): Lightning "
+            "defaults print and write lightning_logs/ into the working directory",
+            "front-padding short test engines: a series shorter than input_chunk_length cannot "
+            "be forecast",
+            "likelihood=None + MSELoss: the default quantile likelihood makes predictions "
+            "sampled (non-deterministic unless num_samples and seeds are pinned)",
+        ],
+    }
+    default_params = {
+        "input_chunk_length": 40,
+        "output_chunk_length": 25,
+        "hidden_size": 16,
+        "lstm_layers": 1,
+        "num_attention_heads": 2,
+        "dropout": 0.1,
+        "batch_size": 256,
+        "n_epochs": 4,
+        "learning_rate": 3e-3,
+        "max_samples_per_ts": None,
+        "horizon": 125,
+    }
+    profiles = {"smoke": {"input_chunk_length": 12, "output_chunk_length": 6, "hidden_size": 4,
+                          "num_attention_heads": 1, "batch_size": 64, "n_epochs": 1, "horizon": 40}}
+
+    def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
+        import torch
+        from darts.models import TFTModel
+
+        p = self.params
+        self.hi_ = fit_health_indicator(train)
+        min_length = p["input_chunk_length"] + p["output_chunk_length"]
+        series = to_darts_series(self.hi_.transform(train), min_length=min_length)
+        self._workdir = tempfile.TemporaryDirectory(prefix="darts-tft-")
+        work_dir = Path(self.context.artifacts_dir or self._workdir.name)
+        self.model_ = TFTModel(
+            input_chunk_length=p["input_chunk_length"], output_chunk_length=p["output_chunk_length"],
+            hidden_size=p["hidden_size"], lstm_layers=p["lstm_layers"],
+            num_attention_heads=p["num_attention_heads"], dropout=p["dropout"],
+            batch_size=p["batch_size"], n_epochs=p["n_epochs"], add_relative_index=True,
+            likelihood=None, loss_fn=torch.nn.MSELoss(), optimizer_kwargs={"lr": p["learning_rate"]},
+            random_state=self.seed, work_dir=str(work_dir), save_checkpoints=False,
+            pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False,
+                               "enable_model_summary": False, "logger": False,
+                               "enable_checkpointing": False},
+        )
+        self.context.progress("training TFT")
+        self.model_.fit(series, max_samples_per_ts=p["max_samples_per_ts"], verbose=False)
+        self.info_ = {"hi_threshold": self.hi_.threshold, "n_train_series": len(series),
+                      "n_parameters": int(sum(t.numel() for t in self.model_.model.parameters()))}
+
+    def _predict(self, test: EngineSet) -> np.ndarray:
+        p = self.params
+        series = to_darts_series(self.hi_.transform(test), min_length=p["input_chunk_length"])
+        forecasts = self.model_.predict(n=p["horizon"], series=series, verbose=False,
+                                        batch_size=max(len(series), 1))
+        return ruls_from_forecasts(darts_forecasts_to_array(forecasts), self.hi_.threshold, self.hi_.cap)

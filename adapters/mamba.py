@@ -1,0 +1,24 @@
+"""Mamba regressor (ours): selective state-space blocks in plain PyTorch, runs anywhere;
+uses mamba-ssm's fused CUDA kernel when that optional package and a GPU are present."""
+from __future__ import annotations
+
+from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+
+
+class MambaAdapter(TorchWindowRegressor):
+    """Stack of Mamba blocks (d_model 64, d_state 16, expand 2) -> last step + mean over time
+    -> dense head; shared trainer. ``scan_backend``: "auto" (mamba-ssm on CUDA if installed,
+    else ours), "torch" (always ours) or "mamba_ssm" (required)."""
+
+    name = "mamba"
+    tags = torch_tags("Mamba")
+    default_params = {**TRAINER_PARAMS, "d_model": 64, "n_layers": 2, "d_state": 16, "d_conv": 4, "expand": 2,
+                      "dropout": 0.1, "head_size": 64, "scan_backend": "auto"}
+    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_layers": 1, "d_state": 4, "head_size": 16}}
+
+    def _build_net(self, n_channels: int, window: int):
+        from adapters._torch.mamba import MambaRegressor
+
+        p = self.params
+        return MambaRegressor(n_channels, p["d_model"], p["n_layers"], p["d_state"], p["d_conv"], p["expand"],
+                              p["dropout"], p["head_size"], p["scan_backend"])

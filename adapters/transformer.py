@@ -1,0 +1,23 @@
+"""Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
+from __future__ import annotations
+
+from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+
+
+class TransformerAdapter(TorchWindowRegressor):
+    """Pre-norm encoder (2 layers, d_model 64, 4 heads) with sinusoidal positions, attention
+    pooling + last step into a dense head; shared trainer."""
+
+    name = "transformer"
+    tags = torch_tags("Transformer")
+    default_params = {**TRAINER_PARAMS, "d_model": 64, "n_heads": 4, "n_layers": 2, "dim_feedforward": 128,
+                      "dropout": 0.1, "head_size": 64}
+    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_heads": 2, "n_layers": 1,
+                          "dim_feedforward": 32, "head_size": 16}}
+
+    def _build_net(self, n_channels: int, window: int):
+        from adapters._torch.nets import TransformerRegressor
+
+        p = self.params
+        return TransformerRegressor(n_channels, window, p["d_model"], p["n_heads"], p["n_layers"],
+                                    p["dim_feedforward"], p["dropout"], p["head_size"])

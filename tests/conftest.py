@@ -1,0 +1,45 @@
+"""Shared fixtures: the real C-MAPSS folder (CI points CMAPSS_DATA_DIR at it) and synthetic data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def real_data_dir() -> Path | None:
+    """The verified C-MAPSS folder: $CMAPSS_DATA_DIR, else the workspace copy beside the repo."""
+    env = os.environ.get("CMAPSS_DATA_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "cmapss")
+    for folder in candidates:
+        if (folder / "train_FD001.txt").is_file():
+            return folder
+    return None
+
+
+@pytest.fixture(scope="session")
+def cmapss_dir() -> Path:
+    folder = real_data_dir()
+    if folder is None:
+        pytest.skip("real C-MAPSS data not found: set CMAPSS_DATA_DIR (CI does)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    from study.synthetic import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_prepared(synthetic_dir):
+    """FD001-format synthetic subset, prepared with the default protocol."""
+    from study.cmapss import load_subset
+    from study.protocol import Protocol, prepare
+
+    return prepare(load_subset(synthetic_dir, "FD001", allow_unverified=True), Protocol())

@@ -1,0 +1,47 @@
+"""Adapter discovery: built-ins by module, third parties by entry point."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from study.adapter import Adapter, AdapterError
+from study.registry import all_adapters, get_adapter
+
+PLUGIN_DIR = Path(__file__).parent / "fake_plugin"
+
+
+@pytest.fixture
+def plugin_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    yield
+    sys.modules.pop("fake_study_plugin", None)
+
+
+def test_builtin_adapters_are_found_without_registration():
+    assert "xgboost" in all_adapters()
+
+
+def test_unknown_adapter_name_lists_valid_names():
+    with pytest.raises(AdapterError) as info:
+        get_adapter("no-such-model")
+    assert "xgboost" in str(info.value)
+
+
+def test_entry_point_adapter_from_another_package_is_registered(plugin_on_path):
+    cls = get_adapter("test-constant")
+    assert issubclass(cls, Adapter) and cls.__module__ == "fake_study_plugin"
+
+
+def test_unknown_parameter_lists_valid_parameters():
+    with pytest.raises(AdapterError, match="max_depth"):
+        get_adapter("xgboost")(depth=3)
+
+
+def test_every_adapter_declares_the_required_tags():
+    for name, cls in all_adapters().items():
+        assert cls.name == name
+        assert cls.tags.get("formulation") in ("regression", "embedding+head", "forecast-threshold"), name
+        for tag in ("library", "family", "python_dependencies", "needs_gpu", "needs_weights"):
+            assert tag in cls.tags, f"{name} lacks tag {tag}"

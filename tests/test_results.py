@@ -1,0 +1,69 @@
+"""The append-only row store and the leaderboard derived from it."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
+from study.results import ResultStore, trial_key
+
+
+def _row(model, subset, seed, rmse, status="ok", **extra):
+    base = {"key": trial_key(model, {}, subset, seed, "p", "d"), "model": model, "subset": subset,
+            "seed": seed, "status": status, "family": "f", "formulation": "regression", "reason": None}
+    if status == "ok":
+        base.update(rmse=rmse, rmse_raw=rmse + 1, score=10 * rmse, score_mean=rmse / 10, mae=rmse - 1,
+                    rmse_ci_low=rmse - 1, rmse_ci_high=rmse + 1, fit_seconds=2.0, predict_seconds=0.5,
+                    n_test_engines=3, n_parameters=None, units=[1, 2, 3], y_true=[5, 6, 7],
+                    y_pred=[rmse, rmse, rmse])
+    return {**base, **extra}
+
+
+def test_torn_last_line_is_ignored_and_next_append_starts_clean(tmp_path):
+    store = ResultStore(tmp_path)
+    store.append(_row("a", "FD001", 0, 10.0))
+    with open(store.path, "a") as handle:
+        handle.write('{"key": "half-writ')  # a writer killed mid-line
+    store.append(_row("a", "FD001", 1, 12.0))
+    assert [r["seed"] for r in store.rows()] == [0, 1]
+
+
+def test_trial_key_depends_on_every_identity_field():
+    base = trial_key("m", {"a": 1}, "FD001", 0, "p", "d")
+    variants = [trial_key("n", {"a": 1}, "FD001", 0, "p", "d"), trial_key("m", {"a": 2}, "FD001", 0, "p", "d"),
+                trial_key("m", {"a": 1}, "FD002", 0, "p", "d"), trial_key("m", {"a": 1}, "FD001", 1, "p", "d"),
+                trial_key("m", {"a": 1}, "FD001", 0, "q", "d"), trial_key("m", {"a": 1}, "FD001", 0, "p", "e")]
+    assert base not in variants and len(set(variants)) == len(variants)
+
+
+def test_leaderboard_means_over_seeds_and_keeps_failures_visible():
+    rows = [_row("a", "FD001", 0, 10.0), _row("a", "FD001", 1, 12.0),
+            _row("b", "FD001", 0, None, status="failed", reason="boom")]
+    table = leaderboard(rows).set_index("model")
+    assert table.loc["a", "rmse"] == pytest.approx(11.0)
+    assert table.loc["a", "rmse_std"] == pytest.approx(math.sqrt(2))
+    assert table.loc["a", "score"] == pytest.approx(110.0)
+    assert table.loc["a", "n_seeds"] == 2
+    assert table.loc["b", "status"] == "failed" and table.loc["b", "reason"] == "boom"
+    assert math.isnan(table.loc["b", "rmse"])
+    assert "| a | FD001 | ok | 11.00 |" in to_markdown(leaderboard(rows))
+
+
+def test_partial_failure_is_flagged_in_the_status():
+    rows = [_row("a", "FD001", 0, 10.0), _row("a", "FD001", 1, None, status="failed", reason="x")]
+    assert leaderboard(rows)["status"].iloc[0] == "ok (1 of 2 seeds failed)"
+
+
+def test_a_rerun_row_supersedes_the_older_one():
+    old, new = _row("a", "FD001", 0, 10.0), _row("a", "FD001", 0, 20.0)
+    assert leaderboard([old, new])["rmse"].iloc[0] == 20.0
+    assert len(predictions_frame([old, new])) == 3
+
+
+def test_average_rank_uses_only_models_with_every_subset():
+    rows = [_row("a", "FD001", 0, 10.0), _row("a", "FD002", 0, 20.0), _row("b", "FD001", 0, 11.0),
+            _row("b", "FD002", 0, 15.0), _row("c", "FD001", 0, 1.0)]
+    result = ranks(leaderboard(rows)).set_index("model")
+    assert list(result.index) == ["a", "b"]
+    assert result.loc["a", "average_rank"] == 1.5

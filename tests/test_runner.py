@@ -1,0 +1,132 @@
+"""End to end: ``python -m study.run`` on real data, resuming, failures, and user errors."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from study.runner import RunConfig, run_study
+from study.results import ResultStore
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = Path(__file__).parent / "fake_plugin"
+QUIET = Console(file=open(os.devnull, "w"))
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "study.run", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(cmapss_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    result = _cli("--profile", "smoke", "--models", "xgboost", "--subsets", "FD001,FD004", "--seeds", "2",
+                  "--data-dir", str(cmapss_dir), "--out", str(out), "--offline", "--no-report")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result
+
+
+def test_smoke_run_writes_every_output_with_the_promised_columns(smoke_run, cmapss_dir):
+    out, result = smoke_run
+    table = pd.read_csv(out / "leaderboard.csv")
+    for col in ("model", "subset", "status", "rmse", "rmse_std", "rmse_raw", "score", "score_mean", "mae",
+                "n_seeds", "fit_seconds", "predict_seconds", "n_test_engines"):
+        assert col in table.columns
+    assert list(table["subset"]) == ["FD001", "FD004"] and set(table["status"]) == {"ok"}
+    assert list(table["n_test_engines"]) == [100, 248] and list(table["n_seeds"]) == [2, 2]
+    assert table["rmse"].between(5, 40).all()
+    preds = pd.read_csv(out / "predictions.csv")
+    assert list(preds.columns) == ["model", "subset", "seed", "unit", "y_true", "y_pred"]
+    assert len(preds) == 2 * (100 + 248)
+    truth = pd.read_csv(cmapss_dir / "RUL_FD004.txt", header=None, sep=r"\s+")[0]
+    first_seed = preds[(preds.subset == "FD004") & (preds.seed == 0)]
+    assert list(first_seed["y_true"]) == list(truth)  # raw, uncapped truth
+    run = json.loads((out / "run.json").read_text())
+    assert run["protocol_hash"] and "Labels" in run["protocol_card"] and run["data_verified"] is True
+    assert run["data_checksums"]["FD001"]["train_FD001.txt"].startswith("963b5e22")
+    assert "numpy" in run["versions"] and run["machine"]["cpu_count"]
+    rows = ResultStore(out).rows()
+    assert len(rows) == 4 and all(r["protocol_hash"] == run["protocol_hash"] for r in rows)
+    assert "Leaderboard" in result.stdout
+
+
+def test_rerun_reuses_finished_trials_and_force_reruns_them(smoke_run, cmapss_dir):
+    out, _ = smoke_run
+    args = ["--profile", "smoke", "--models", "xgboost", "--subsets", "FD001,FD004", "--seeds", "2",
+            "--data-dir", str(cmapss_dir), "--out", str(out), "--offline", "--no-report"]
+    again = _cli(*args)
+    assert again.returncode == 0 and "4 reused" in again.stdout
+    assert len(ResultStore(out).rows()) == 4
+    forced = _cli(*args, "--subsets", "FD001", "--seeds", "1", "--force")
+    assert forced.returncode == 0 and "1 to run" in forced.stdout
+    assert len(ResultStore(out).rows()) == 5
+    assert len(pd.read_csv(out / "leaderboard.csv")) == 1  # tables show this command's grid
+
+
+def test_failing_adapter_becomes_a_failed_row_and_the_study_goes_on(cmapss_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    config = RunConfig(out=tmp_path, profile="smoke", models=["test-raises", "test-constant"],
+                       subsets=["FD001"], data_dir=cmapss_dir, offline=True)
+    table = run_study(config, QUIET).set_index("model")
+    assert table.loc["test-raises", "status"] == "failed"
+    assert "deliberate failure" in table.loc["test-raises", "reason"]
+    assert table.loc["test-constant", "status"] == "ok"
+    failed = [r for r in ResultStore(tmp_path).rows() if r["status"] == "failed"][0]
+    assert "RuntimeError" in failed["traceback"]
+
+
+def test_unverified_data_is_recorded_and_shown(synthetic_dir, tmp_path):
+    result = _cli("--profile", "smoke", "--models", "xgboost", "--data-dir", str(synthetic_dir), "--out",
+                  str(tmp_path), "--offline", "--no-report", "--allow-unverified-data")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "run.json").read_text())["data_verified"] is False
+    assert (tmp_path / "leaderboard.md").read_text().startswith("> **Unverified data**")
+    assert "UNVERIFIED" in result.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--models", "nope"], "valid models: "),
+    (["--subsets", "FD009"], "valid subsets: FD001, FD002, FD003, FD004"),
+    (["--profile", "huge"], "valid profiles: smoke, standard"),
+    (["--set", "xgboost"], "MODEL.PARAM=VALUE"),
+    (["--seeds", "0"], "at least 1"),
+])
+def test_bad_options_exit_nonzero_with_a_message_and_no_traceback(cmapss_dir, tmp_path, args, expected):
+    result = _cli("--profile", "smoke", "--data-dir", str(cmapss_dir), "--out", str(tmp_path), "--offline", *args)
+    assert result.returncode == 2
+    assert expected in result.stdout.replace("\n", " ")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_corrupt_data_exits_with_the_checksum_message(cmapss_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(cmapss_dir, data)
+    (data / "train_FD001.txt").chmod(0o644)
+    with open(data / "train_FD001.txt", "a") as handle:
+        handle.write("1 1 0 0 100" + " 1" * 21 + "\n")
+    result = _cli("--profile", "smoke", "--models", "xgboost", "--data-dir", str(data), "--out",
+                  str(tmp_path / "out"), "--offline")
+    assert result.returncode == 2
+    assert "train_FD001.txt" in result.stdout and "expected SHA-256" in result.stdout.replace("\n", " ")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unwritable_output_folder_is_a_user_error(cmapss_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = _cli("--profile", "smoke", "--models", "xgboost", "--data-dir", str(cmapss_dir),
+                  "--out", str(blocker / "out"), "--offline")
+    assert result.returncode == 2 and "Cannot write results" in result.stdout
+
+
+def test_list_models_shows_availability():
+    result = _cli("--list-models")
+    assert result.returncode == 0 and "xgboost" in result.stdout and "yes" in result.stdout
