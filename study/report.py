@@ -1,0 +1,316 @@
+"""``python -m study.report RUN_DIR``: the markdown report and figures of a run, from its rows.
+
+Everything here is derived from ``trials.jsonl`` and ``run.json`` (and, when present, the
+friction measurements), so a report can always be regenerated. Published results appear only
+in their own, labelled table - never in the measured ranking.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from study.errors import StudyError
+from study.leaderboard import current_rows, leaderboard, predictions_frame, ranks, to_markdown
+from study.results import ResultStore
+
+FIGURES = {
+    "bars": "fig_rmse_by_subset.png",
+    "pred_vs_true": "fig_pred_vs_true.png",
+    "error_vs_true": "fig_error_vs_true.png",
+    "pareto": "fig_accuracy_vs_cost.png",
+    "ranks": "fig_average_rank.png",
+}
+MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n).*?(\n<!-- /table -->)", re.S)
+
+
+def published_results() -> pd.DataFrame:
+    """Reported (not reproduced) results from the literature, with citations."""
+    with resources.files("study").joinpath("data/published_results.csv").open() as handle:
+        return pd.read_csv(handle)
+
+
+def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The current rows and run record of a run folder."""
+    run_dir = Path(run_dir)
+    rows = current_rows(ResultStore(run_dir).rows())
+    if not rows:
+        raise StudyError(f"{run_dir} holds no trial rows ({run_dir / 'trials.jsonl'}); run python -m study.run first.")
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    return rows, info
+
+
+# ----- tables -------------------------------------------------------------------------------
+def subset_table(board: pd.DataFrame, subset: str) -> str:
+    """Per-subset leaderboard in reader-friendly form (RMSE +/- std over seeds, CI)."""
+    part = board[board["subset"] == subset].copy()
+    if part.empty:
+        return "_no results_\n"
+
+    def fmt(v, digits=2):
+        return "" if pd.isna(v) else f"{v:.{digits}f}"
+
+    lines = ["| rank | model | family | RMSE (± std over seeds) | 95% CI | NASA score | MAE | RMSE raw truth "
+             "| fit s | predict s | params | seeds | status |", "|" + "---|" * 13]
+    rank = 0
+    for _, r in part.iterrows():
+        ok = not pd.isna(r["rmse"])
+        rank += ok
+        params = "" if pd.isna(r.get("n_parameters")) else f"{int(r['n_parameters']):,}"
+        lines.append(" | ".join([
+            "|" + (str(rank) if ok else "-"), str(r["model"]), str(r["family"] or ""),
+            f"{fmt(r['rmse'])} ± {fmt(r['rmse_std'])}" if ok else "",
+            f"{fmt(r['rmse_ci_low'])}-{fmt(r['rmse_ci_high'])}" if ok else "",
+            fmt(r["score"], 0), fmt(r["mae"]), fmt(r["rmse_raw"]), fmt(r["fit_seconds"], 1),
+            fmt(r["predict_seconds"], 2), params, str(int(r["n_seeds"])),
+            str(r["status"]) + ("" if ok or pd.isna(r["reason"]) else f": {r['reason']}") + " |"]))
+    return "\n".join(lines) + "\n"
+
+
+def rank_table(board: pd.DataFrame) -> str:
+    """Average rank across subsets (models with results on every subset)."""
+    table = ranks(board)
+    if table.empty:
+        return "_no model has results on every subset_\n"
+    shown = table.rename(columns={"average_rank": "average rank"})
+    return to_markdown(shown, digits=2)
+
+
+def reference_table(subsets: list[str]) -> str:
+    """Published results for these subsets, labelled as reported, not reproduced."""
+    ref = published_results()
+    ref = ref[ref["subset"].isin(subsets)]
+    lines = ["| model | family | subset | RMSE | score | reported in | note |", "|---|---|---|---|---|---|---|"]
+    for _, r in ref.iterrows():
+        score = "" if pd.isna(r["score"]) else f"{r['score']:g}"
+        note = "" if pd.isna(r["note"]) else str(r["note"])
+        lines.append(f"| {r['model']} | {r['family']} | {r['subset']} | {r['rmse']:.2f} | {score} | "
+                     f"{r['citation']} ({r['year']}), read from {r['read_from']} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def friction_table(rows: list[dict[str, Any]], run_dir: Path) -> str:
+    """Per-library friction: measured run costs from the rows, plus static measurements
+    (adapter size, conversions, import time, install size, workarounds) when available."""
+    frame = pd.DataFrame(rows)
+    stats = frame.groupby("model").agg(
+        fit_s=("fit_seconds", "mean"), predict_s=("predict_seconds", "mean"),
+        peak_rss_mb=("peak_rss_mb", "max"), warnings=("n_warnings", "sum"),
+        failed=("status", lambda s: int((s == "failed").sum())),
+        skipped=("status", lambda s: int((s == "skipped").sum()))).reset_index()
+    static_path = next((p for p in (run_dir / "friction.csv", Path(__file__).parents[1] / "reports" / "friction.csv")
+                        if p.exists()), None)
+    if static_path is not None:
+        stats = stats.merge(pd.read_csv(static_path), on="model", how="left")
+    return to_markdown(stats, digits=1)
+
+
+def refresh_markers(text: str, tables: dict[str, str]) -> str:
+    """Replace the body between ``<!-- table:NAME -->`` and ``<!-- /table -->`` markers."""
+    def swap(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in tables:
+            return match.group(0)
+        return match.group(1) + tables[name].rstrip("\n") + match.group(3)
+
+    return MARKER.sub(swap, text)
+
+
+# ----- figures ------------------------------------------------------------------------------
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def best_per_family(board: pd.DataFrame) -> dict[str, str]:
+    """Family -> its model with the lowest mean RMSE over the subsets it ran on."""
+    ok = board[board["rmse"].notna()]
+    means = ok.groupby(["family", "model"])["rmse"].mean().reset_index()
+    return {fam: grp.sort_values("rmse")["model"].iloc[0] for fam, grp in means.groupby("family")}
+
+
+def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float) -> dict[str, Path]:
+    """All report figures as PNG files in ``out``."""
+    plt = _plt()
+    ok = board[board["rmse"].notna()]
+    subsets = sorted(ok["subset"].unique())
+    models = sorted(ok["model"].unique())
+    written: dict[str, Path] = {}
+    if ok.empty:
+        return written
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(subsets) * max(1, len(models)) / 3), 4))
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        part = ok[ok["model"] == model].set_index("subset").reindex(subsets)
+        ax.bar(np.arange(len(subsets)) + i * width, part["rmse"], width, yerr=part["rmse_std"], label=model, capsize=2)
+    ax.set_xticks(np.arange(len(subsets)) + 0.4 - width / 2, subsets)
+    ax.set_ylabel("RMSE (capped truth), mean ± std over seeds")
+    ax.legend(fontsize=7, ncol=2)
+    written["bars"] = _save(fig, out / FIGURES["bars"])
+
+    best = best_per_family(board)
+    first_seed = preds.sort_values("seed").groupby(["model", "subset", "unit"], as_index=False).first()
+    fig, axes = plt.subplots(len(best), len(subsets), figsize=(3.2 * len(subsets), 2.6 * len(best)), squeeze=False)
+    for row, (family, model) in enumerate(sorted(best.items())):
+        for col, subset in enumerate(subsets):
+            ax = axes[row][col]
+            part = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
+            part = part.assign(capped=np.minimum(part["y_true"], max_rul)).sort_values("capped")
+            ax.plot(np.arange(len(part)), part["capped"], "k-", lw=1, label="true (capped)")
+            ax.plot(np.arange(len(part)), part["y_pred"], ".", ms=3, label="predicted")
+            ax.set_title(f"{model} ({family}) {subset}", fontsize=8)
+            ax.tick_params(labelsize=6)
+    axes[0][0].legend(fontsize=6)
+    fig.supxlabel("test engines, sorted by true RUL", fontsize=8)
+    written["pred_vs_true"] = _save(fig, out / FIGURES["pred_vs_true"])
+
+    fig, axes = plt.subplots(1, len(subsets), figsize=(3.4 * len(subsets), 3), squeeze=False)
+    for col, subset in enumerate(subsets):
+        ax = axes[0][col]
+        for family, model in sorted(best.items()):
+            part = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
+            capped = np.minimum(part["y_true"], max_rul)
+            ax.scatter(capped, part["y_pred"] - capped, s=4, alpha=0.6, label=model)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(subset, fontsize=8)
+        ax.set_xlabel("true RUL (capped)", fontsize=7)
+    axes[0][0].set_ylabel("prediction error (late > 0)", fontsize=7)
+    axes[0][-1].legend(fontsize=6)
+    written["error_vs_true"] = _save(fig, out / FIGURES["error_vs_true"])
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for subset in subsets:
+        part = ok[ok["subset"] == subset]
+        ax.scatter(part["fit_seconds"], part["rmse"], label=subset)
+        for _, r in part.iterrows():
+            ax.annotate(r["model"], (r["fit_seconds"], r["rmse"]), fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("fit time per trial (s, log scale)")
+    ax.set_ylabel("RMSE (capped truth)")
+    ax.legend(fontsize=7)
+    written["pareto"] = _save(fig, out / FIGURES["pareto"])
+
+    rank = ranks(board)
+    if not rank.empty:
+        fig, ax = plt.subplots(figsize=(6, 0.4 * len(rank) + 1))
+        ax.barh(rank["model"], rank["average_rank"])
+        ax.invert_yaxis()
+        ax.set_xlabel("average rank across subsets (1 = best RMSE)")
+        written["ranks"] = _save(fig, out / FIGURES["ranks"])
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return path
+
+
+# ----- the report ---------------------------------------------------------------------------
+def build_tables(rows: list[dict[str, Any]], run_dir: Path) -> dict[str, str]:
+    """Named markdown tables: the report's sections and the writeup's marker blocks."""
+    board = leaderboard(rows)
+    subsets = sorted(board["subset"].unique())
+    tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
+    tables["average-rank"] = rank_table(board)
+    tables["reference"] = reference_table(subsets)
+    tables["friction"] = friction_table(rows, run_dir)
+    tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
+    return tables
+
+
+def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figures: dict[str, Path]) -> str:
+    """The report markdown."""
+    board = leaderboard(rows)
+    tables = build_tables(rows, run_dir)
+    subsets = sorted(board["subset"].unique())
+    lines = ["# C-MAPSS RUL study: results", ""]
+    config = info.get("config", {})
+    lines.append(f"Profile `{config.get('profile', '?')}`, protocol `{info.get('protocol_hash', '?')}`, "
+                 f"started {info.get('started_at', '?')}, {len(rows)} trials. Metrics: RMSE on the test RUL "
+                 f"capped at {info.get('protocol', {}).get('max_rul', 125)} (mean over seeds), NASA score (sum over "
+                 "engines), MAE; `RMSE raw truth` uses the uncapped RUL file.")
+    lines.append("")
+    if info and not info.get("data_verified", True):
+        lines += ["> **UNVERIFIED DATA**: this run used C-MAPSS files whose checksums differ from NASA's. "
+                  "Its numbers are not comparable with published results.", ""]
+    not_ok = [r for r in rows if r.get("status") != "ok"]
+    if not_ok:
+        lines += ["> **Trials that did not produce results**:", ">"]
+        for r in sorted(not_ok, key=lambda r: (r["model"], r["subset"], r["seed"])):
+            lines.append(f"> - `{r['model']}` {r['subset']} seed {r['seed']}: **{r['status']}** - {r.get('reason')}")
+        lines.append("")
+    for subset in subsets:
+        lines += [f"## {subset}", "", tables[f"leaderboard-{subset}"]]
+    lines += ["## Ranking across subsets", "",
+              "Average rank by RMSE over the subsets (only models with results on every subset).", "",
+              tables["average-rank"]]
+    lines += ["## Published results (reported, not reproduced here)", "",
+              "Numbers as reported in the cited papers, read from the named sources; they were not run here, "
+              "protocols differ (some select epochs on the test set), so they are never ranked with the rows above.",
+              "", tables["reference"]]
+    lines += ["## Figures", ""]
+    captions = {"bars": "RMSE per subset (error bars: std over seeds)",
+                "pred_vs_true": "Predicted vs true RUL per test engine, best model of each family (first seed)",
+                "error_vs_true": "Prediction error against true RUL (late predictions are above zero)",
+                "pareto": "Accuracy against training cost",
+                "ranks": "Average rank across subsets"}
+    for key, path in figures.items():
+        lines += [f"![{captions[key]}]({path.name})", f"*{captions[key]}*", ""]
+    lines += ["## Library friction", "",
+              "Measured per model: mean fit/predict seconds, peak process memory, warnings raised over all its "
+              "trials, failed/skipped trials; plus, where measured by `benchmarks/friction.py`, adapter size, "
+              "format conversions, import time, installed size and the workarounds it needed.", "",
+              tables["friction"]]
+    lines += ["## Protocol", "", info.get("protocol_card", "_not recorded_"), ""]
+    lines += ["## Data checksums", ""]
+    for subset, sums in info.get("data_checksums", {}).items():
+        lines += [f"- {subset}: " + ", ".join(f"`{name}` {digest[:16]}…" for name, digest in sums.items())]
+    lines += ["", "## Versions and machine", "",
+              "- " + ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items()),
+              "- " + ", ".join(f"{k}: {v}" for k, v in info.get("machine", {}).items()), ""]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, writeup: Path | None = None) -> Path:
+    """Write ``report.md`` and figures into ``run_dir``; refresh tables in ``writeup`` if given."""
+    run_dir = Path(run_dir)
+    rows, info = load_run(run_dir)
+    max_rul = info.get("protocol", {}).get("max_rul", 125)
+    figures = write_figures(leaderboard(rows), predictions_frame(rows), run_dir, max_rul)
+    path = run_dir / "report.md"
+    path.write_text(render(rows, info, run_dir, figures))
+    if writeup is not None and writeup.exists():
+        writeup.write_text(refresh_markers(writeup.read_text(), build_tables(rows, run_dir)))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m study.report", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a run folder written by python -m study.run")
+    parser.add_argument("--writeup", type=Path, help="a markdown file whose <!-- table:NAME --> blocks to refresh")
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(args.run_dir, args.writeup)
+    except StudyError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Report written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Report generation: sections, numbers equal to the rows, figures, references kept apart."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from study.report import FIGURES, published_results, refresh_markers, write_report
+from study.results import ResultStore, trial_key
+from study.runner import RunConfig, run_study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _synthetic_rows(tmp_path: Path) -> Path:
+    """A run folder with hand-made rows: two models, two subsets, two seeds, one failure."""
+    store = ResultStore(tmp_path)
+    rng = np.random.default_rng(0)
+    for model, family, base in (("alpha", "LSTM", 14.0), ("beta", "GBDT", 12.0)):
+        for subset in ("FD001", "FD003"):
+            for seed in (0, 1):
+                truth = rng.uniform(5, 200, 20)
+                pred = np.minimum(truth, 125) + rng.normal(0, base, 20)
+                store.append({"key": trial_key(model, {}, subset, seed, "p", "d"), "model": model,
+                              "subset": subset, "seed": seed, "status": "ok", "family": family,
+                              "formulation": "regression", "reason": None, "rmse": base + seed,
+                              "rmse_raw": base + 5, "score": 100.0 * base, "score_mean": 5 * base, "mae": base - 2,
+                              "rmse_ci_low": base - 2, "rmse_ci_high": base + 2, "fit_seconds": base,
+                              "predict_seconds": 0.1, "n_test_engines": 20, "n_parameters": 1234,
+                              "units": list(range(1, 21)), "y_true": truth.tolist(), "y_pred": pred.tolist(),
+                              "peak_rss_mb": 300.0, "n_warnings": 1})
+    store.append({"key": "gamma-fail", "model": "gamma", "subset": "FD001", "seed": 0, "status": "failed",
+                  "family": "Mamba", "formulation": "regression", "reason": "RuntimeError: exploded"})
+    (tmp_path / "run.json").write_text(json.dumps({
+        "config": {"profile": "standard"}, "protocol_hash": "abc123", "protocol_card": "- **Labels**: card",
+        "protocol": {"max_rul": 125}, "data_verified": False, "data_checksums": {"FD001": {"train_FD001.txt": "f" * 64}},
+        "versions": {"numpy": "2"}, "machine": {"cpu_count": 2}}))
+    return tmp_path
+
+
+def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_path):
+    run = _synthetic_rows(tmp_path)
+    text = write_report(run).read_text()
+    for heading in ("## FD001", "## FD003", "## Ranking across subsets", "## Published results (reported, not reproduced here)",
+                    "## Figures", "## Library friction", "## Protocol", "## Data checksums", "## Versions and machine"):
+        assert heading in text
+    assert "UNVERIFIED DATA" in text
+    assert "`gamma` FD001 seed 0: **failed** - RuntimeError: exploded" in text
+    assert "| 12.50 ± 0.71 |" in text and "| 14.50 ± 0.71 |" in text  # mean and std over the two seeds
+    fd001 = text.split("## FD001")[1].split("## FD003")[0]
+    assert fd001.index("| beta |") < fd001.index("| alpha |")  # ranked by RMSE
+    for name in FIGURES.values():
+        assert (run / name).stat().st_size > 1000
+        assert f"]({name})" in text
+
+
+def test_reference_rows_never_enter_the_measured_ranking(tmp_path):
+    run = _synthetic_rows(tmp_path)
+    text = write_report(run).read_text()
+    measured = text.split("## Published results")[0]
+    for model in published_results()["model"].unique():
+        assert f"| {model} |" not in measured
+    reference = text.split("## Published results")[1].split("## Figures")[0]
+    assert "DAST" in reference and "Zhang, Song, Li" in reference
+
+
+def test_writeup_tables_between_markers_are_refreshed(tmp_path):
+    run = _synthetic_rows(tmp_path)
+    writeup = tmp_path / "writeup.md"
+    writeup.write_text("Intro\n<!-- table:leaderboard-FD001 -->\nstale\n<!-- /table -->\nOutro\n"
+                       "<!-- table:unknown-name -->\nkept\n<!-- /table -->\n")
+    write_report(run, writeup)
+    text = writeup.read_text()
+    assert "stale" not in text and "| 12.50 ± 0.71 |" in text and "kept" in text and text.endswith("<!-- /table -->\n")
+    assert refresh_markers(text, {}) == text
+
+
+def test_report_of_a_real_smoke_run_matches_its_leaderboard(cmapss_dir, tmp_path):
+    config = RunConfig(out=tmp_path, profile="smoke", models=["xgboost"], subsets=["FD001"], data_dir=cmapss_dir,
+                       offline=True)
+    run_study(config, Console(file=open(os.devnull, "w")))
+    result = subprocess.run([sys.executable, "-m", "study.report", str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "report.md").read_text()
+    rmse = pd.read_csv(tmp_path / "leaderboard.csv")["rmse"].iloc[0]
+    assert re.search(rf"\| xgboost \| GBDT \| {rmse:.2f} ± 0\.00 \|", text)
+    assert "Protocol" in text and "963b5e22" in text
+
+
+def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "study.report", str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "holds no trial rows" in result.stderr
