@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="MODEL.PARAM=VALUE",
                         help="override an adapter parameter, e.g. --set xgboost.max_depth=4 (repeatable)")
     parser.add_argument("--chronos-model", help="Chronos model id or local path (same as --set chronos.model=...)")
+    parser.add_argument("--executor", default="local", choices=["local", "inline", "ray"],
+                        help="local: each trial in a worker process (default); inline: in this process; ray: Ray tasks")
+    parser.add_argument("--workers", type=int, default=1, help="trials at once with --executor local (default 1)")
+    parser.add_argument("--ray-address", help="an existing Ray cluster (default: start a local Ray instance)")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help="per-trial limit; a trial past it is killed and recorded as failed (default: the profile's)")
+    parser.add_argument("--mlflow", metavar="URI", help="also log each trial to this MLflow tracking URI")
     parser.add_argument("--no-report", action="store_true", help="do not write report.md at the end")
     parser.add_argument("--list-models", action="store_true", help="list the adapters and whether they can run here")
     return parser
@@ -84,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         config = RunConfig(
             out=args.out or Path("runs") / args.profile, profile=args.profile, subsets=args.subsets,
             models=args.models, seeds=args.seeds, data_dir=args.data_dir, offline=args.offline,
-            allow_unverified_data=args.allow_unverified_data, force=args.force, model_params=sets)
+            allow_unverified_data=args.allow_unverified_data, force=args.force, model_params=sets,
+            executor=args.executor, workers=args.workers, ray_address=args.ray_address, mlflow_uri=args.mlflow,
+            time_limit_s=args.time_limit)
         run_study(config, console)
         if not args.no_report:
             _write_report(config.out, console)

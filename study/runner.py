@@ -22,12 +22,14 @@ from rich.table import Table
 from study import environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
+from study.executors import make_executor
 from study.leaderboard import leaderboard, predictions_frame, to_markdown
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.registry import all_adapters, get_adapter
 from study.results import ResultStore, trial_key
-from study.trial import TrialSpec, run_trial
+from study.sinks import MlflowSink
+from study.trial import TrialSpec
 
 
 @dataclass
@@ -45,6 +47,11 @@ class RunConfig:
     force: bool = False
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     protocol: Protocol = field(default_factory=Protocol)
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    mlflow_uri: str | None = None
+    time_limit_s: float | None = None  # per trial; default: the profile's
 
     def resolved(self) -> RunConfig:
         """Fill profile defaults and validate names (errors list the valid ones)."""
@@ -86,7 +93,7 @@ def load_prepared(config: RunConfig, log=print) -> dict[str, tuple[PreparedSubse
 
 def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     """The grid of trials, each with its resume key."""
-    limit = get_profile(config.profile).trial_time_limit_s
+    limit = config.time_limit_s or get_profile(config.profile).trial_time_limit_s
     specs = []
     for model in config.models:
         params = {**get_adapter(model).params_for(config.profile), **config.model_params.get(model, {})}
@@ -139,23 +146,36 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
     console.print(f"{len(specs)} trials planned, {reused} reused from {store.path}, {len(todo)} to run.")
+    sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None
+    executor = make_executor(config.executor, config.workers, config.ray_address)
+    t_trials = time.time()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         overall = progress.add_task("trials", total=len(todo))
         current = progress.add_task("", total=None)
-        for spec in todo:
-            label = f"{spec.model} {spec.subset} seed {spec.seed}"
-            progress.update(current, description=f"  {label}")
-            data, truth, _ = prepared[spec.subset]
-            artifacts = config.out / "artifacts" / f"{spec.model}-{spec.subset}-seed{spec.seed}"
-            row = run_trial(spec, data, truth, config.protocol.max_rul, artifacts,
-                            progress=lambda msg, label=label: progress.update(current, description=f"  {label}: {msg}"))
+
+        def on_progress(spec: TrialSpec, message: str) -> None:
+            progress.update(current, description=f"  {spec.model} {spec.subset} seed {spec.seed}: {message}")
+
+        def on_row(spec: TrialSpec, row: dict[str, Any]) -> None:
             row["profile"] = config.profile
-            store.append(row)
+            store.append(row)  # the driver alone writes rows, as each trial finishes
+            if sink is not None:
+                try:
+                    sink.log(row)
+                except Exception as exc:  # the row is safe in trials.jsonl; the sink is a copy
+                    console.print(f"[yellow]MLflow logging failed for {row['model']} {row['subset']}: {exc}[/]")
             _print_row(console, row)
             write_outputs(config.out, _rows_for(store, wanted), run_info)
             progress.advance(overall)
+
+        try:
+            executor.run(todo, {s: (p[0], p[1]) for s, p in prepared.items()}, config.protocol.max_rul,
+                         config.out / "artifacts", on_row, on_progress)
+        finally:
+            executor.close()
         progress.remove_task(current)
+    run_info["trials_seconds"] = time.time() - t_trials
     run_info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run_info["total_seconds"] = time.time() - started
     table = write_outputs(config.out, _rows_for(store, wanted), run_info)

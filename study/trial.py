@@ -44,7 +44,8 @@ def seed_everything(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
-def _base_row(spec: TrialSpec, prepared: PreparedSubset) -> dict[str, Any]:
+def base_row(spec: TrialSpec, prepared: PreparedSubset) -> dict[str, Any]:
+    """The identity fields every row has, whatever its outcome."""
     cls = get_adapter(spec.model)
     return {
         "key": spec.key, "model": spec.model, "subset": spec.subset, "seed": spec.seed,
@@ -59,7 +60,7 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
               artifacts_dir: Path | None = None,
               progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Run one trial and return its self-describing row; never raises for adapter errors."""
-    row = _base_row(spec, prepared)
+    row = base_row(spec, prepared)
     row["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     cls = get_adapter(spec.model)
     reason = cls.unavailable_reason()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -39,3 +40,12 @@ class CrashingAdapter(ConstantAdapter):
 
     def _fit(self, train, valid):
         os.abort()
+
+
+class SleepingAdapter(ConstantAdapter):
+    """Hangs in fit, like a library stuck in a deadlock."""
+
+    name = "test-sleeps"
+
+    def _fit(self, train, valid):
+        time.sleep(600)
