@@ -201,10 +201,11 @@ def render_table(table: pd.DataFrame, verified: bool = True) -> Table:
     title = "Leaderboard (RMSE on capped test RUL, mean over seeds)"
     if not verified:
         title += " - UNVERIFIED DATA"
-    out = Table(title=title)
+    out = Table(title=title, min_width=90)
     cols = ["model", "subset", "status", "rmse", "rmse_std", "score", "mae", "n_seeds", "fit_seconds"]
     for col in cols:
-        out.add_column(col, justify="right" if col not in ("model", "subset", "status") else "left")
+        out.add_column(col, justify="right" if col not in ("model", "subset", "status") else "left",
+                       no_wrap=col in ("model", "subset"))
     for _, r in table.iterrows():
         out.add_row(*["" if pd.isna(r[c]) else (f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])) for c in cols])
     return out
