@@ -244,7 +244,7 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figu
                  f"capped at {info.get('protocol', {}).get('max_rul', 125)} (mean over seeds), NASA score (sum over "
                  "engines), MAE; `RMSE raw truth` uses the uncapped RUL file.")
     lines.append("")
-    if info and not info.get("data_verified", True):
+    if not info.get("data_verified", True) or any(r.get("data_verified") is False for r in rows):
         lines += ["> **UNVERIFIED DATA**: this run used C-MAPSS files whose checksums differ from NASA's. "
                   "Its numbers are not comparable with published results.", ""]
     not_ok = [r for r in rows if r.get("status") != "ok"]

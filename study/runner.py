@@ -110,7 +110,7 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any
     table = leaderboard(rows)
     table.to_csv(out / "leaderboard.csv", index=False)
     header = ""
-    if not run_info.get("data_verified", True):
+    if not run_info.get("data_verified", True) or any(r.get("data_verified") is False for r in rows):
         header = "> **Unverified data**: these results come from C-MAPSS files that do not match NASA's checksums.\n\n"
     (out / "leaderboard.md").write_text(header + to_markdown(table))
     predictions_frame(rows).to_csv(out / "predictions.csv", index=False)
@@ -166,7 +166,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
                 except Exception as exc:  # the row is safe in trials.jsonl; the sink is a copy
                     console.print(f"[yellow]MLflow logging failed for {row['model']} {row['subset']}: {exc}[/]")
             _print_row(console, row)
-            write_outputs(config.out, _rows_for(store, wanted), run_info)
+            write_outputs(config.out, study_rows(store.rows(), prepared, config.protocol.hash()), run_info)
             progress.advance(overall)
 
         try:
@@ -178,13 +178,27 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     run_info["trials_seconds"] = time.time() - t_trials
     run_info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run_info["total_seconds"] = time.time() - started
-    table = write_outputs(config.out, _rows_for(store, wanted), run_info)
+    table = write_outputs(config.out, study_rows(store.rows(), prepared, config.protocol.hash()), run_info)
     console.print(render_table(table, verified))
     return table
 
 
-def _rows_for(store: ResultStore, wanted: set[str]) -> list[dict[str, Any]]:
-    return [r for r in store.latest_by_key().values() if r["key"] in wanted]
+def study_rows(rows: list[dict[str, Any]], prepared: dict, protocol_hash: str) -> list[dict[str, Any]]:
+    """The rows a run folder's tables show: every model run in this folder on the current
+    protocol and data, each model at the parameters of its most recent trial.
+
+    So models and subsets can be added to a study by later commands, while rows from an
+    older protocol, other data (for the subsets loaded now) or superseded parameters never
+    mix into the tables.
+    """
+    fingerprints = {s: p[0].data_fingerprint for s, p in prepared.items()}
+    latest = {r["key"]: r for r in rows}
+    matching = [r for r in latest.values() if r.get("protocol_hash") == protocol_hash
+                and fingerprints.get(r["subset"], r.get("data_fingerprint")) == r.get("data_fingerprint")]
+    newest_params: dict[str, Any] = {}
+    for row in matching:  # rows are in append order: the last one per model wins
+        newest_params[row["model"]] = row.get("params")
+    return [r for r in matching if r.get("params") == newest_params[r["model"]]]
 
 
 def _print_row(console: Console, row: dict[str, Any]) -> None:

@@ -68,7 +68,22 @@ def test_rerun_reuses_finished_trials_and_force_reruns_them(smoke_run, cmapss_di
     forced = _cli(*args, "--subsets", "FD001", "--seeds", "1", "--force")
     assert forced.returncode == 0 and "1 to run" in forced.stdout
     assert len(ResultStore(out).rows()) == 5
-    assert len(pd.read_csv(out / "leaderboard.csv")) == 1  # tables show this command's grid
+    assert len(pd.read_csv(out / "leaderboard.csv")) == 2  # the folder's study, not just this command's grid
+
+
+def test_models_added_later_join_the_folder_and_changed_params_supersede(cmapss_dir, tmp_path):
+    base = ["--profile", "smoke", "--subsets", "FD001", "--data-dir", str(cmapss_dir), "--out", str(tmp_path),
+            "--offline", "--no-report"]
+    assert _cli(*base, "--models", "xgboost").returncode == 0
+    added = _cli(*base, "--models", "test-constant", env={"PYTHONPATH": str(PLUGIN_DIR)})
+    assert added.returncode == 0, added.stdout
+    assert sorted(pd.read_csv(tmp_path / "leaderboard.csv")["model"]) == ["test-constant", "xgboost"]
+    changed = _cli(*base, "--models", "test-constant", "--set", "test-constant.offset=10.0",
+                   env={"PYTHONPATH": str(PLUGIN_DIR)})
+    assert changed.returncode == 0
+    preds = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(preds[preds.model == "test-constant"]) == 100  # only the newest parameters' trial
+    assert len(ResultStore(tmp_path).rows()) == 3
 
 
 def test_failing_adapter_becomes_a_failed_row_and_the_study_goes_on(cmapss_dir, tmp_path, monkeypatch):
