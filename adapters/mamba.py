@@ -6,13 +6,14 @@ from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowReg
 
 
 class MambaAdapter(TorchWindowRegressor):
-    """Stack of Mamba blocks (d_model 64, d_state 16, expand 2) -> last step + mean over time
+    """Stack of Mamba blocks (d_model 32, d_state 16, expand 2; d_model 32 because the scan's
+    state is d_inner x d_state per step and a CPU trial must fit ~100 s) -> last step + mean over time
     -> dense head; shared trainer. ``scan_backend``: "auto" (mamba-ssm on CUDA if installed,
     else ours), "torch" (always ours) or "mamba_ssm" (required)."""
 
     name = "mamba"
     tags = torch_tags("Mamba")
-    default_params = {**TRAINER_PARAMS, "d_model": 64, "n_layers": 2, "d_state": 16, "d_conv": 4, "expand": 2,
+    default_params = {**TRAINER_PARAMS, "d_model": 32, "n_layers": 2, "d_state": 16, "d_conv": 4, "expand": 2,
                       "dropout": 0.1, "head_size": 64, "scan_backend": "auto"}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_layers": 1, "d_state": 4, "head_size": 16}}
 

@@ -18,15 +18,15 @@ from study.protocol import EngineSet
 #: Trainer settings shared by every torch adapter (here, not in trainer.py, so that reading
 #: an adapter's defaults needs no torch import). Unknown keys are ignored by TrainConfig.
 TRAINER_PARAMS: dict[str, Any] = {
-    "epochs": 40,
+    "epochs": 30,
     "batch_size": 256,
-    "windows_per_epoch": 8192,
+    "windows_per_epoch": 4096,   # random training windows per epoch: same cost on every subset
     "lr": 1e-3,
     "weight_decay": 1e-4,
     "schedule": "onecycle",
     "grad_clip": 1.0,
-    "patience": 12,
-    "cycle_channel": False,
+    "patience": 10,
+    "cycle_channel": False,      # FD001 validation RMSE 13.4 with it vs 12.4 without (LSTM, seed 0)
     "device": "auto",
     "threads": None,
 }
@@ -83,6 +83,7 @@ class TorchWindowRegressor(Adapter):
         threads = configure_threads(self.params.get("threads"))
         self.device_ = select_device(self.params.get("device", "auto"))
         seed_torch(self.seed)
+        self.__dict__.pop("cycle_scale_", None)  # fitted on this fit's training windows only
         x, y = self._inputs(train, last_only=False), train.windows()[1]
         xv = yv = None
         if valid is not None and len(valid):

@@ -5,12 +5,12 @@ The selective scan, with ``mamba_ssm``'s ``selective_scan_ref`` semantics
 
     h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t,    y_t = C_t . h_t + D * u_t
 
-``selective_scan_torch`` computes the decays and inputs for all steps at once (vectorised
-over batch, channels and states) and runs the linear recurrence with a small custom
-autograd function: one fused multiply-add per time step forward and one per step
-backward (C-MAPSS windows are 15-30 steps, so a loop over time is cheaper than a
-log-depth parallel scan, which does ~2 log2(L) passes over the same tensors). There is
-never a Python loop over batch items. ``selective_scan_naive`` is the literal
+``selective_scan_torch`` loops over the 15-30 time steps only, each step vectorised over
+batch, channels and states, inside a custom autograd function with a hand-written
+backward (so autograd stores no per-step graph). On a memory-bound CPU this beats both
+materialising all (L, batch, d_inner, N) decays at once and a log-depth parallel scan,
+which makes ~2 log2(L) passes over tensors of that size. There is never a Python loop
+over batch items. ``selective_scan_naive`` is the literal
 step-by-step definition, kept as the test oracle. On a CUDA machine with the optional
 ``mamba-ssm`` package the same model calls its fused kernel instead; that import happens
 lazily, only when CUDA is available, so CPU-only machines never touch CUDA-only code.
@@ -29,79 +29,102 @@ from adapters._torch.nets import mlp_head
 SCAN_BACKENDS = ("auto", "torch", "mamba_ssm")
 
 
-class _LinearRecurrence(torch.autograd.Function):
-    """h[t] = a[t] * h[t-1] + b[t] along dim 0 (h[-1] = 0), with a hand-written backward:
-    g[t] = dL/dh[t] + a[t+1] * g[t+1];  dL/db[t] = g[t];  dL/da[t] = g[t] * h[t-1]."""
+class _SelectiveScanFn(torch.autograd.Function):
+    """The recurrence with C folded in, one time step at a time, hand-differentiated.
+
+    Inputs are time-major so every step reads contiguous blocks: u, delta (L, b, d);
+    A (d, N); B, C (L, b, N). Returns y (L, b, d). Nothing of size (L, b, d, N) is built
+    except the saved states (needed by the backward pass); the decays exp(delta*A) are
+    recomputed per step, which is cheaper than storing them on a memory-bound CPU.
+    Backward, with g the gradient reaching h[t] (from y[t] and from h[t+1]):
+    g[t] = dy[t] C[t] + exp(delta[t+1] A) g[t+1];  dB[t] = sum_d g[t] (delta u)[t];
+    dC[t] = sum_d dy[t] h[t];  d(delta u)[t] = sum_n g[t] B[t];
+    d(delta[t] A) = g[t] h[t-1] exp(delta[t] A).
+    """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        h = torch.empty_like(b)
-        h[0] = b[0]
-        for t in range(1, b.shape[0]):
-            torch.addcmul(b[t], a[t], h[t - 1], out=h[t])
-        ctx.save_for_backward(a, h)
-        return h
+    def forward(ctx, u, delta, A, B, C):
+        length, batch, d_inner = u.shape
+        states = u.new_empty(length, batch, d_inner, A.shape[1])
+        y = u.new_empty(length, batch, d_inner)
+        x = delta * u
+        h = u.new_zeros(batch, d_inner, A.shape[1])
+        for t in range(length):
+            decay = torch.exp(delta[t, :, :, None] * A)
+            h = torch.addcmul(x[t, :, :, None] * B[t, :, None, :], decay, h, out=states[t])
+            torch.bmm(h, C[t, :, :, None], out=y[t, :, :, None])
+        ctx.save_for_backward(u, delta, A, B, C, states)
+        return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_h: torch.Tensor):
-        a, h = ctx.saved_tensors
-        grad_h = grad_h.contiguous()
-        g = torch.empty_like(grad_h)
-        g[-1] = grad_h[-1]
-        for t in range(grad_h.shape[0] - 2, -1, -1):
-            torch.addcmul(grad_h[t], a[t + 1], g[t + 1], out=g[t])
-        grad_a = torch.zeros_like(a)
-        grad_a[1:] = g[1:] * h[:-1]
-        return grad_a, g
+    def backward(ctx, grad_y):
+        u, delta, A, B, C, states = ctx.saved_tensors
+        length, batch, d_inner = u.shape
+        grad_y = grad_y.contiguous()
+        x = delta * u
+        grad_x, grad_delta = torch.empty_like(u), torch.zeros_like(u)
+        grad_B, grad_C, grad_A = torch.empty_like(B), torch.empty_like(C), torch.zeros_like(A)
+        carry = u.new_zeros(batch, d_inner, A.shape[1])
+        for t in range(length - 1, -1, -1):
+            torch.bmm(grad_y[t, :, None, :], states[t], out=grad_C[t, :, None, :])
+            g = torch.addcmul(carry, grad_y[t, :, :, None], C[t, :, None, :])
+            torch.bmm(g, B[t, :, :, None], out=grad_x[t, :, :, None])
+            torch.bmm(x[t, :, None, :], g, out=grad_B[t, :, None, :])
+            if t > 0:
+                decay = torch.exp(delta[t, :, :, None] * A)
+                carry = g * decay
+                grad_log_decay = carry * states[t - 1]                  # d/d(delta[t] * A)
+                grad_A += torch.einsum("bdn,bd->dn", grad_log_decay, delta[t])
+                grad_delta[t] = (grad_log_decay * A).sum(-1)
+        grad_delta += grad_x * u
+        return grad_x * delta, grad_delta, grad_A, grad_B, grad_C
 
 
-def linear_recurrence(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """All states of h[t] = a[t] * h[t-1] + b[t] (time on dim 0, h[-1] = 0)."""
-    return _LinearRecurrence.apply(a.contiguous(), b.contiguous())
+def _compute_dtype(u: torch.Tensor) -> torch.dtype:
+    """float32 like mamba_ssm (half precision inputs are upcast); float64 stays float64."""
+    return torch.float64 if u.dtype == torch.float64 else torch.float32
 
 
-def _prepare_delta(delta: torch.Tensor, delta_bias: torch.Tensor | None, delta_softplus: bool) -> torch.Tensor:
-    delta = delta.float()
+def _prepare_delta(delta: torch.Tensor, delta_bias: torch.Tensor | None, delta_softplus: bool,
+                   dtype: torch.dtype) -> torch.Tensor:
+    delta = delta.to(dtype)
     if delta_bias is not None:
-        delta = delta + delta_bias[..., None].float()
+        delta = delta + delta_bias[..., None].to(dtype)
     return F.softplus(delta) if delta_softplus else delta
 
 
 def _finish(y: torch.Tensor, u: torch.Tensor, D: torch.Tensor | None, z: torch.Tensor | None,
             dtype: torch.dtype) -> torch.Tensor:
     if D is not None:
-        y = y + u * D.float()[:, None]
+        y = y + u * D.to(y.dtype)[:, None]
     if z is not None:
-        y = y * F.silu(z.float())
+        y = y * F.silu(z.to(y.dtype))
     return y.to(dtype)
 
 
 def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
     """Our CPU/GPU-agnostic selective scan (same arguments and result as ``selective_scan_ref``)."""
-    dtype = u.dtype
-    u, delta = u.float(), _prepare_delta(delta, delta_bias, delta_softplus)
-    # Time first, so each step of the recurrence is one contiguous (batch, d_inner, N) block.
-    delta_t = delta.permute(2, 0, 1).unsqueeze(-1)                     # (L, b, d, 1)
-    decay = torch.exp(delta_t * A.float())                             # (L, b, d, N)
-    drive = (delta_t * u.permute(2, 0, 1).unsqueeze(-1)) * B.float().permute(2, 0, 1).unsqueeze(2)
-    h = linear_recurrence(decay, drive)                                # (L, b, d, N)
-    y = torch.einsum("lbdn,bnl->bdl", h, C.float())
-    return _finish(y, u, D, z, dtype)
+    dtype, work = u.dtype, _compute_dtype(u)
+    u, delta = u.to(work), _prepare_delta(delta, delta_bias, delta_softplus, work)
+    y = _SelectiveScanFn.apply(u.permute(2, 0, 1).contiguous(), delta.permute(2, 0, 1).contiguous(),
+                               A.to(work).contiguous(), B.to(work).permute(2, 0, 1).contiguous(),
+                               C.to(work).permute(2, 0, 1).contiguous())
+    return _finish(y.permute(1, 2, 0), u, D, z, dtype)
 
 
 def selective_scan_naive(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
-    """The literal definition, one time step at a time (test oracle; slow by design)."""
-    dtype = u.dtype
-    u, delta = u.float(), _prepare_delta(delta, delta_bias, delta_softplus)
-    A, B, C = A.float(), B.float(), C.float()
+    """The literal definition, one time step at a time with plain autograd (test oracle)."""
+    dtype, work = u.dtype, _compute_dtype(u)
+    u, delta = u.to(work), _prepare_delta(delta, delta_bias, delta_softplus, work)
+    A, B, C = A.to(work), B.to(work), C.to(work)
     batch, d_inner, length = u.shape
     h = u.new_zeros(batch, d_inner, A.shape[1])
     ys = []
     for t in range(length):
-        dA = torch.exp(delta[:, :, t, None] * A[None])                      # (b, d, N)
-        dBu = delta[:, :, t, None] * B[:, None, :, t] * u[:, :, t, None]    # (b, d, N)
-        h = dA * h + dBu
+        decay = torch.exp(delta[:, :, t, None] * A[None])                   # (b, d, N)
+        drive = delta[:, :, t, None] * B[:, None, :, t] * u[:, :, t, None]  # (b, d, N)
+        h = decay * h + drive
         ys.append((h * C[:, None, :, t]).sum(-1))                         # (b, d)
     return _finish(torch.stack(ys, dim=-1), u, D, z, dtype)
 

@@ -1,0 +1,209 @@
+"""Our PyTorch regressors (LSTM, Transformer, Mamba) and their shared trainer: shapes,
+determinism, the selective scan against step-by-step references, and learning."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from adapters._torch.mamba import (MambaBlock, MambaRegressor, mamba_ssm_scan_fn,  # noqa: E402
+                                   selective_scan, selective_scan_naive, selective_scan_torch)
+from adapters._torch.nets import LSTMRegressor, TransformerRegressor  # noqa: E402
+from adapters._torch.trainer import TrainConfig, predict_windows, train_regressor  # noqa: E402
+from adapters.lstm import LSTMAdapter  # noqa: E402
+from adapters.mamba import MambaAdapter  # noqa: E402
+from adapters.transformer import TransformerAdapter  # noqa: E402
+
+ADAPTERS = [LSTMAdapter, TransformerAdapter, MambaAdapter]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is fastest and keeps results independent of the machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def scan_inputs(batch=3, d_inner=6, d_state=4, length=11, dtype=torch.float64, seed=0):
+    """Random selective-scan arguments in mamba_ssm's layout, with gradients enabled."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"u": (batch, d_inner, length), "delta": (batch, d_inner, length), "A": (d_inner, d_state),
+              "B": (batch, d_state, length), "C": (batch, d_state, length), "D": (d_inner,),
+              "z": (batch, d_inner, length), "delta_bias": (d_inner,)}
+    args = {k: torch.randn(*s, generator=g, dtype=dtype) for k, s in shapes.items()}
+    args["A"] = -torch.rand(d_inner, d_state, generator=g, dtype=dtype) * 2.0
+    return {k: v.requires_grad_() for k, v in args.items()}
+
+
+def nets(n_channels=5, window=12):
+    return {
+        "lstm": LSTMRegressor(n_channels, hidden_size=8, num_layers=2, head_size=4),
+        "transformer": TransformerRegressor(n_channels, window, d_model=8, n_heads=2, n_layers=1,
+                                            dim_feedforward=16, head_size=8),
+        "mamba": MambaRegressor(n_channels, d_model=8, n_layers=2, d_state=4, head_size=8),
+    }
+
+
+# ----- the selective scan ----------------------------------------------------------------
+@pytest.mark.parametrize("softplus", [False, True])
+def test_scan_matches_naive_reference_values_and_gradients(softplus):
+    args = scan_inputs()
+    names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
+    ours = selective_scan_torch(**args, delta_softplus=softplus)
+    naive = selective_scan_naive(**args, delta_softplus=softplus)
+    assert ours.shape == (3, 6, 11)
+    torch.testing.assert_close(ours, naive, atol=1e-10, rtol=1e-10)
+    weights = torch.randn_like(ours)
+    grads_ours = torch.autograd.grad((ours * weights).sum(), [args[n] for n in names])
+    grads_naive = torch.autograd.grad((naive * weights).sum(), [args[n] for n in names])
+    for name, a, b in zip(names, grads_ours, grads_naive):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9, msg=lambda m, name=name: f"d/d{name}: {m}")
+
+
+def test_scan_float32_matches_float64_reference_to_1e5():
+    args = {k: v.detach() for k, v in scan_inputs(batch=8, d_inner=16, d_state=8, length=30).items()}
+    reference = selective_scan_naive(**args, delta_softplus=True)
+    ours = selective_scan_torch(**{k: v.float() for k, v in args.items()}, delta_softplus=True)
+    assert ours.dtype == torch.float32
+    np.testing.assert_allclose(ours.double().numpy(), reference.numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_scan_dispatch_uses_ours_on_cpu_and_rejects_unknown_backend():
+    args = {k: v.detach().float() for k, v in scan_inputs().items()}
+    torch.testing.assert_close(selective_scan(**args, backend="auto"), selective_scan_torch(**args))
+    with pytest.raises(ValueError, match="scan backend"):
+        selective_scan(**args, backend="cuda-magic")
+    with pytest.raises(RuntimeError, match="mamba-ssm"):
+        selective_scan(**args, backend="mamba_ssm")  # CPU tensors never go to the CUDA kernel
+
+
+def test_cpu_machine_never_imports_cuda_only_code():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the lazy-import guard is what is tested here")
+    assert mamba_ssm_scan_fn() is None
+    MambaRegressor(4, d_model=8, n_layers=1)(torch.randn(2, 5, 4))
+    assert not any(name.startswith("mamba_ssm") for name in sys.modules)
+
+
+def test_scan_matches_mamba_ssm_selective_scan_ref():
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_ref
+    except Exception as exc:  # the package needs its CUDA extension even to import
+        pytest.skip(f"mamba_ssm's selective_scan_ref not importable here ({type(exc).__name__}: {exc}); "
+                    "install the mamba-cuda extra on a CUDA machine to run this check")
+    args = {k: v.detach().float() for k, v in scan_inputs(batch=4, d_inner=8, d_state=6, length=30).items()}
+    expected = selective_scan_ref(args["u"], args["delta"], args["A"], args["B"], args["C"], args["D"],
+                                  args["z"], args["delta_bias"], True)
+    torch.testing.assert_close(selective_scan_torch(**args, delta_softplus=True), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_mamba_block_is_causal():
+    torch.manual_seed(0)
+    block = MambaBlock(8, d_state=4).eval()
+    x = torch.randn(2, 10, 8)
+    changed = x.clone()
+    changed[:, 6:] += 1.0
+    out, out_changed = block(x), block(changed)
+    torch.testing.assert_close(out[:, :6], out_changed[:, :6])
+    assert not torch.allclose(out[:, 6:], out_changed[:, 6:])
+
+
+# ----- the nets ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["lstm", "transformer", "mamba"])
+def test_net_maps_windows_to_one_output_each(name):
+    torch.manual_seed(0)
+    net = nets()[name]
+    out = net(torch.randn(7, 12, 5))
+    assert out.shape == (7,)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["lstm", "transformer", "mamba"])
+def test_each_net_overfits_a_tiny_set(name):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 12, 5)).astype(np.float32)
+    y = (60 + 40 * np.tanh(x[:, -4:, :2].sum(axis=(1, 2)))).astype(np.float32)
+    net = nets()[name]
+    config = TrainConfig(epochs=60, batch_size=32, windows_per_epoch=64, lr=1e-2, weight_decay=0.0,
+                         schedule="constant", patience=1000, label_scale=125.0)
+    result = train_regressor(net, x, y, None, None, config, seed=0)
+    first, last = result.history[0]["train_rmse"], result.history[-1]["train_rmse"]
+    net.eval()
+    fitted = predict_windows(net, x)
+    assert last < 0.35 * first, (first, last)
+    assert np.sqrt(np.mean((fitted - y) ** 2)) < 0.5 * y.std()
+
+
+def test_trainer_keeps_the_best_validation_epoch_and_stops_early():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, 8, 3)).astype(np.float32)
+    y = rng.uniform(0, 125, size=64).astype(np.float32)  # noise: validation stops improving quickly
+    xv = rng.normal(size=(32, 8, 3)).astype(np.float32)
+    yv = rng.uniform(0, 125, size=32).astype(np.float32)
+    net = LSTMRegressor(3, hidden_size=8, num_layers=1, head_size=4)
+    config = TrainConfig(epochs=200, batch_size=32, lr=1e-2, patience=3)
+    result = train_regressor(net, x, y, xv, yv, config, seed=0)
+    assert result.epochs_run < 200 and "early stop" in result.stopped
+    best = min(h["valid_rmse"] for h in result.history)
+    assert result.best_valid_rmse == pytest.approx(best)
+    assert result.history[result.best_epoch - 1]["valid_rmse"] == pytest.approx(best)
+    kept = np.sqrt(np.mean((np.clip(predict_windows(net, xv), 0, None) - yv) ** 2))
+    assert kept == pytest.approx(best, rel=1e-5)  # the checkpoint in the model is the best one
+
+
+def test_trainer_stops_when_time_budget_is_nearly_used():
+    x = np.zeros((32, 4, 2), np.float32)
+    y = np.ones(32, np.float32)
+    config = TrainConfig(epochs=10_000, batch_size=32, time_budget_s=0.3)
+    result = train_regressor(LSTMRegressor(2, hidden_size=4, num_layers=1, head_size=2), x, y, x, y, config, seed=0)
+    assert result.epochs_run < 10_000 and result.stopped.startswith("time budget")
+
+
+# ----- the adapters --------------------------------------------------------------------
+@pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.name)
+def test_adapter_fits_predicts_and_reports(cls, synthetic_prepared):
+    prepared, _ = synthetic_prepared
+    messages = []
+    adapter = cls(seed=0, **cls.test_params())
+    adapter.context.progress = messages.append
+    adapter.fit(prepared.train, prepared.valid)
+    pred = adapter.predict(prepared.test)
+    assert pred.shape == (len(prepared.test),) and (pred >= 0).all()
+    info = adapter.info_
+    assert info["n_parameters"] > 0 and info["device"] == "cpu"
+    assert 1 <= info["best_epoch"] <= info["epochs_run"]
+    assert any(m.startswith("epoch 1/") for m in messages)
+    assert cls.tags["library"] == "torch (ours)" and cls.tags["needs_gpu"] is False
+
+
+@pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.name)
+def test_same_seed_gives_identical_predictions(cls, synthetic_prepared):
+    prepared, _ = synthetic_prepared
+    runs = [cls(seed=seed, **cls.test_params()).fit(prepared.train, prepared.valid).predict(prepared.test)
+            for seed in (3, 3, 4)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_cycle_channel_adds_one_input_channel(synthetic_prepared):
+    prepared, _ = synthetic_prepared
+    adapter = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "cycle_channel": True})
+    adapter.fit(prepared.train, prepared.valid)
+    x = adapter._inputs(prepared.test, last_only=True)
+    assert x.shape[-1] == prepared.test.n_channels + 1
+    assert adapter.predict(prepared.test).shape == (len(prepared.test),)
+
+
+def test_public_adapter_modules_do_not_import_torch_at_import_time():
+    import subprocess
+
+    code = ("import sys; import adapters.lstm, adapters.transformer, adapters.mamba; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
