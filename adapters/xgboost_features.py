@@ -31,7 +31,7 @@ class XGBoostAdapter(Adapter):
         "colsample_bytree": 0.5,
         "min_child_weight": 5,
         "early_stopping_rounds": 100,
-        "n_jobs": 2,
+        "n_jobs": None,  # None: the trial's share of the CPU (cores / parallel trials)
     }
     profiles = {"smoke": {"n_estimators": 60, "learning_rate": 0.2, "early_stopping_rounds": 10}}
 
@@ -40,6 +40,7 @@ class XGBoostAdapter(Adapter):
 
         x, y, _ = to_tabular(train)
         params = dict(self.params)
+        params["n_jobs"] = params["n_jobs"] or self.context.threads or 1
         rounds = params.pop("early_stopping_rounds")
         eval_set = None
         if valid is not None and len(valid):

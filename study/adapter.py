@@ -25,11 +25,12 @@ FORMULATIONS = ("regression", "embedding+head", "forecast-threshold")
 @dataclass
 class TrialContext:
     """What the runner lends an adapter for one trial: a folder for its own artefacts,
-    a progress callback and the time budget."""
+    a progress callback, the time budget and its share of the CPU threads."""
 
     artifacts_dir: Path | None = None
     progress: Callable[[str], None] = lambda message: None
     time_budget_s: float | None = None
+    threads: int | None = None  # CPU threads this trial may use (cores / parallel trials)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

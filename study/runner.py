@@ -94,6 +94,8 @@ def load_prepared(config: RunConfig, log=print) -> dict[str, tuple[PreparedSubse
 def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     """The grid of trials, each with its resume key."""
     limit = config.time_limit_s or get_profile(config.profile).trial_time_limit_s
+    parallel = config.workers if config.executor == "local" else 1
+    threads = 1 if config.executor == "ray" else max(1, (os.cpu_count() or 1) // parallel)
     specs = []
     for model in config.models:
         params = {**get_adapter(model).params_for(config.profile), **config.model_params.get(model, {})}
@@ -101,7 +103,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             data = prepared[subset][0]
             for seed in range(config.seeds):
                 key = trial_key(model, params, subset, seed, data.protocol_hash, data.data_fingerprint)
-                specs.append(TrialSpec(model, subset, seed, params, key, limit))
+                specs.append(TrialSpec(model, subset, seed, params, key, limit, threads))
     return specs
 
 

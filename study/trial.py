@@ -31,6 +31,7 @@ class TrialSpec:
     params: dict[str, Any] = field(hash=False)
     key: str = ""
     time_limit_s: float | None = None
+    threads: int | None = None  # not part of the key: it changes speed, not results
 
 
 def seed_everything(seed: int) -> None:
@@ -73,7 +74,7 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
             seed_everything(spec.seed)
             adapter = cls(seed=spec.seed, **spec.params)
             adapter.context = TrialContext(artifacts_dir=artifacts_dir, progress=progress,
-                                           time_budget_s=spec.time_limit_s)
+                                           time_budget_s=spec.time_limit_s, threads=spec.threads)
             adapter.fit(prepared.train, prepared.valid)
             y_pred = adapter.predict(prepared.test)
         except AdapterUnavailable as exc:

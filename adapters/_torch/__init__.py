@@ -80,7 +80,7 @@ class TorchWindowRegressor(Adapter):
         from adapters._torch.trainer import (TrainConfig, configure_threads, count_parameters,
                                              select_device, seed_torch, train_regressor)
 
-        threads = configure_threads(self.params.get("threads"))
+        threads = configure_threads(self.params.get("threads") or self.context.threads)
         self.device_ = select_device(self.params.get("device", "auto"))
         seed_torch(self.seed)
         self.__dict__.pop("cycle_scale_", None)  # fitted on this fit's training windows only

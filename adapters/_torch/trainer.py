@@ -93,7 +93,9 @@ def default_threads() -> int:
 
 def configure_threads(threads: int | None = None) -> int:
     """Size torch's intra-op thread pool to the machine (or to ``threads``); returns it."""
-    n = int(threads) if threads else default_threads()
+    if os.environ.get("CMAPSS_TORCH_THREADS"):  # an explicit override beats the runner's share
+        threads = int(os.environ["CMAPSS_TORCH_THREADS"])
+    n = max(1, int(threads)) if threads else default_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
