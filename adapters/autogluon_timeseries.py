@@ -1,0 +1,108 @@
+"""AutoGluon TimeSeries in the forecast-threshold formulation."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from adapters._threads import limited_threads
+from study.adapter import Adapter
+from study.conversions import (fit_health_indicator, ruls_from_forecasts, timeseries_forecasts_to_array,
+                               to_timeseries_frame)
+from study.protocol import EngineSet
+
+
+class AutoGluonTimeSeriesAdapter(Adapter):
+    """Forecast a health indicator with ``TimeSeriesPredictor``; RUL = steps to the failure level.
+
+    As for darts-tft, RUL is never a forecasting target (the target's own past would be the
+    test answer): each engine's health indicator (a linear map from the normalised sensors to
+    capped-RUL / cap, fitted on training engines) is a series; AutoGluon fits and ensembles
+    its local and global forecasters on the training engines (validated on the protocol's
+    validation engines), forecasts each test engine ``horizon`` cycles ahead, and the RUL is
+    the first step at which the mean forecast falls to the HI level training engines reach at
+    failure (capped at the protocol cap). Only models that need no downloaded weights run.
+    """
+
+    name = "autogluon-timeseries"
+    tags = {
+        "library": "autogluon.timeseries",
+        "family": "AutoML forecasting ensemble",
+        "formulation": "forecast-threshold",
+        "input_format": "TimeSeriesDataFrame (health indicator per engine)",
+        "python_dependencies": ["autogluon.timeseries"],
+        "import_modules": ["autogluon.timeseries"],
+        "install_extra": "autogluon",
+        "needs_gpu": False,
+        "needs_weights": False,
+        "conversions": 3,  # sensors -> HI series -> TimeSeriesDataFrame -> forecast array -> RUL
+        "workarounds": [
+            "explicit hyperparameters of local models instead of presets: presets include "
+            "Chronos-2/Toto, which download weights and fail offline",
+            "synthetic daily timestamps: TimeSeriesDataFrame needs datetimes, engines have cycles",
+            "forecast-threshold on a health indicator: forecasters read the target's past, so RUL "
+            "cannot be the target without leaking the test answer",
+            "protocol validation engines as tuning_data: with prediction_length = the RUL cap, "
+            "AutoGluon's own backtest window would drop the shorter training engines",
+            "threadpool limited to 1 thread: OpenMP spin-waiting on a shared 2-core machine made "
+            "DirectTabular 10x slower (76 s vs 7 s on a tiny set); LightGBM inside DirectTabular/"
+            "RecursiveTabular also needs num_threads in model_hyperparameters, as AutoGluon "
+            "hands it every core",
+            "path= a temporary folder (only the leaderboard CSV is kept as an artifact): AutoGluon "
+            "otherwise writes AutogluonModels/ into the working directory",
+        ],
+    }
+    default_params = {
+        "hyperparameters": {"DirectTabular": {}, "RecursiveTabular": {}, "ETS": {}},
+        "time_limit": 150,
+        "horizon": 125,
+        "eval_metric": "RMSE",
+        "threads": 1,
+    }
+    profiles = {"smoke": {"hyperparameters": {"DirectTabular": {"model_name": "GBM"}},
+                          "time_limit": 120, "horizon": 30}}
+
+    def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
+        from autogluon.timeseries import TimeSeriesPredictor
+
+        p = self.params
+        self.hi_ = fit_health_indicator(train)
+        train_df = to_timeseries_frame(self.hi_.transform(train), train.units)
+        tuning_df = None
+        if valid is not None and len(valid):
+            # Validation ids must not collide with training ids: prefix them.
+            tuning_df = to_timeseries_frame(self.hi_.transform(valid), [f"v{u}" for u in valid.units],
+                                            min_length=p["horizon"] + 1)
+        self._workdir = tempfile.TemporaryDirectory(prefix="ag-timeseries-")
+        self.predictor_ = TimeSeriesPredictor(prediction_length=p["horizon"], eval_metric=p["eval_metric"],
+                                              path=str(Path(self._workdir.name) / "predictor"),
+                                              verbosity=0, freq="D")
+        self.context.progress(f"AutoGluon TimeSeries ({', '.join(p['hyperparameters'])})")
+        with limited_threads(p["threads"]):
+            self.predictor_.fit(train_df, tuning_data=tuning_df, hyperparameters=self._hyperparameters(),
+                                time_limit=p["time_limit"], random_seed=self.seed)
+        board = self.predictor_.leaderboard(silent=True)
+        if self.context.artifacts_dir:
+            Path(self.context.artifacts_dir).mkdir(parents=True, exist_ok=True)
+            board.to_csv(Path(self.context.artifacts_dir) / "autogluon_timeseries_leaderboard.csv", index=False)
+        self.info_ = {"best_model": self.predictor_.model_best, "hi_threshold": self.hi_.threshold,
+                      "valid_rmse_hi": {m: round(-float(v), 4) for m, v in zip(board["model"], board["score_val"])}}
+
+    def _hyperparameters(self) -> dict:
+        """The model dict, with LightGBM inside the tabular forecasters pinned to ``threads``
+        (AutoGluon passes every core to it, overriding the thread-pool limit)."""
+        models = {name: dict(args) for name, args in self.params["hyperparameters"].items()}
+        threads = self.params["threads"]
+        for name in ("DirectTabular", "RecursiveTabular"):
+            if threads and name in models and models[name].get("model_name", "GBM") == "GBM":
+                models[name]["model_hyperparameters"] = {"num_threads": threads,
+                                                         **models[name].get("model_hyperparameters", {})}
+        return models
+
+    def _predict(self, test: EngineSet) -> np.ndarray:
+        ids = list(range(len(test)))  # positions, not unit numbers: keeps order unambiguous
+        frame = to_timeseries_frame(self.hi_.transform(test), ids)
+        with limited_threads(self.params["threads"]):
+            forecast = self.predictor_.predict(frame)
+        return ruls_from_forecasts(timeseries_forecasts_to_array(forecast, ids), self.hi_.threshold, self.hi_.cap)

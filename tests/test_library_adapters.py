@@ -1,0 +1,111 @@
+"""Library adapters (sktime, Darts, AutoGluon, Chronos) on synthetic data with their tiny settings."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from study.adapter import AdapterUnavailable
+from study.registry import get_adapter
+
+LIBRARY_ADAPTERS = ["sktime-rocket", "darts-tft", "autogluon-timeseries", "autogluon-tabular"]
+
+
+def _skip_if_missing(name: str) -> type:
+    cls = get_adapter(name)
+    reason = cls.unavailable_reason()
+    if reason:
+        pytest.skip(f"{name}: {reason}")
+    return cls
+
+
+@pytest.fixture(autouse=True)
+def offline_hub(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty cache: nothing to find
+
+
+@pytest.fixture(scope="module")
+def tiny_chronos_dir(tmp_path_factory):
+    """A randomly initialised micro Chronos-Bolt model saved as a local model folder."""
+    if importlib.util.find_spec("chronos") is None:
+        pytest.skip("chronos-forecasting not installed")
+    import torch
+    from chronos.chronos_bolt import ChronosBoltModelForForecasting
+    from transformers import T5Config
+
+    config = T5Config(
+        d_model=8, d_ff=16, d_kv=4, num_heads=2, num_layers=2, num_decoder_layers=2, vocab_size=2,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        architectures=["ChronosBoltModelForForecasting"], chronos_pipeline_class="ChronosBoltPipeline",
+        chronos_config={"context_length": 64, "prediction_length": 16, "input_patch_size": 16,
+                        "input_patch_stride": 16, "quantiles": [0.1, 0.5, 0.9], "use_reg_token": True},
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-chronos-bolt")
+    ChronosBoltModelForForecasting(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("name", LIBRARY_ADAPTERS)
+def test_library_adapter_fits_and_predicts_on_synthetic_data(name, synthetic_prepared, tmp_path):
+    cls = _skip_if_missing(name)
+    prepared, _ = synthetic_prepared
+    adapter = cls(seed=0, **cls.test_params())
+    adapter.context.artifacts_dir = tmp_path / "artifacts"
+    pred = adapter.fit(prepared.train, prepared.valid).predict(prepared.test)
+    assert pred.shape == (len(prepared.test),)
+    assert np.all(np.isfinite(pred)) and np.all(pred >= 0) and np.all(pred <= 125)
+    if name.startswith("autogluon"):
+        assert list((tmp_path / "artifacts").glob("*leaderboard.csv")), "AutoGluon's leaderboard was not written"
+    assert cls.tags["formulation"] in ("regression", "forecast-threshold")
+    assert cls.tags["workarounds"] and isinstance(cls.tags["conversions"], int)
+
+
+@pytest.mark.parametrize("name", ["darts-tft", "autogluon-timeseries"])
+def test_forecast_threshold_adapters_never_read_test_labels(name, synthetic_prepared):
+    """Their forecasting target is the health indicator, computed from sensors only."""
+    cls = _skip_if_missing(name)
+    assert cls.tags["formulation"] == "forecast-threshold"
+    prepared, _ = synthetic_prepared
+    assert prepared.test.rul is None
+    adapter = cls(seed=0, **cls.test_params()).fit(prepared.train, prepared.valid)
+    series = adapter.hi_.transform(prepared.test)
+    assert [len(s) for s in series] == [len(s) for s in prepared.test.sequences]
+
+
+def test_chronos_embeds_with_a_tiny_local_model(tiny_chronos_dir, synthetic_prepared):
+    cls = _skip_if_missing("chronos")
+    prepared, _ = synthetic_prepared
+    adapter = cls(seed=0, **{**cls.test_params(), "model": str(tiny_chronos_dir)})
+    pred = adapter.fit(prepared.train, prepared.valid).predict(prepared.test)
+    assert pred.shape == (len(prepared.test),) and np.all(np.isfinite(pred))
+    # per channel: d_model (8) pooled embedding values + loc + scale
+    assert adapter.info_["n_features"] == prepared.train.n_channels * (8 + 2)
+    windows = prepared.test.last_windows()
+    features = adapter._embed(windows)
+    assert features.shape == (len(windows), prepared.train.n_channels * 10) and features.dtype == np.float32
+    # loc and scale of channel 0 are the window's own mean and std (Chronos-Bolt's instance norm)
+    np.testing.assert_allclose(features[:, 8], windows[:, :, 0].mean(axis=1), rtol=1e-4, atol=1e-5)
+    again = cls(seed=0, **{**cls.test_params(), "model": str(tiny_chronos_dir)})
+    np.testing.assert_array_equal(again.fit(prepared.train, prepared.valid).predict(prepared.test), pred)
+
+
+def test_chronos_without_weights_is_a_skipped_row_with_instructions(synthetic_prepared):
+    cls = _skip_if_missing("chronos")
+    from study.trial import TrialSpec, run_trial
+
+    prepared, truth = synthetic_prepared
+    spec = TrialSpec("chronos", "FD001", 0, {**cls.test_params(), "model": "amazon/chronos-bolt-small"}, key="k")
+    row = run_trial(spec, prepared, truth, 125)
+    assert row["status"] == "skipped"
+    assert "amazon/chronos-bolt-small" in row["reason"]
+    assert "huggingface-cli download" in row["reason"] and "--chronos-model" in row["reason"]
+
+
+def test_chronos_rejects_a_folder_that_is_not_a_model(tmp_path, synthetic_prepared):
+    cls = _skip_if_missing("chronos")
+    prepared, _ = synthetic_prepared
+    with pytest.raises(AdapterUnavailable, match="config.json"):
+        cls(seed=0, **{**cls.test_params(), "model": str(tmp_path)}).fit(prepared.train, prepared.valid)
