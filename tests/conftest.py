@@ -1,6 +1,7 @@
 """Shared fixtures: the real C-MAPSS folder (CI points CMAPSS_DATA_DIR at it) and synthetic data."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -43,3 +44,26 @@ def synthetic_prepared(synthetic_dir):
     from study.protocol import Protocol, prepare
 
     return prepare(load_subset(synthetic_dir, "FD001", allow_unverified=True), Protocol())
+
+
+@pytest.fixture(scope="session")
+def tiny_chronos_dir(tmp_path_factory):
+    """A randomly initialised micro Chronos-Bolt model saved as a local model folder (tests
+    only: random weights are never used for a reported score)."""
+    if importlib.util.find_spec("chronos") is None:
+        pytest.skip("chronos-forecasting not installed")
+    import torch
+    from chronos.chronos_bolt import ChronosBoltModelForForecasting
+    from transformers import T5Config
+
+    config = T5Config(
+        d_model=8, d_ff=16, d_kv=4, num_heads=2, num_layers=2, num_decoder_layers=2, vocab_size=2,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        architectures=["ChronosBoltModelForForecasting"], chronos_pipeline_class="ChronosBoltPipeline",
+        chronos_config={"context_length": 64, "prediction_length": 16, "input_patch_size": 16,
+                        "input_patch_stride": 16, "quantiles": [0.1, 0.5, 0.9], "use_reg_token": True},
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-chronos-bolt")
+    ChronosBoltModelForForecasting(config).save_pretrained(folder)
+    return folder

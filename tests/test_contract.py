@@ -44,16 +44,19 @@ def _assert_unchanged(engines, snapshot):
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
-def test_adapter_honours_the_contract(name, synthetic_prepared, perturbed_dir):
+def test_adapter_honours_the_contract(name, synthetic_prepared, perturbed_dir, request):
     cls = all_adapters()[name]
     reason = cls.unavailable_reason()
     if reason:
         pytest.skip(f"{name}: {reason}")
+    params = cls.test_params()
+    if cls.tags.get("needs_weights"):  # pretrained weights are not downloadable here: a tiny random model
+        params["model"] = str(request.getfixturevalue("tiny_chronos_dir"))
     prepared, truth = synthetic_prepared
     assert prepared.test.rul is None  # the only labels an adapter could see are training ones
     snapshots = {split: _snapshot(getattr(prepared, split)) for split in ("train", "valid", "test")}
     try:
-        first = cls(seed=0, **cls.test_params()).fit(prepared.train, prepared.valid).predict(prepared.test)
+        first = cls(seed=0, **params).fit(prepared.train, prepared.valid).predict(prepared.test)
     except AdapterUnavailable as exc:
         pytest.skip(f"{name}: {exc}")
     assert first.shape == (len(prepared.test),)
@@ -63,6 +66,6 @@ def test_adapter_honours_the_contract(name, synthetic_prepared, perturbed_dir):
 
     perturbed, perturbed_truth = prepare(load_subset(perturbed_dir, "FD001", allow_unverified=True), Protocol())
     assert not np.array_equal(perturbed_truth, truth)
-    second = cls(seed=0, **cls.test_params()).fit(perturbed.train, perturbed.valid).predict(perturbed.test)
+    second = cls(seed=0, **params).fit(perturbed.train, perturbed.valid).predict(perturbed.test)
     np.testing.assert_allclose(second, first, rtol=0, atol=1e-6,
                                err_msg=f"{name}: same seed must give the same predictions, whatever the RUL file says")

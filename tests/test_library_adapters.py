@@ -1,7 +1,6 @@
 """Library adapters (sktime, Darts, AutoGluon, Chronos) on synthetic data with their tiny settings."""
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -24,28 +23,6 @@ def _skip_if_missing(name: str) -> type:
 def offline_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty cache: nothing to find
-
-
-@pytest.fixture(scope="module")
-def tiny_chronos_dir(tmp_path_factory):
-    """A randomly initialised micro Chronos-Bolt model saved as a local model folder."""
-    if importlib.util.find_spec("chronos") is None:
-        pytest.skip("chronos-forecasting not installed")
-    import torch
-    from chronos.chronos_bolt import ChronosBoltModelForForecasting
-    from transformers import T5Config
-
-    config = T5Config(
-        d_model=8, d_ff=16, d_kv=4, num_heads=2, num_layers=2, num_decoder_layers=2, vocab_size=2,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-        architectures=["ChronosBoltModelForForecasting"], chronos_pipeline_class="ChronosBoltPipeline",
-        chronos_config={"context_length": 64, "prediction_length": 16, "input_patch_size": 16,
-                        "input_patch_stride": 16, "quantiles": [0.1, 0.5, 0.9], "use_reg_token": True},
-    )
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-chronos-bolt")
-    ChronosBoltModelForForecasting(config).save_pretrained(folder)
-    return folder
 
 
 @pytest.mark.parametrize("name", LIBRARY_ADAPTERS)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from rich.console import Console
 
 from study.report import FIGURES, published_results, refresh_markers, write_report
