@@ -144,6 +144,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
         "versions": environment.package_versions(), "machine": environment.machine(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "n_trials": len(specs), "n_reused": reused,
+        "previous_runs": _previous_runs(config.out),
     }
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
@@ -201,6 +202,22 @@ def study_rows(rows: list[dict[str, Any]], prepared: dict, protocol_hash: str) -
     for row in matching:  # rows are in append order: the last one per model wins
         newest_params[row["model"]] = row.get("params")
     return [r for r in matching if r.get("params") == newest_params[r["model"]]]
+
+
+def _previous_runs(out: Path) -> list[dict[str, Any]]:
+    """Summaries of earlier commands on this run folder (a study can be built by several)."""
+    path = out / "run.json"
+    if not path.exists():
+        return []
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return []
+    summary = {k: old.get(k) for k in ("started_at", "finished_at", "total_seconds", "n_trials", "n_reused")}
+    summary["models"] = old.get("config", {}).get("models")
+    summary["subsets"] = old.get("config", {}).get("subsets")
+    summary["seeds"] = old.get("config", {}).get("seeds")
+    return old.get("previous_runs", []) + [summary]
 
 
 def _print_row(console: Console, row: dict[str, Any]) -> None:
