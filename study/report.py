@@ -112,6 +112,30 @@ def friction_table(rows: list[dict[str, Any]], run_dir: Path) -> str:
     return to_markdown(stats, digits=1)
 
 
+def model_summary_table(board: pd.DataFrame) -> str:
+    """One line per model: RMSE (mean ± std over seeds) on each subset, mean fit time, status."""
+    ok = board.copy()
+    subsets = sorted(ok["subset"].unique())
+    lines = ["| model | family | " + " | ".join(subsets) + " | mean fit s | seeds |",
+             "|" + "---|" * (len(subsets) + 4)]
+    order = ok.groupby("model")["rmse"].mean().sort_values(na_position="last").index
+    for model in order:
+        part = ok[ok["model"] == model].set_index("subset")
+        cells = []
+        for subset in subsets:
+            if subset not in part.index:
+                cells.append("")
+            elif pd.isna(part.loc[subset, "rmse"]):
+                cells.append(str(part.loc[subset, "status"]))
+            else:
+                cells.append(f"{part.loc[subset, 'rmse']:.2f} ± {part.loc[subset, 'rmse_std']:.2f}")
+        fit = part["fit_seconds"].mean()
+        seeds = "/".join(str(int(n)) for n in part["n_seeds"].unique())
+        lines.append(f"| {model} | {part['family'].iloc[0]} | " + " | ".join(cells)
+                     + f" | {'' if pd.isna(fit) else f'{fit:.0f}'} | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
 def refresh_markers(text: str, tables: dict[str, str]) -> str:
     """Replace the body between ``<!-- table:NAME -->`` and ``<!-- /table -->`` markers."""
     def swap(match: re.Match) -> str:
@@ -225,6 +249,7 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path) -> dict[str, str]:
     board = leaderboard(rows)
     subsets = sorted(board["subset"].unique())
     tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
+    tables["summary"] = model_summary_table(board)
     tables["average-rank"] = rank_table(board)
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
@@ -253,6 +278,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figu
         for r in sorted(not_ok, key=lambda r: (r["model"], r["subset"], r["seed"])):
             lines.append(f"> - `{r['model']}` {r['subset']} seed {r['seed']}: **{r['status']}** - {r.get('reason')}")
         lines.append("")
+    lines += ["## Summary", "", "RMSE on the capped test truth, mean ± std over seeds; models ordered by mean RMSE.", "",
+              tables["summary"]]
     for subset in subsets:
         lines += [f"## {subset}", "", tables[f"leaderboard-{subset}"]]
     lines += ["## Ranking across subsets", "",

@@ -48,7 +48,8 @@ def _synthetic_rows(tmp_path: Path) -> Path:
 def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_path):
     run = _synthetic_rows(tmp_path)
     text = write_report(run).read_text()
-    for heading in ("## FD001", "## FD003", "## Ranking across subsets", "## Published results (reported, not reproduced here)",
+    assert "| beta | GBDT | 12.50 ± 0.71 | 12.50 ± 0.71 | 12 | 2 |" in text  # the summary line
+    for heading in ("## Summary", "## FD001", "## FD003", "## Ranking across subsets", "## Published results (reported, not reproduced here)",
                     "## Figures", "## Library friction", "## Protocol", "## Data checksums", "## Versions and machine"):
         assert heading in text
     assert "UNVERIFIED DATA" in text
