@@ -19,6 +19,30 @@ def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list({row["key"]: row for row in rows}.values())
 
 
+def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
+               fingerprints: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The rows a run folder's tables show: every model run there on one protocol and data,
+    each model at the parameters of its most recent trial.
+
+    So models and subsets can be added to a study by later commands, while rows from an
+    older protocol, other data or superseded parameters never mix into the tables.
+    ``protocol_hash`` defaults to the newest row's; ``fingerprints`` (subset -> data
+    fingerprint) default to each subset's newest row's.
+    """
+    latest = current_rows(rows)
+    if not latest:
+        return []
+    protocol_hash = protocol_hash or latest[-1].get("protocol_hash")
+    newest_data = {r["subset"]: r.get("data_fingerprint") for r in latest}
+    fingerprints = {**newest_data, **(fingerprints or {})}
+    matching = [r for r in latest if r.get("protocol_hash") == protocol_hash
+                and r.get("data_fingerprint") == fingerprints[r["subset"]]]
+    newest_params: dict[str, Any] = {}
+    for row in matching:  # rows are in append order: the last one per model wins
+        newest_params[row["model"]] = row.get("params")
+    return [r for r in matching if r.get("params") == newest_params[r["model"]]]
+
+
 def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One line per (model, subset): means over successful seeds, std of RMSE across seeds.
 
@@ -97,4 +121,4 @@ def ranks(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.sort_values("average_rank").reset_index()
 
 
-__all__ = ["leaderboard", "predictions_frame", "to_markdown", "ranks", "LEADERBOARD_COLUMNS"]
+__all__ = ["leaderboard", "study_rows", "predictions_frame", "to_markdown", "ranks", "LEADERBOARD_COLUMNS"]

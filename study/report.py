@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from study.errors import StudyError
-from study.leaderboard import current_rows, leaderboard, predictions_frame, ranks, to_markdown
+from study.leaderboard import leaderboard, predictions_frame, ranks, study_rows, to_markdown
 from study.results import ResultStore
 
 FIGURES = {
@@ -38,12 +38,12 @@ def published_results() -> pd.DataFrame:
 
 
 def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The current rows and run record of a run folder."""
+    """The study rows (see ``study_rows``) and run record of a run folder."""
     run_dir = Path(run_dir)
-    rows = current_rows(ResultStore(run_dir).rows())
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    rows = study_rows(ResultStore(run_dir).rows(), info.get("protocol_hash"))
     if not rows:
         raise StudyError(f"{run_dir} holds no trial rows ({run_dir / 'trials.jsonl'}); run python -m study.run first.")
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     return rows, info
 
 

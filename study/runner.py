@@ -23,7 +23,7 @@ from study import environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
-from study.leaderboard import leaderboard, predictions_frame, to_markdown
+from study.leaderboard import leaderboard, predictions_frame, study_rows, to_markdown
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.registry import all_adapters, get_adapter
@@ -169,7 +169,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
                 except Exception as exc:  # the row is safe in trials.jsonl; the sink is a copy
                     console.print(f"[yellow]MLflow logging failed for {row['model']} {row['subset']}: {exc}[/]")
             _print_row(console, row)
-            write_outputs(config.out, study_rows(store.rows(), prepared, config.protocol.hash()), run_info)
+            write_outputs(config.out, study_rows(store.rows(), config.protocol.hash(), {k: p[0].data_fingerprint for k, p in prepared.items()}), run_info)
             progress.advance(overall)
 
         try:
@@ -181,27 +181,9 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     run_info["trials_seconds"] = time.time() - t_trials
     run_info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run_info["total_seconds"] = time.time() - started
-    table = write_outputs(config.out, study_rows(store.rows(), prepared, config.protocol.hash()), run_info)
+    table = write_outputs(config.out, study_rows(store.rows(), config.protocol.hash(), {k: p[0].data_fingerprint for k, p in prepared.items()}), run_info)
     console.print(render_table(table, verified))
     return table
-
-
-def study_rows(rows: list[dict[str, Any]], prepared: dict, protocol_hash: str) -> list[dict[str, Any]]:
-    """The rows a run folder's tables show: every model run in this folder on the current
-    protocol and data, each model at the parameters of its most recent trial.
-
-    So models and subsets can be added to a study by later commands, while rows from an
-    older protocol, other data (for the subsets loaded now) or superseded parameters never
-    mix into the tables.
-    """
-    fingerprints = {s: p[0].data_fingerprint for s, p in prepared.items()}
-    latest = {r["key"]: r for r in rows}
-    matching = [r for r in latest.values() if r.get("protocol_hash") == protocol_hash
-                and fingerprints.get(r["subset"], r.get("data_fingerprint")) == r.get("data_fingerprint")]
-    newest_params: dict[str, Any] = {}
-    for row in matching:  # rows are in append order: the last one per model wins
-        newest_params[row["model"]] = row.get("params")
-    return [r for r in matching if r.get("params") == newest_params[r["model"]]]
 
 
 def _previous_runs(out: Path) -> list[dict[str, Any]]:

@@ -29,7 +29,8 @@ def _synthetic_rows(tmp_path: Path) -> Path:
                 truth = rng.uniform(5, 200, 20)
                 pred = np.minimum(truth, 125) + rng.normal(0, base, 20)
                 store.append({"key": trial_key(model, {}, subset, seed, "p", "d"), "model": model,
-                              "subset": subset, "seed": seed, "status": "ok", "family": family,
+                              "subset": subset, "seed": seed, "status": "ok", "family": family, "params": {},
+                              "protocol_hash": "abc123", "data_fingerprint": "d",
                               "formulation": "regression", "reason": None, "rmse": base + seed,
                               "rmse_raw": base + 5, "score": 100.0 * base, "score_mean": 5 * base, "mae": base - 2,
                               "rmse_ci_low": base - 2, "rmse_ci_high": base + 2, "fit_seconds": base,
@@ -37,7 +38,8 @@ def _synthetic_rows(tmp_path: Path) -> Path:
                               "units": list(range(1, 21)), "y_true": truth.tolist(), "y_pred": pred.tolist(),
                               "peak_rss_mb": 300.0, "n_warnings": 1})
     store.append({"key": "gamma-fail", "model": "gamma", "subset": "FD001", "seed": 0, "status": "failed",
-                  "family": "Mamba", "formulation": "regression", "reason": "RuntimeError: exploded"})
+                  "family": "Mamba", "formulation": "regression", "reason": "RuntimeError: exploded",
+                  "params": {}, "protocol_hash": "abc123", "data_fingerprint": "d"})
     (tmp_path / "run.json").write_text(json.dumps({
         "config": {"profile": "standard"}, "protocol_hash": "abc123", "protocol_card": "- **Labels**: card",
         "protocol": {"max_rul": 125}, "data_verified": False, "data_checksums": {"FD001": {"train_FD001.txt": "f" * 64}},

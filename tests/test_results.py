@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
+from study.leaderboard import leaderboard, predictions_frame, ranks, study_rows, to_markdown
 from study.results import ResultStore, trial_key
 
 
@@ -67,3 +67,13 @@ def test_average_rank_uses_only_models_with_every_subset():
     result = ranks(leaderboard(rows)).set_index("model")
     assert list(result.index) == ["a", "b"]
     assert result.loc["a", "average_rank"] == 1.5
+
+
+def test_study_rows_drop_superseded_parameters_and_other_protocols():
+    old = {**_row("a", "FD001", 0, 10.0), "params": {"lr": 1}, "protocol_hash": "p", "data_fingerprint": "d"}
+    new = {**_row("a", "FD001", 1, 20.0), "key": "k-new", "params": {"lr": 2}, "protocol_hash": "p",
+           "data_fingerprint": "d"}
+    other = {**_row("b", "FD001", 0, 5.0), "params": {}, "protocol_hash": "q", "data_fingerprint": "d"}
+    kept = study_rows([old, other, new], protocol_hash="p")
+    assert [r["key"] for r in kept] == ["k-new"]
+    assert [r["model"] for r in study_rows([old, new, other])] == ["b"]  # default: the newest row's protocol
