@@ -43,7 +43,7 @@ def test_crashing_and_hanging_trials_become_failed_rows_and_the_rest_succeed(plu
 def test_ray_executor_gives_the_same_leaderboard_as_the_local_one(cmapss_dir, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    grid = dict(models=["xgboost"], subsets=["FD001", "FD003"], seeds=2)
+    grid = dict(models=["xgboost"], subsets=["FD001"], seeds=2)
     local = run_study(_config(tmp_path / "local", cmapss_dir, **grid), QUIET)
     ray_table = run_study(_config(tmp_path / "ray", cmapss_dir, executor="ray", **grid), QUIET)
     cols = ["model", "subset", "status", "rmse", "rmse_std", "score", "mae", "n_seeds"]
@@ -54,7 +54,8 @@ def _cli(out: Path, data: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-m", "study.run", "--profile", "smoke", "--models",
                              "test-constant,xgboost", "--subsets", "FD001,FD003", "--seeds", "2", "--data-dir",
-                             str(data), "--offline", "--no-report", "--out", str(out), *extra],
+                             str(data), "--offline", "--no-report", "--out", str(out),
+                             "--set", "test-constant.delay=1.5", *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -64,13 +65,13 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(cmapss_dir, tmp
     proc = _cli(killed, cmapss_dir)
     store = ResultStore(killed)
     deadline = time.monotonic() + 240
-    while len(store.rows()) < 3 and time.monotonic() < deadline and proc.poll() is None:
+    while len(store.rows()) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker, mid-trial
     proc.wait()
     n_before = len(store.rows())
-    assert 3 <= n_before < 8
+    assert 2 <= n_before < 8
 
     resumed = _cli(killed, cmapss_dir)
     out, _ = resumed.communicate(timeout=600)

@@ -15,9 +15,10 @@ class ConstantAdapter(Adapter):
     name = "test-constant"
     tags = {"library": "none", "family": "baseline", "formulation": "regression",
             "python_dependencies": [], "needs_gpu": False, "needs_weights": False}
-    default_params = {"offset": 0.0}
+    default_params = {"offset": 0.0, "delay": 0.0}
 
     def _fit(self, train, valid):
+        time.sleep(self.params["delay"])  # stands in for training time in the kill-and-resume test
         self.mean_ = float(train.windows()[1].mean()) + self.params["offset"]
 
     def _predict(self, test):
