@@ -48,6 +48,11 @@ def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 # ----- tables -------------------------------------------------------------------------------
+def _mean_std(mean: float, std: float, n_seeds: int) -> str:
+    """'12.34 ± 0.56' over several seeds; a single seed has no spread to show."""
+    return f"{mean:.2f} ± {std:.2f}" if n_seeds > 1 else f"{mean:.2f} (1 seed)"
+
+
 def subset_table(board: pd.DataFrame, subset: str) -> str:
     """Per-subset leaderboard in reader-friendly form (RMSE +/- std over seeds, CI)."""
     part = board[board["subset"] == subset].copy()
@@ -66,7 +71,7 @@ def subset_table(board: pd.DataFrame, subset: str) -> str:
         params = "" if pd.isna(r.get("n_parameters")) else f"{int(r['n_parameters']):,}"
         lines.append(" | ".join([
             "|" + (str(rank) if ok else "-"), str(r["model"]), str(r["family"] or ""),
-            f"{fmt(r['rmse'])} ± {fmt(r['rmse_std'])}" if ok else "",
+            _mean_std(r["rmse"], r["rmse_std"], r["n_seeds"]) if ok else "",
             f"{fmt(r['rmse_ci_low'])}-{fmt(r['rmse_ci_high'])}" if ok else "",
             fmt(r["score"], 0), fmt(r["mae"]), fmt(r["rmse_raw"]), fmt(r["fit_seconds"], 1),
             fmt(r["predict_seconds"], 2), params, str(int(r["n_seeds"])),
@@ -128,7 +133,8 @@ def model_summary_table(board: pd.DataFrame) -> str:
             elif pd.isna(part.loc[subset, "rmse"]):
                 cells.append(str(part.loc[subset, "status"]))
             else:
-                cells.append(f"{part.loc[subset, 'rmse']:.2f} ± {part.loc[subset, 'rmse_std']:.2f}")
+                cells.append(_mean_std(part.loc[subset, "rmse"], part.loc[subset, "rmse_std"],
+                                       part.loc[subset, "n_seeds"]))
         fit = part["fit_seconds"].mean()
         seeds = "/".join(str(int(n)) for n in part["n_seeds"].unique())
         lines.append(f"| {model} | {part['family'].iloc[0]} | " + " | ".join(cells)

@@ -94,7 +94,7 @@ def test_report_of_a_real_smoke_run_matches_its_leaderboard(cmapss_dir, tmp_path
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "report.md").read_text()
     rmse = pd.read_csv(tmp_path / "leaderboard.csv")["rmse"].iloc[0]
-    assert re.search(rf"\| xgboost \| GBDT \| {rmse:.2f} ± 0\.00 \|", text)
+    assert re.search(rf"\| xgboost \| GBDT \| {rmse:.2f} \(1 seed\) \|", text)
     assert "Protocol" in text and "963b5e22" in text
 
 
