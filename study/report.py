@@ -28,7 +28,8 @@ FIGURES = {
     "pareto": "fig_accuracy_vs_cost.png",
     "ranks": "fig_average_rank.png",
 }
-MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n).*?(\n<!-- /table -->)", re.S)
+# a block's body may be empty, and never runs past its own closing marker
+MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
 
 
 def published_results() -> pd.DataFrame:
@@ -148,7 +149,7 @@ def refresh_markers(text: str, tables: dict[str, str]) -> str:
         name = match.group("name")
         if name not in tables:
             return match.group(0)
-        return match.group(1) + tables[name].rstrip("\n") + match.group(3)
+        return match.group(1) + tables[name].rstrip("\n") + "\n" + match.group(3)
 
     return MARKER.sub(swap, text)
 

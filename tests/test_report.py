@@ -83,6 +83,9 @@ def test_writeup_tables_between_markers_are_refreshed(tmp_path):
     text = writeup.read_text()
     assert "stale" not in text and "| 12.50 ± 0.71 |" in text and "kept" in text and text.endswith("<!-- /table -->\n")
     assert refresh_markers(text, {}) == text
+    empty_blocks = "<!-- table:a -->\n<!-- /table -->\nmiddle\n<!-- table:b -->\n<!-- /table -->\n"
+    assert refresh_markers(empty_blocks, {"a": "A\n", "b": "B"}) == \
+        "<!-- table:a -->\nA\n<!-- /table -->\nmiddle\n<!-- table:b -->\nB\n<!-- /table -->\n"
 
 
 def test_report_of_a_real_smoke_run_matches_its_leaderboard(cmapss_dir, tmp_path):
