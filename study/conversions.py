@@ -46,14 +46,18 @@ def window_features(windows: np.ndarray, channels: tuple[str, ...], cycles: np.n
     return pd.DataFrame(columns, index=pd.RangeIndex(n)).astype(np.float32)
 
 
+def labelled_windows(engines: EngineSet, last_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All windows (or each engine's last): X (n, window, channels), target (NaN on test
+    engines) and the engine index of each window."""
+    if not last_only:
+        return engines.windows()
+    y = engines.last_rul() if engines.rul is not None else np.full(len(engines), np.nan, np.float32)
+    return engines.last_windows(), y, np.arange(len(engines))
+
+
 def to_tabular(engines: EngineSet, last_only: bool = False) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Window features as a table: (features, target or NaN, engine index per row)."""
-    if last_only:
-        x = engines.last_windows()
-        y = engines.last_rul() if engines.rul is not None else np.full(len(engines), np.nan, np.float32)
-        groups = np.arange(len(engines))
-    else:
-        x, y, groups = engines.windows()
+    x, y, groups = labelled_windows(engines, last_only)
     return window_features(x, engines.channels, window_end_cycles(engines, last_only)), y, groups
 
 
@@ -62,12 +66,7 @@ def to_tabular(engines: EngineSet, last_only: bool = False) -> tuple[pd.DataFram
 def to_sktime_panel(engines: EngineSet, last_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Windows as an sktime ``numpy3D`` panel ``(instances, channels, time)``: (X, target or
     NaN, engine index per instance)."""
-    if last_only:
-        x = engines.last_windows()
-        y = engines.last_rul() if engines.rul is not None else np.full(len(engines), np.nan, np.float32)
-        groups = np.arange(len(engines))
-    else:
-        x, y, groups = engines.windows()
+    x, y, groups = labelled_windows(engines, last_only)
     return np.ascontiguousarray(x.transpose(0, 2, 1)), y, groups
 
 
