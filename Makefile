@@ -21,7 +21,7 @@ install: $(STAMP)
 study: install          ## the full standard-profile study (hours on a 2-core CPU; resumable)
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/python -m study.run --profile standard --out runs/standard
 
-smoke: install          ## a tiny study in about a minute
+smoke: install          ## a tiny study in one to two minutes
 	$(BIN)/python -m study.run --profile smoke --out runs/smoke
 
 test: install           ## the test suite (CI runs exactly this)

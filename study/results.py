@@ -67,8 +67,5 @@ class ResultStore:
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+    """numpy values as lists/scalars; anything else (paths...) as text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)

@@ -131,7 +131,9 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     prepared = load_prepared(config, log=console.print)
     specs = plan_trials(config, prepared)
     store = ResultStore(config.out)
-    done = {k: r for k, r in store.latest_by_key().items() if r.get("status") in ("ok", "skipped")}
+    # only successful trials are reused: a skipped or failed one may succeed now (a library
+    # installed, weights downloaded, a bug fixed), and retrying a skip costs nothing
+    done = {k: r for k, r in store.latest_by_key().items() if r.get("status") == "ok"}
     wanted = {s.key for s in specs}
     todo = specs if config.force else [s for s in specs if s.key not in done]
     reused = 0 if config.force else len(wanted & set(done))
@@ -149,6 +151,11 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
     console.print(f"{len(specs)} trials planned, {reused} reused from {store.path}, {len(todo)} to run.")
+    fingerprints = {subset: p[0].data_fingerprint for subset, p in prepared.items()}
+
+    def refresh_outputs() -> pd.DataFrame:
+        return write_outputs(config.out, study_rows(store.rows(), config.protocol.hash(), fingerprints), run_info)
+
     sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None
     executor = make_executor(config.executor, config.workers, config.ray_address)
     t_trials = time.time()
@@ -169,7 +176,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
                 except Exception as exc:  # the row is safe in trials.jsonl; the sink is a copy
                     console.print(f"[yellow]MLflow logging failed for {row['model']} {row['subset']}: {exc}[/]")
             _print_row(console, row)
-            write_outputs(config.out, study_rows(store.rows(), config.protocol.hash(), {k: p[0].data_fingerprint for k, p in prepared.items()}), run_info)
+            refresh_outputs()
             progress.advance(overall)
 
         try:
@@ -181,7 +188,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     run_info["trials_seconds"] = time.time() - t_trials
     run_info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run_info["total_seconds"] = time.time() - started
-    table = write_outputs(config.out, study_rows(store.rows(), config.protocol.hash(), {k: p[0].data_fingerprint for k, p in prepared.items()}), run_info)
+    table = refresh_outputs()
     console.print(render_table(table, verified))
     return table
 

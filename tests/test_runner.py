@@ -145,3 +145,16 @@ def test_unwritable_output_folder_is_a_user_error(cmapss_dir, tmp_path):
 def test_list_models_shows_availability():
     result = _cli("--list-models")
     assert result.returncode == 0 and "xgboost" in result.stdout and "yes" in result.stdout
+
+
+def test_skipped_trials_are_retried_on_rerun_while_finished_ones_are_reused(cmapss_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    config = RunConfig(out=tmp_path, profile="smoke", models=["test-needs-missing-package", "test-constant"],
+                       subsets=["FD001"], data_dir=cmapss_dir, offline=True, executor="inline")
+    table = run_study(config, QUIET).set_index("model")
+    assert table.loc["test-needs-missing-package", "status"] == "skipped"
+    assert "package_that_is_not_installed_anywhere" in table.loc["test-needs-missing-package", "reason"]
+    run_study(config, QUIET)
+    rows = ResultStore(tmp_path).rows()
+    assert [r["model"] for r in rows].count("test-needs-missing-package") == 2  # retried
+    assert [r["model"] for r in rows].count("test-constant") == 1  # reused

@@ -50,3 +50,10 @@ class SleepingAdapter(ConstantAdapter):
 
     def _fit(self, train, valid):
         time.sleep(600)
+
+
+class MissingDependencyAdapter(ConstantAdapter):
+    """Needs a package that is not installed: its trials are skipped."""
+
+    name = "test-needs-missing-package"
+    tags = {**ConstantAdapter.tags, "python_dependencies": ["package_that_is_not_installed_anywhere"]}
