@@ -102,6 +102,39 @@ def test_scan_matches_mamba_ssm_selective_scan_ref():
     torch.testing.assert_close(selective_scan_torch(**args, delta_softplus=True), expected, atol=1e-5, rtol=1e-5)
 
 
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="CUDA path: runs on a GPU machine (see README, 'GPU check')")
+
+
+@needs_cuda
+def test_mamba_ssm_kernel_matches_our_scan_on_cuda():
+    fn = mamba_ssm_scan_fn()
+    if fn is None:
+        pytest.skip("mamba-ssm (its CUDA extension) is not installed on this GPU machine")
+    names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
+    args = {k: v.detach().float().cuda().requires_grad_()
+            for k, v in scan_inputs(batch=4, d_inner=16, d_state=8, length=30).items()}
+    ours = selective_scan(**args, delta_softplus=True, backend="torch")
+    kernel = selective_scan(**args, delta_softplus=True, backend="mamba_ssm")
+    torch.testing.assert_close(kernel, ours, atol=1e-4, rtol=1e-4)
+    weights = torch.randn_like(ours)
+    grads_ours = torch.autograd.grad((ours * weights).sum(), [args[n] for n in names])
+    grads_kernel = torch.autograd.grad((kernel * weights).sum(), [args[n] for n in names])
+    for name, a, b in zip(names, grads_kernel, grads_ours):
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3, msg=lambda m, name=name: f"d/d{name}: {m}")
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["lstm", "transformer", "mamba"])
+def test_nets_give_the_same_output_on_cuda_and_cpu(name):
+    torch.manual_seed(0)
+    net = nets()[name].eval()
+    x = torch.randn(7, 12, 5)
+    expected = net(x)
+    got = net.cuda()(x.cuda()).cpu()
+    torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-3)  # cuDNN may use TF32
+
+
 def test_mamba_block_is_causal():
     torch.manual_seed(0)
     block = MambaBlock(8, d_state=4).eval()
@@ -158,6 +191,42 @@ def test_trainer_keeps_the_best_validation_epoch_and_stops_early():
     assert kept == pytest.approx(best, rel=1e-5)  # the checkpoint in the model is the best one
 
 
+def _toy_regression(seed=0, n=96):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8, 3)).astype(np.float32)
+    return x, (60 + 40 * np.tanh(x[:, -2:, 0].sum(axis=1))).astype(np.float32)
+
+
+def test_trainer_keeps_the_moving_average_of_the_weights():
+    x, y = _toy_regression()
+    kept = {}
+    for decay in (0.0, 0.9999):
+        torch.manual_seed(0)
+        net = LSTMRegressor(3, hidden_size=8, num_layers=1, head_size=4)
+        before = predict_windows(net, x)
+        config = TrainConfig(epochs=5, batch_size=32, lr=1e-2, ema_decay=decay, schedule="constant")
+        train_regressor(net, x, y, x, y, config, seed=0)
+        kept[decay] = np.abs(predict_windows(net, x) - before).max()
+    # an average that barely moves stays near its start (the weights after the first step);
+    # the live weights moved far
+    assert kept[0.9999] < 0.3 * kept[0.0], kept
+
+
+def test_input_noise_is_seeded_and_changes_training():
+    x, y = _toy_regression()
+
+    def fit(noise, seed):
+        torch.manual_seed(0)
+        net = LSTMRegressor(3, hidden_size=8, num_layers=1, head_size=4)
+        config = TrainConfig(epochs=3, batch_size=32, lr=1e-2, input_noise=noise)
+        train_regressor(net, x, y, None, None, config, seed=seed)
+        return predict_windows(net, x)
+
+    np.testing.assert_array_equal(fit(0.1, seed=1), fit(0.1, seed=1))
+    assert not np.allclose(fit(0.1, seed=1), fit(0.1, seed=2))
+    assert not np.allclose(fit(0.1, seed=1), fit(0.0, seed=1))
+
+
 def test_trainer_stops_when_time_budget_is_nearly_used():
     x = np.zeros((32, 4, 2), np.float32)
     y = np.ones(32, np.float32)
@@ -177,7 +246,7 @@ def test_adapter_fits_predicts_and_reports(cls, synthetic_prepared):
     pred = adapter.predict(prepared.test)
     assert pred.shape == (len(prepared.test),) and (pred >= 0).all()
     info = adapter.info_
-    assert info["n_parameters"] > 0 and info["device"] == "cpu"
+    assert info["n_parameters"] > 0 and info["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert 1 <= info["best_epoch"] <= info["epochs_run"]
     assert any(m.startswith("epoch 1/") for m in messages)
     assert cls.tags["library"] == "torch (ours)" and cls.tags["needs_gpu"] is False

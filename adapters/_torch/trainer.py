@@ -9,7 +9,6 @@ window a plausible "last window"). The test set is never seen here.
 """
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -19,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 @dataclass
 class TrainConfig:
@@ -36,6 +36,8 @@ class TrainConfig:
     eval_batch_size: int = 2048
     time_budget_s: float | None = None
     budget_fraction: float = 0.8   # stop once this share of the budget is (about to be) spent
+    ema_decay: float = 0.0         # > 0: evaluate and keep an exponential moving average of the weights
+    input_noise: float = 0.0       # std of Gaussian noise added to (z-scored) training inputs
 
     @classmethod
     def from_params(cls, params: dict, **extra) -> TrainConfig:
@@ -174,6 +176,11 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     loss_fn = nn.MSELoss()
+    # the weights that are evaluated and kept: the live ones, or their moving average
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+                if config.ema_decay > 0 else None)
+    evaluated = averaged.module if averaged is not None else model
+    noise = torch.Generator().manual_seed(seed) if config.input_noise > 0 else None
 
     best_state, best_rmse, best_epoch = None, math.inf, 0
     history: list[dict] = []
@@ -185,7 +192,10 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         total_loss = 0.0
         for step in range(steps_per_epoch):
             batch = idx[step * config.batch_size:(step + 1) * config.batch_size]
-            xb, yb = x_t[batch].to(device, non_blocking=True), y_t[batch].to(device, non_blocking=True)
+            xb, yb = x_t[batch], y_t[batch]
+            if noise is not None:  # drawn on the CPU so a seed gives the same noise everywhere
+                xb = xb + config.input_noise * torch.randn(xb.shape, generator=noise).to(xb.device)
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb).reshape(-1), yb)
             loss.backward()
@@ -193,17 +203,19 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total_loss += float(loss.detach()) * len(batch)
         train_rmse = math.sqrt(total_loss / per_epoch) * config.label_scale
         epochs_run = epoch
         record = {"epoch": epoch, "train_rmse": train_rmse, "lr": optimizer.param_groups[0]["lr"]}
         if has_valid:
-            pred = predict_windows(model, x_valid, device, config.eval_batch_size, config.label_scale)
+            pred = predict_windows(evaluated, x_valid, device, config.eval_batch_size, config.label_scale)
             valid_rmse = float(np.sqrt(np.mean((np.clip(pred, 0, None) - y_valid) ** 2)))
             record["valid_rmse"] = valid_rmse
             if valid_rmse < best_rmse - 1e-4:
                 best_rmse, best_epoch, stale = valid_rmse, epoch, 0
-                best_state = copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()})
+                best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
             else:
                 stale += 1
         record["seconds"] = time.perf_counter() - epoch_start
@@ -223,6 +235,8 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         model.load_state_dict(best_state)
     else:
         best_epoch = epochs_run
+        if averaged is not None:
+            model.load_state_dict(evaluated.state_dict())
     elapsed = time.perf_counter() - start
     return TrainResult(best_epoch=best_epoch, epochs_run=epochs_run,
                        best_valid_rmse=best_rmse if has_valid and math.isfinite(best_rmse) else None,

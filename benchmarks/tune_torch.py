@@ -1,0 +1,177 @@
+"""Tune our PyTorch regressors on the validation engines only (a script, not a test).
+
+    CMAPSS_DATA_DIR=/path/to/cmapss python benchmarks/tune_torch.py \
+        --models lstm transformer mamba --subsets FD001 FD003 --seeds 0 1 \
+        --variants base ema ema_noise --workers 2 --out tune.jsonl
+
+Each job trains one adapter (standard-profile parameters plus one named variant) on the
+training engines, with early stopping on the validation engines, exactly as a study trial
+does, and records the validation RMSE of the kept weights. The test engines are never
+loaded into a model and the test RUL file is dropped as soon as the data are prepared, so
+nothing chosen here can be tuned on the test set. Results are appended to ``--out`` one
+JSON line per job as each finishes; a rerun skips jobs already there.
+
+Besides the selection metric (RMSE over all validation windows) it records, from the same
+predictions, the RMSE over validation windows whose true RUL is below the cap (the
+degrading part, which dominates the test set) and the effect of test-time averaging: the
+prediction at cycle t as the mean over the last k windows of (prediction - cycles since).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+#: Named changes to the standard-profile parameters. ``{size}`` variants are per model.
+VARIANTS: dict[str, dict] = {
+    "base": {},
+    "ema": {"ema_decay": 0.995},
+    "ema_noise": {"ema_decay": 0.995, "input_noise": 0.1},
+    "ema_noise_lr1e-3": {"ema_decay": 0.995, "input_noise": 0.1, "lr": 1e-3},
+    "ema_noise_wd": {"ema_decay": 0.995, "input_noise": 0.1, "weight_decay": 0.05},
+    "ema_noise_drop": {"ema_decay": 0.995, "input_noise": 0.1, "dropout": 0.3},
+    "ema_noise_b64": {"ema_decay": 0.995, "input_noise": 0.1, "batch_size": 64},
+    "ema_noise_long": {"ema_decay": 0.995, "input_noise": 0.1, "epochs": 60, "patience": 15},
+    "ema_noise_big": {"ema_decay": 0.995, "input_noise": 0.1, "{size}": "big"},
+    "ema_noise_small": {"ema_decay": 0.995, "input_noise": 0.1, "{size}": "small"},
+    "noise": {"input_noise": 0.1},
+    # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
+    "scan_torch": {"scan_backend": "torch"},
+    "scan_kernel": {"scan_backend": "mamba_ssm"},
+}
+SIZES: dict[str, dict[str, dict]] = {
+    "lstm": {"big": {"hidden_size": 128}, "small": {"hidden_size": 32}},
+    "transformer": {"big": {"d_model": 96, "dim_feedforward": 192}, "small": {"d_model": 32, "dim_feedforward": 64}},
+    "mamba": {"big": {"d_model": 48}, "small": {"d_model": 24}},
+}
+TTA_WINDOWS = (1, 3, 5, 9)
+
+
+def variant_params(model: str, variant: str) -> dict:
+    """The overrides a named variant makes for one model."""
+    params = dict(VARIANTS[variant])
+    size = params.pop("{size}", None)
+    if size:
+        params.update(SIZES[model][size])
+    return params
+
+
+def time_averaged(pred: np.ndarray, k: int) -> np.ndarray:
+    """Prediction at window j as the mean of pred[j - i] - i over i < k (fewer at the start)."""
+    out = np.empty_like(pred)
+    for j in range(len(pred)):
+        i = np.arange(min(k, j + 1))
+        out[j] = np.mean(pred[j - i] - i)
+    return np.clip(out, 0.0, None)
+
+
+_PREPARED: dict = {}
+
+
+def prepared_subset(name: str, data_dir: str):
+    """Train/valid engines of one subset (cached per worker). The test RUL is discarded here."""
+    if name not in _PREPARED:
+        from study.cmapss import load_subset
+        from study.protocol import Protocol, prepare
+
+        prepared, _test_rul_dropped = prepare(load_subset(Path(data_dir), name), Protocol())
+        _PREPARED[name] = (prepared.train, prepared.valid)
+    return _PREPARED[name]
+
+
+def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
+    """Fit one adapter on train (early-stopped on valid) and score it on valid only."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from adapters._torch.trainer import predict_windows
+    from adapters.lstm import LSTMAdapter
+    from adapters.mamba import MambaAdapter
+    from adapters.transformer import TransformerAdapter
+
+    train, valid = prepared_subset(job["subset"], data_dir)
+    cls = {a.name: a for a in (LSTMAdapter, TransformerAdapter, MambaAdapter)}[job["model"]]
+    params = {**cls.params_for("standard"), **variant_params(job["model"], job["variant"]), "device": device}
+    adapter = cls(seed=job["seed"], **params)
+    adapter.context.threads = threads
+    start = time.perf_counter()
+    adapter.fit(train, valid)
+    fit_seconds = time.perf_counter() - start
+    x = adapter._inputs(valid, last_only=False)
+    y, engine = valid.windows()[1:]
+    pred = np.clip(predict_windows(adapter.net_, x, adapter.device_, label_scale=adapter.label_scale_), 0, None)
+    row = {**job, "fit_seconds": round(fit_seconds, 1), "device": str(adapter.device_),
+           "best_epoch": adapter.info_["best_epoch"], "epochs_run": adapter.info_["epochs_run"],
+           "n_parameters": adapter.info_["n_parameters"]}
+    degrading = y < float(train.rul[0].max())
+    for k in TTA_WINDOWS:
+        averaged = np.concatenate([time_averaged(pred[engine == e], k) for e in np.unique(engine)])
+        order = np.concatenate([np.flatnonzero(engine == e) for e in np.unique(engine)])
+        err = averaged - y[order]
+        row[f"valid_rmse_k{k}"] = round(float(np.sqrt(np.mean(err ** 2))), 4)
+        row[f"valid_rmse_degrading_k{k}"] = round(float(np.sqrt(np.mean(err[degrading[order]] ** 2))), 4)
+    return row
+
+
+def job_key(job: dict) -> tuple:
+    return job["model"], job["subset"], job["seed"], job["variant"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["lstm", "transformer", "mamba"])
+    parser.add_argument("--subsets", nargs="+", default=["FD001", "FD003"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--variants", nargs="+", default=["base", "ema", "ema_noise"], choices=sorted(VARIANTS))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--deadline-s", type=float, default=None, help="submit no job after this many seconds")
+    parser.add_argument("--data-dir", default=os.environ.get("CMAPSS_DATA_DIR", "data/cmapss"))
+    parser.add_argument("--out", type=Path, default=Path("tune_torch.jsonl"))
+    args = parser.parse_args(argv)
+
+    done = set()
+    if args.out.exists():
+        done = {job_key(json.loads(line)) for line in args.out.read_text().splitlines() if line.strip()}
+    # seed-major, then variant: the first results to arrive already compare every variant
+    jobs = [{"model": m, "subset": s, "seed": seed, "variant": v}
+            for seed in args.seeds for s in args.subsets for m in args.models for v in args.variants]
+    jobs = [j for j in jobs if job_key(j) not in done]
+    print(f"{len(jobs)} jobs ({len(done)} already in {args.out})", flush=True)
+    start = time.perf_counter()
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+        pending = {}
+        queue = list(jobs)
+        while queue or pending:
+            while queue and len(pending) < args.workers and (
+                    args.deadline_s is None or time.perf_counter() - start < args.deadline_s):
+                job = queue.pop(0)
+                pending[pool.submit(run_job, job, args.data_dir, args.device, args.threads)] = job
+            if not pending:
+                break
+            future = next(as_completed(pending))
+            job = pending.pop(future)
+            try:
+                row = future.result()
+            except Exception as exc:  # keep going: one broken variant must not lose the others
+                row = {**job, "error": f"{type(exc).__name__}: {exc}"}
+            with args.out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(f"[{time.perf_counter() - start:6.0f}s] {json.dumps(row)}", flush=True)
+    print(f"skipped {len(queue)} jobs at the deadline" if queue else "all jobs done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
