@@ -11,7 +11,7 @@
 # 4. optionally, alongside 2 and 3, a validation-only tuning sweep on CUDA (TUNE_ARGS are
 #    benchmarks/tune_torch.py's arguments; TUNE_TIMEOUT bounds it);
 # 5. once the extension is built: the mamba-ssm kernel tests, and one Mamba fit with the kernel.
-# Everything is logged under $OUT. Each step has its own time limit so one slow step
+# Everything is logged under $OUT, in at most 8 files. Each step has its own time limit so one slow step
 # cannot take the others down.
 set -u
 OUT=${OUT:?set OUT to a folder for the logs}
@@ -57,7 +57,6 @@ stamp "smoke study on CUDA"
 timeout 240 $PY -m study.run --profile smoke --models lstm,transformer,mamba --subsets FD001 --offline \
   --executor inline --out /tmp/gpu-smoke >"$OUT/study_smoke.log" 2>&1
 stamp "study.run exit $?"
-cp /tmp/gpu-smoke/leaderboard.md "$OUT/smoke_leaderboard.md" 2>/dev/null
 $PY - >>"$OUT/steps.log" 2>&1 <<'EOF'
 import json
 for line in open("/tmp/gpu-smoke/trials.jsonl"):
@@ -77,10 +76,10 @@ if [ -n "${MAMBA_SDIST:-}" ]; then
   if [ "$(cat "$BUILD_DIR/done" 2>/dev/null)" = "0" ]; then
     export PYTHONPATH="$BUILD_DIR${PYTHONPATH:+:$PYTHONPATH}"
     timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_torch_models.py -k "mamba_ssm" -rs \
-      >"$OUT/pytest_mamba_ssm.log" 2>&1
-    stamp "mamba-ssm tests exit $?: $(tail -1 "$OUT/pytest_mamba_ssm.log")"
+      >"$OUT/mamba_ssm.log" 2>&1
+    stamp "mamba-ssm tests exit $?: $(tail -1 "$OUT/mamba_ssm.log")"
     timeout ${KERNEL_FIT_TIMEOUT:-120} $PY benchmarks/tune_torch.py --device cuda --models mamba --subsets FD001 --seeds 0 \
-      --variants scan_torch scan_kernel --workers 2 --out "$OUT/mamba_kernel.jsonl" >"$OUT/mamba_kernel.log" 2>&1
+      --variants scan_torch scan_kernel --workers 2 --out "$OUT/mamba_kernel.jsonl" >>"$OUT/mamba_ssm.log" 2>&1
     stamp "mamba fits, ours vs kernel, exit $?"
   fi
 fi
