@@ -43,6 +43,7 @@ VARIANTS: dict[str, dict] = {
     "ema_noise_big": {"ema_decay": 0.995, "input_noise": 0.1, "{size}": "big"},
     "ema_noise_small": {"ema_decay": 0.995, "input_noise": 0.1, "{size}": "small"},
     "noise": {"input_noise": 0.1},
+    "cycle": {"cycle_channel": True},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},
@@ -121,6 +122,21 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     return row
 
 
+def summary_table(path: Path, metric: str = "valid_rmse_k1") -> str:
+    """Markdown table: mean ``metric`` (and seed count) per model, subset and variant."""
+    import pandas as pd
+
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    frame = pd.DataFrame([r for r in rows if "error" not in r])
+    cells = frame.groupby(["model", "subset", "variant"])[metric].agg(["mean", "count"])
+    cells["text"] = [f"{m:.2f} ({n})" for m, n in zip(cells["mean"], cells["count"])]
+    table = cells["text"].unstack("variant").fillna("")
+    header = "| model | subset | " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + "---|" * (len(table.columns) + 2)]
+    lines += ["| " + " | ".join([*index, *row]) + " |" for index, row in zip(table.index, table.to_numpy())]
+    return "\n".join(lines)
+
+
 def job_key(job: dict) -> tuple:
     return job["model"], job["subset"], job["seed"], job["variant"]
 
@@ -137,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline-s", type=float, default=None, help="submit no job after this many seconds")
     parser.add_argument("--data-dir", default=os.environ.get("CMAPSS_DATA_DIR", "data/cmapss"))
     parser.add_argument("--out", type=Path, default=Path("tune_torch.jsonl"))
+    parser.add_argument("--summarise", type=Path, metavar="JSONL",
+                        help="print the mean validation RMSE (seeds) per model, subset and variant of a results file")
     args = parser.parse_args(argv)
+    if args.summarise:
+        print(summary_table(args.summarise))
+        return 0
 
     done = set()
     if args.out.exists():
