@@ -270,6 +270,17 @@ def test_cycle_channel_adds_one_input_channel(synthetic_prepared):
     assert adapter.predict(prepared.test).shape == (len(prepared.test),)
 
 
+@pytest.mark.parametrize("setting, used", [(["FD002", "FD003", "FD004"], False), (["FD001"], True),
+                                           ("FD001,FD004", True), ("FD002", False), (True, True),
+                                           (False, False), ("false", False)])
+def test_cycle_channel_applies_to_the_listed_subsets_only(synthetic_prepared, setting, used):
+    prepared, _ = synthetic_prepared  # an FD001-format subset
+    adapter = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "cycle_channel": setting})
+    assert adapter.uses_cycle_channel(prepared.train.subset) is used
+    x = adapter._inputs(prepared.test, last_only=True)
+    assert x.shape[-1] == prepared.test.n_channels + int(used)
+
+
 def test_public_adapter_modules_do_not_import_torch_at_import_time():
     import subprocess
 
