@@ -1,0 +1,46 @@
+"""The validation-only tuning script (benchmarks/tune_torch.py): its pure helpers."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+tune = pytest.importorskip("tune_torch")
+
+
+def test_time_averaging_keeps_a_perfect_countdown_and_smooths_noise():
+    countdown = np.arange(50, 0, -1, dtype=np.float64)
+    np.testing.assert_allclose(tune.time_averaged(countdown, 1), countdown)
+    np.testing.assert_allclose(tune.time_averaged(countdown, 5), countdown)  # pred[j-i] - i == pred[j]
+    rng = np.random.default_rng(0)
+    noisy = countdown + rng.normal(0, 5, size=countdown.shape)
+    assert np.std(tune.time_averaged(noisy, 9)[8:] - countdown[8:]) < 0.6 * np.std(noisy - countdown)
+
+
+def test_variants_resolve_per_model_and_are_valid_adapter_params():
+    from adapters.lstm import LSTMAdapter
+    from adapters.mamba import MambaAdapter
+    from adapters.transformer import TransformerAdapter
+
+    for cls in (LSTMAdapter, TransformerAdapter, MambaAdapter):
+        for variant in tune.VARIANTS:
+            if variant.startswith("scan_") and cls is not MambaAdapter:
+                continue
+            params = tune.variant_params(cls.name, variant)
+            cls(seed=0, **params)  # unknown parameters would raise here
+    assert tune.variant_params("lstm", "ema_noise_big")["hidden_size"] == 128
+
+
+def test_summary_table_averages_over_seeds_and_skips_errors(tmp_path):
+    rows = [{"model": "lstm", "subset": "FD001", "seed": 0, "variant": "base", "valid_rmse_k1": 12.0},
+            {"model": "lstm", "subset": "FD001", "seed": 1, "variant": "base", "valid_rmse_k1": 13.0},
+            {"model": "lstm", "subset": "FD001", "seed": 0, "variant": "cycle", "valid_rmse_k1": 14.0},
+            {"model": "lstm", "subset": "FD001", "seed": 1, "variant": "cycle", "error": "boom"}]
+    path = tmp_path / "tune.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    table = tune.summary_table(path)
+    assert "| lstm | FD001 | 12.50 (2) | 14.00 (1) |" in table
