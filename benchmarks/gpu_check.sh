@@ -11,9 +11,9 @@
 # 4. optionally, alongside 2 and 3, a validation-only tuning sweep on CUDA (TUNE_ARGS are
 #    benchmarks/tune_torch.py's arguments; TUNE_TIMEOUT bounds it);
 # 5. once the extension is built: the mamba-ssm kernel tests, and one Mamba fit with the kernel.
-# Everything is logged under $OUT, in at most 8 files. The data and the mamba-ssm sdist can
-# travel to a remote GPU machine in the git-ignored folder .gpu/ (e.g. .gpu/cmapss/). Each step has its own time limit so one slow step
-# cannot take the others down.
+# Everything is logged under $OUT, in at most 8 files. Each step has its own time limit, so
+# one slow step cannot take the others down. The data and the mamba-ssm sdist can travel to
+# a remote GPU machine in the git-ignored folder .gpu/ (e.g. .gpu/cmapss/).
 set -u
 OUT=${OUT:?set OUT to a folder for the logs}
 mkdir -p "$OUT"
