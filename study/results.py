@@ -47,8 +47,8 @@ class ResultStore:
         """The last row written for each trial key (a rerun with --force supersedes)."""
         return {row["key"]: row for row in self.rows()}
 
-    def append(self, row: dict[str, Any]) -> None:
-        """Append one row durably."""
+    def append(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Append one row durably; returns it as stored (plain JSON values)."""
         line = json.dumps(row, default=_jsonable) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -59,6 +59,7 @@ class ResultStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        return json.loads(line)
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as handle:

@@ -153,8 +153,10 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     console.print(f"{len(specs)} trials planned, {reused} reused from {store.path}, {len(todo)} to run.")
     fingerprints = {subset: p[0].data_fingerprint for subset, p in prepared.items()}
 
+    rows = store.rows()  # read once: while it runs, this driver is the only writer
+
     def refresh_outputs() -> pd.DataFrame:
-        return write_outputs(config.out, study_rows(store.rows(), config.protocol.hash(), fingerprints), run_info)
+        return write_outputs(config.out, study_rows(rows, config.protocol.hash(), fingerprints), run_info)
 
     sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None
     executor = make_executor(config.executor, config.workers, config.ray_address)
@@ -169,7 +171,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
 
         def on_row(spec: TrialSpec, row: dict[str, Any]) -> None:
             row["profile"] = config.profile
-            store.append(row)  # the driver alone writes rows, as each trial finishes
+            rows.append(store.append(row))  # the driver alone writes rows, as each trial finishes
             if sink is not None:
                 try:
                     sink.log(row)

@@ -29,6 +29,15 @@ def test_torn_last_line_is_ignored_and_next_append_starts_clean(tmp_path):
     assert [r["seed"] for r in store.rows()] == [0, 1]
 
 
+def test_append_returns_the_row_exactly_as_a_later_read_sees_it(tmp_path):
+    import numpy as np
+
+    store = ResultStore(tmp_path)
+    stored = store.append({"key": "k", "rmse": np.float32(12.5), "y_pred": np.arange(3), "path": tmp_path})
+    assert stored == store.rows()[-1]
+    assert stored["y_pred"] == [0, 1, 2] and stored["path"] == str(tmp_path)
+
+
 def test_trial_key_depends_on_every_identity_field():
     base = trial_key("m", {"a": 1}, "FD001", 0, "p", "d")
     variants = [trial_key("n", {"a": 1}, "FD001", 0, "p", "d"), trial_key("m", {"a": 2}, "FD001", 0, "p", "d"),
