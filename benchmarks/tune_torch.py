@@ -97,6 +97,7 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     from adapters.lstm import LSTMAdapter
     from adapters.mamba import MambaAdapter
     from adapters.transformer import TransformerAdapter
+    from study.protocol import Protocol
 
     train, valid = prepared_subset(job["subset"], data_dir)
     cls = {a.name: a for a in (LSTMAdapter, TransformerAdapter, MambaAdapter)}[job["model"]]
@@ -112,13 +113,12 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     row = {**job, "fit_seconds": round(fit_seconds, 1), "device": str(adapter.device_),
            "best_epoch": adapter.info_["best_epoch"], "epochs_run": adapter.info_["epochs_run"],
            "n_parameters": adapter.info_["n_parameters"]}
-    degrading = y < float(train.rul[0].max())
+    degrading = y < Protocol().max_rul
+    per_engine = np.split(pred, np.flatnonzero(np.diff(engine)) + 1)  # windows come grouped by engine
     for k in TTA_WINDOWS:
-        averaged = np.concatenate([time_averaged(pred[engine == e], k) for e in np.unique(engine)])
-        order = np.concatenate([np.flatnonzero(engine == e) for e in np.unique(engine)])
-        err = averaged - y[order]
+        err = np.concatenate([time_averaged(p, k) for p in per_engine]) - y
         row[f"valid_rmse_k{k}"] = round(float(np.sqrt(np.mean(err ** 2))), 4)
-        row[f"valid_rmse_degrading_k{k}"] = round(float(np.sqrt(np.mean(err[degrading[order]] ** 2))), 4)
+        row[f"valid_rmse_degrading_k{k}"] = round(float(np.sqrt(np.mean(err[degrading] ** 2))), 4)
     return row
 
 

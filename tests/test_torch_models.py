@@ -40,6 +40,16 @@ def scan_inputs(batch=3, d_inner=6, d_state=4, length=11, dtype=torch.float64, s
     return {k: v.requires_grad_() for k, v in args.items()}
 
 
+def assert_same_gradients(out, reference, args, tolerance):
+    """Both outputs have the same gradient with respect to every scan argument."""
+    weights = torch.randn_like(reference)
+    names = list(args)
+    grads = torch.autograd.grad((out * weights).sum(), [args[n] for n in names])
+    expected = torch.autograd.grad((reference * weights).sum(), [args[n] for n in names])
+    for name, a, b in zip(names, grads, expected):
+        torch.testing.assert_close(a, b, atol=tolerance, rtol=tolerance, msg=lambda m, name=name: f"d/d{name}: {m}")
+
+
 def nets(n_channels=5, window=12):
     return {
         "lstm": LSTMRegressor(n_channels, hidden_size=8, num_layers=2, head_size=4),
@@ -53,16 +63,11 @@ def nets(n_channels=5, window=12):
 @pytest.mark.parametrize("softplus", [False, True])
 def test_scan_matches_naive_reference_values_and_gradients(softplus):
     args = scan_inputs()
-    names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
     ours = selective_scan_torch(**args, delta_softplus=softplus)
     naive = selective_scan_naive(**args, delta_softplus=softplus)
     assert ours.shape == (3, 6, 11)
     torch.testing.assert_close(ours, naive, atol=1e-10, rtol=1e-10)
-    weights = torch.randn_like(ours)
-    grads_ours = torch.autograd.grad((ours * weights).sum(), [args[n] for n in names])
-    grads_naive = torch.autograd.grad((naive * weights).sum(), [args[n] for n in names])
-    for name, a, b in zip(names, grads_ours, grads_naive):
-        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9, msg=lambda m, name=name: f"d/d{name}: {m}")
+    assert_same_gradients(ours, naive, args, tolerance=1e-9)
 
 
 def test_scan_float32_matches_float64_reference_to_1e5():
@@ -111,17 +116,12 @@ def test_mamba_ssm_kernel_matches_our_scan_on_cuda():
     fn = mamba_ssm_scan_fn()
     if fn is None:
         pytest.skip("mamba-ssm (its CUDA extension) is not installed on this GPU machine")
-    names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
     args = {k: v.detach().float().cuda().requires_grad_()
             for k, v in scan_inputs(batch=4, d_inner=16, d_state=8, length=30).items()}
     ours = selective_scan(**args, delta_softplus=True, backend="torch")
     kernel = selective_scan(**args, delta_softplus=True, backend="mamba_ssm")
     torch.testing.assert_close(kernel, ours, atol=1e-4, rtol=1e-4)
-    weights = torch.randn_like(ours)
-    grads_ours = torch.autograd.grad((ours * weights).sum(), [args[n] for n in names])
-    grads_kernel = torch.autograd.grad((kernel * weights).sum(), [args[n] for n in names])
-    for name, a, b in zip(names, grads_kernel, grads_ours):
-        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3, msg=lambda m, name=name: f"d/d{name}: {m}")
+    assert_same_gradients(kernel, ours, args, tolerance=1e-3)
 
 
 @needs_cuda
