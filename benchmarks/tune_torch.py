@@ -44,6 +44,10 @@ VARIANTS: dict[str, dict] = {
     "ema_noise_small": {"ema_decay": 0.995, "input_noise": 0.1, "{size}": "small"},
     "noise": {"input_noise": 0.1},
     "cycle": {"cycle_channel": True},
+    "hist2": {"history_factor": 2.0},
+    "hist1.5": {"history_factor": 1.5},
+    "smooth": {"smoothing": 0.2},
+    "hist2_smooth": {"history_factor": 2.0, "smoothing": 0.2},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},

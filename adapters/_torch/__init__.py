@@ -7,6 +7,7 @@ module, and those import ``TorchWindowRegressor`` from here); ``trainer``, ``net
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,12 +38,33 @@ TRAINER_PARAMS: dict[str, Any] = {
     # and raised it on FD001 (by 0.2-1.7). Over the study's 3 seeds its FD003 validation gain
     # held for the Transformer only (LSTM and Mamba: no change).
     "cycle_channel": ["FD002", "FD003", "FD004"],
+    # How many cycles the net reads, as a multiple of the protocol's window. Windows still end
+    # at the same cycles (so the same windows are scored); cycles before an engine's first
+    # are its first cycle repeated, as the protocol pads short engines.
+    "history_factor": 1.0,
+    # Causal exponential smoothing of the channels along each engine's history (the weight of
+    # the newest cycle, in (0, 1]; 0: off). It only uses cycles up to the one smoothed.
+    "smoothing": 0.0,
     "device": "auto",
     "threads": None,
 }
 
 #: Tiny settings for CI smoke runs and contract tests (seconds on synthetic data).
 SMOKE_TRAINER_PARAMS: dict[str, Any] = {"epochs": 2, "windows_per_epoch": 512, "batch_size": 128, "patience": 2}
+
+
+def causal_smoothing(sequence: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential moving average along time (axis 0): s_t = alpha x_t + (1 - alpha) s_(t-1),
+    starting at s_0 = x_0. Causal: s_t depends on cycles up to t only."""
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"smoothing must be in (0, 1], got {alpha}")
+    from scipy.signal import lfilter
+
+    x = np.asarray(sequence, dtype=np.float64)
+    if len(x) == 0:
+        return np.asarray(sequence)
+    smoothed = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=(1.0 - alpha) * x[:1])[0]
+    return smoothed.astype(sequence.dtype)
 
 
 def torch_tags(family: str) -> dict[str, Any]:
@@ -83,13 +105,41 @@ class TorchWindowRegressor(Adapter):
             return subset in setting
         return bool(setting)
 
+    def history(self, engines: EngineSet) -> int:
+        """Cycles per input window: the protocol's window times ``history_factor``."""
+        factor = float(self.params.get("history_factor") or 1.0)
+        if factor < 1.0:
+            raise ValueError(f"history_factor must be >= 1 (windows end where the protocol's do), got {factor}")
+        return max(engines.window, int(round(engines.window * factor)))
+
+    def _net_view(self, engines: EngineSet) -> EngineSet:
+        """The engines as the net reads them: smoothed, and with a longer history if asked.
+
+        Each sequence gets ``history - window`` copies of its first cycle in front, so that
+        windows of the longer length end at exactly the protocol's window ends (same count,
+        same labels, same last window per engine).
+        """
+        alpha = float(self.params.get("smoothing") or 0.0)
+        history = self.history(engines)
+        if not alpha and history == engines.window:
+            return engines
+        sequences = tuple(causal_smoothing(s, alpha) for s in engines.sequences) if alpha else engines.sequences
+        extra = history - engines.window
+        if extra:
+            sequences = tuple(np.concatenate([np.repeat(s[:1], extra, axis=0), s]) for s in sequences)
+        rul = engines.rul
+        if extra and rul is not None:
+            rul = tuple(np.concatenate([np.repeat(r[:1], extra), r]) for r in rul)
+        return replace(engines, sequences=sequences, rul=rul, window=history)
+
     def _inputs(self, engines: EngineSet, last_only: bool) -> np.ndarray:
         """Windows, optionally with the cycle number as one more (standardised) channel."""
-        x = engines.last_windows() if last_only else engines.windows()[0]
+        view = self._net_view(engines)
+        x = view.last_windows() if last_only else view.windows()[0]
         if not self.uses_cycle_channel(engines.subset):
             return x
         ends = window_end_cycles(engines, last_only)
-        offsets = np.arange(engines.window - 1, -1, -1, dtype=np.float32)
+        offsets = np.arange(view.window - 1, -1, -1, dtype=np.float32)
         cycles = np.maximum(ends[:, None] - offsets[None, :], 1.0)
         if not hasattr(self, "cycle_scale_"):
             self.cycle_scale_ = (float(cycles.mean()), float(cycles.std()) or 1.0)
@@ -109,7 +159,7 @@ class TorchWindowRegressor(Adapter):
         xv = yv = None
         if valid is not None and len(valid):
             xv, yv = self._inputs(valid, last_only=False), valid.windows()[1]
-        self.net_ = self._build_net(x.shape[-1], train.window)
+        self.net_ = self._build_net(x.shape[-1], x.shape[1])
         config = TrainConfig.from_params(self.params, label_scale=float(max(y.max(), 1.0)),
                                          time_budget_s=self.context.time_budget_s)
         self.label_scale_ = config.label_scale
