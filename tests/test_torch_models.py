@@ -281,6 +281,59 @@ def test_cycle_channel_applies_to_the_listed_subsets_only(synthetic_prepared, se
     assert x.shape[-1] == prepared.test.n_channels + int(used)
 
 
+def test_longer_history_keeps_the_window_ends_and_labels(synthetic_prepared):
+    prepared, _ = synthetic_prepared
+    base = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "history_factor": 1.0})
+    longer = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "history_factor": 2.0})
+    window = prepared.train.window
+    assert longer.history(prepared.train) == 2 * window
+    for engines in (prepared.train, prepared.test):
+        for last_only in (False, True):
+            x_base, x_long = base._inputs(engines, last_only), longer._inputs(engines, last_only)
+            assert x_long.shape == (len(x_base), 2 * window, x_base.shape[-1])
+            # the same windows, read further back: the last `window` cycles are the protocol's
+            np.testing.assert_array_equal(x_long[:, -window:], x_base)
+    # the cycles before an engine's first are its first cycle repeated
+    first = longer._inputs(prepared.train, last_only=False)[0]
+    np.testing.assert_array_equal(first[:window + 1], np.repeat(prepared.train.sequences[0][:1], window + 1, axis=0))
+    # the labels line up: the view's windows carry the protocol windows' labels
+    np.testing.assert_array_equal(longer._net_view(prepared.train).windows()[1], prepared.train.windows()[1])
+    fitted = longer.fit(prepared.train, prepared.valid)
+    assert fitted.predict(prepared.test).shape == (len(prepared.test),)
+    with pytest.raises(ValueError, match="history_factor"):
+        LSTMAdapter(seed=0, history_factor=0.5).history(prepared.train)
+
+
+def test_causal_smoothing_is_an_exponential_average_of_the_past_only():
+    from adapters._torch import causal_smoothing
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    alpha = 0.25
+    expected = np.empty_like(x)
+    expected[0] = x[0]
+    for t in range(1, len(x)):
+        expected[t] = alpha * x[t] + (1 - alpha) * expected[t - 1]
+    smoothed = causal_smoothing(x, alpha)
+    assert smoothed.dtype == x.dtype
+    np.testing.assert_allclose(smoothed, expected, rtol=1e-5, atol=1e-6)
+    changed = x.copy()
+    changed[30:] += 10.0  # the future must not leak into the past
+    np.testing.assert_array_equal(causal_smoothing(changed, alpha)[:30], smoothed[:30])
+    np.testing.assert_array_equal(causal_smoothing(x, 1.0), x)
+    with pytest.raises(ValueError):
+        causal_smoothing(x, 1.5)
+
+
+def test_smoothing_changes_the_inputs_but_not_their_shape(synthetic_prepared):
+    prepared, _ = synthetic_prepared
+    base = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "smoothing": 0.0})
+    smooth = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "smoothing": 0.3})
+    x_base, x_smooth = base._inputs(prepared.test, True), smooth._inputs(prepared.test, True)
+    assert x_base.shape == x_smooth.shape
+    assert x_smooth.std() < x_base.std()  # averaging removes cycle-to-cycle noise
+
+
 def test_public_adapter_modules_do_not_import_torch_at_import_time():
     import subprocess
 
