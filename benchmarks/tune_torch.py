@@ -31,23 +31,28 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: Named changes to the standard-profile parameters. ``{size}`` variants are per model.
+#: ``base`` is the reference every sweep so far was measured against: the settings before the
+#: longer history became the default (history = the protocol window, patience 10), so that
+#: files from different days compare; ``defaults`` is whatever the adapters default to now.
+BASE: dict = {"history_factor": 1.0, "patience": 10}
 VARIANTS: dict[str, dict] = {
-    "base": {},
-    "ema": {"ema_decay": 0.995},
-    "ema_noise": {"ema_decay": 0.995, "input_noise": 0.1},
-    "ema_noise_lr1e-3": {"ema_decay": 0.995, "input_noise": 0.1, "lr": 1e-3},
-    "ema_noise_wd": {"ema_decay": 0.995, "input_noise": 0.1, "weight_decay": 0.05},
-    "ema_noise_drop": {"ema_decay": 0.995, "input_noise": 0.1, "dropout": 0.3},
-    "ema_noise_b64": {"ema_decay": 0.995, "input_noise": 0.1, "batch_size": 64},
-    "ema_noise_long": {"ema_decay": 0.995, "input_noise": 0.1, "epochs": 60, "patience": 15},
-    "ema_noise_big": {"ema_decay": 0.995, "input_noise": 0.1, "{size}": "big"},
-    "ema_noise_small": {"ema_decay": 0.995, "input_noise": 0.1, "{size}": "small"},
-    "noise": {"input_noise": 0.1},
-    "cycle": {"cycle_channel": True},
-    "hist2": {"history_factor": 2.0},
-    "hist1.5": {"history_factor": 1.5},
-    "smooth": {"smoothing": 0.2},
-    "hist2_smooth": {"history_factor": 2.0, "smoothing": 0.2},
+    "defaults": {},
+    "base": BASE,
+    "ema": {**BASE, "ema_decay": 0.995},
+    "ema_noise": {**BASE, "ema_decay": 0.995, "input_noise": 0.1},
+    "ema_noise_lr1e-3": {**BASE, "ema_decay": 0.995, "input_noise": 0.1, "lr": 1e-3},
+    "ema_noise_wd": {**BASE, "ema_decay": 0.995, "input_noise": 0.1, "weight_decay": 0.05},
+    "ema_noise_drop": {**BASE, "ema_decay": 0.995, "input_noise": 0.1, "dropout": 0.3},
+    "ema_noise_b64": {**BASE, "ema_decay": 0.995, "input_noise": 0.1, "batch_size": 64},
+    "ema_noise_long": {**BASE, "ema_decay": 0.995, "input_noise": 0.1, "epochs": 60, "patience": 15},
+    "ema_noise_big": {**BASE, "ema_decay": 0.995, "input_noise": 0.1, "{size}": "big"},
+    "ema_noise_small": {**BASE, "ema_decay": 0.995, "input_noise": 0.1, "{size}": "small"},
+    "noise": {**BASE, "input_noise": 0.1},
+    "cycle": {**BASE, "cycle_channel": True},
+    "hist2": {**BASE, "history_factor": 2.0},
+    "hist1.5": {**BASE, "history_factor": 1.5},
+    "smooth": {**BASE, "smoothing": 0.2},
+    "hist2_smooth": {**BASE, "history_factor": 2.0, "smoothing": 0.2},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},

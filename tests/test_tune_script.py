@@ -33,6 +33,10 @@ def test_variants_resolve_per_model_and_are_valid_adapter_params():
             params = tune.variant_params(cls.name, variant)
             cls(seed=0, **params)  # unknown parameters would raise here
     assert tune.variant_params("lstm", "ema_noise_big")["hidden_size"] == 128
+    # every sweep compares against the same reference, whatever the adapters default to now
+    assert tune.variant_params("lstm", "base") == {"history_factor": 1.0, "patience": 10}
+    assert tune.variant_params("mamba", "hist2") == {"history_factor": 2.0, "patience": 10}
+    assert tune.variant_params("transformer", "defaults") == {}
 
 
 def test_summary_table_averages_over_seeds_and_skips_errors(tmp_path):
