@@ -287,6 +287,7 @@ def test_longer_history_keeps_the_window_ends_and_labels(synthetic_prepared):
     longer = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "history_factor": 2.0})
     window = prepared.train.window
     assert longer.history(prepared.train) == 2 * window
+    assert LSTMAdapter(seed=0).history(prepared.train) == 2 * window  # the study's default
     for engines in (prepared.train, prepared.test):
         for last_only in (False, True):
             x_base, x_long = base._inputs(engines, last_only), longer._inputs(engines, last_only)
