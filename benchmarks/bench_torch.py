@@ -2,9 +2,9 @@
 
     CMAPSS_DATA_DIR=/path/to/cmapss python benchmarks/bench_torch.py [--threads N] [--repeats R]
 
-Measures, with the standard-profile sizes: one training epoch (``windows_per_epoch``
-random FD001 windows, forward + backward + AdamW) and inference over all FD001 test
-windows for each model; our selective scan against the naive step-by-step reference
+Measures, with the standard-profile sizes and inputs (each net's own history length and
+channels): one training epoch (``windows_per_epoch`` random FD001 windows, forward +
+backward + AdamW) and inference over all FD001 test windows for each model; our selective scan against the naive step-by-step reference
 (forward + backward); and one training step (forward + backward + Adam) of one of our
 Mamba blocks against ``mambapy``'s at batch 256 x length 30 x d_model 64. Prints tables
 and ratios. Medians of ``--repeats`` runs after one warm-up.
@@ -52,14 +52,16 @@ def load_fd001():
 
 def bench_models(repeats: int) -> list[tuple]:
     prepared = load_fd001()
-    x, y, _ = prepared.train.windows()
-    x_test = prepared.test.windows()[0]
+    y = prepared.train.windows()[1]
     rows = []
     for cls in (LSTMAdapter, TransformerAdapter, MambaAdapter):
         params = cls.params_for("standard")
         adapter = cls(seed=0, **params)
+        # the windows this net reads in the study (its history, its extra channels)
+        x = adapter._inputs(prepared.train, last_only=False)
+        x_test = adapter._inputs(prepared.test, last_only=False)
         torch.manual_seed(0)
-        net = adapter._build_net(x.shape[-1], prepared.train.window)
+        net = adapter._build_net(x.shape[-1], x.shape[1])
         opt = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
         rng = np.random.default_rng(0)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y / 125.0)
