@@ -94,10 +94,11 @@ class EngineSet:
     def n_channels(self) -> int:
         return len(self.channels)
 
-    def padded(self, index: int) -> np.ndarray:
-        """Engine ``index``'s sequence, front-padded to at least one window."""
+    def padded(self, index: int, length: int | None = None) -> np.ndarray:
+        """Engine ``index``'s sequence, front-padded (its first cycle repeated) to at least
+        ``length`` cycles (default: one window)."""
         seq = self.sequences[index]
-        short = self.window - len(seq)
+        short = (length or self.window) - len(seq)
         return np.concatenate([np.repeat(seq[:1], short, axis=0), seq]) if short > 0 else seq
 
     def _padded_rul(self, index: int) -> np.ndarray:
@@ -105,13 +106,20 @@ class EngineSet:
         short = self.window - len(rul)
         return np.concatenate([np.repeat(rul[:1], short), rul]) if short > 0 else rul
 
-    def windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All sliding windows: X (n, window, channels), y (n,) RUL at each window's end
-        (NaN on test), and the engine index of each window."""
+    def windows(self, history: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All sliding windows: X (n, history, channels), y (n,) RUL at each window's end
+        (NaN on test), and the engine index of each window.
+
+        ``history`` (default: the window) is how many cycles each window reads back from its
+        end; the windows end at the same cycles whatever it is, so their labels and number
+        do not change. Cycles before an engine's first are its first cycle repeated.
+        """
+        history = max(history or self.window, self.window)
+        extra = history - self.window
         xs, ys, idx = [], [], []
         for i in range(len(self)):
-            seq = self.padded(i)
-            view = np.lib.stride_tricks.sliding_window_view(seq, self.window, axis=0)
+            seq = self.padded(i, max(len(self.sequences[i]), self.window) + extra)
+            view = np.lib.stride_tricks.sliding_window_view(seq, history, axis=0)
             xs.append(view.transpose(0, 2, 1))
             n = view.shape[0]
             ys.append(self._padded_rul(i)[self.window - 1:] if self.rul is not None else np.full(n, np.nan))
@@ -119,9 +127,11 @@ class EngineSet:
         return (np.ascontiguousarray(np.concatenate(xs), dtype=np.float32),
                 np.concatenate(ys).astype(np.float32), np.concatenate(idx))
 
-    def last_windows(self) -> np.ndarray:
-        """The last window of each engine: (engines, window, channels)."""
-        return np.stack([self.padded(i)[-self.window:] for i in range(len(self))]).astype(np.float32)
+    def last_windows(self, history: int | None = None) -> np.ndarray:
+        """The last window of each engine, ``history`` cycles long (default: the window):
+        (engines, history, channels)."""
+        history = max(history or self.window, self.window)
+        return np.stack([self.padded(i, history)[-history:] for i in range(len(self))]).astype(np.float32)
 
     def last_rul(self) -> np.ndarray:
         """Capped RUL at each engine's last cycle (train/valid only)."""

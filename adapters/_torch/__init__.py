@@ -120,34 +120,19 @@ class TorchWindowRegressor(Adapter):
             raise ValueError(f"history_factor must be >= 1 (windows end where the protocol's do), got {factor}")
         return max(engines.window, int(round(engines.window * factor)))
 
-    def _net_view(self, engines: EngineSet) -> EngineSet:
-        """The engines as the net reads them: smoothed, and with a longer history if asked.
-
-        Each sequence gets ``history - window`` copies of its first cycle in front, so that
-        windows of the longer length end at exactly the protocol's window ends (same count,
-        same labels, same last window per engine).
-        """
-        alpha = float(self.params.get("smoothing") or 0.0)
-        history = self.history(engines)
-        if not alpha and history == engines.window:
-            return engines
-        sequences = tuple(causal_smoothing(s, alpha) for s in engines.sequences) if alpha else engines.sequences
-        extra = history - engines.window
-        if extra:
-            sequences = tuple(np.concatenate([np.repeat(s[:1], extra, axis=0), s]) for s in sequences)
-        rul = engines.rul
-        if extra and rul is not None:
-            rul = tuple(np.concatenate([np.repeat(r[:1], extra), r]) for r in rul)
-        return replace(engines, sequences=sequences, rul=rul, window=history)
-
     def _inputs(self, engines: EngineSet, last_only: bool) -> np.ndarray:
-        """Windows, optionally with the cycle number as one more (standardised) channel."""
-        view = self._net_view(engines)
-        x = view.last_windows() if last_only else view.windows()[0]
+        """The windows the net reads: ``history`` cycles ending where the protocol's windows
+        end, optionally smoothed, optionally with the cycle number as one more (standardised)
+        channel."""
+        alpha = float(self.params.get("smoothing") or 0.0)
+        if alpha:
+            engines = replace(engines, sequences=tuple(causal_smoothing(s, alpha) for s in engines.sequences))
+        history = self.history(engines)
+        x = engines.last_windows(history) if last_only else engines.windows(history)[0]
         if not self.uses_cycle_channel(engines.subset):
             return x
         ends = window_end_cycles(engines, last_only)
-        offsets = np.arange(view.window - 1, -1, -1, dtype=np.float32)
+        offsets = np.arange(history - 1, -1, -1, dtype=np.float32)
         cycles = np.maximum(ends[:, None] - offsets[None, :], 1.0)
         if not hasattr(self, "cycle_scale_"):
             self.cycle_scale_ = (float(cycles.mean()), float(cycles.std()) or 1.0)
