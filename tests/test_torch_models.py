@@ -70,6 +70,20 @@ def test_scan_matches_naive_reference_values_and_gradients(softplus):
     assert_same_gradients(ours, naive, args, tolerance=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scan_without_gradients_gives_the_training_scan_values_exactly(dtype):
+    """Inference (validation, predict) skips the saved states; it must not change a number."""
+    args = scan_inputs(batch=5, d_inner=8, d_state=4, length=17, dtype=dtype)
+    trained = selective_scan_torch(**args, delta_softplus=True)
+    assert trained.requires_grad
+    with torch.no_grad():
+        inferred = selective_scan_torch(**args, delta_softplus=True)
+    assert not inferred.requires_grad
+    torch.testing.assert_close(inferred, trained.detach(), atol=0.0, rtol=0.0)
+    torch.testing.assert_close(inferred, selective_scan_naive(**args, delta_softplus=True).detach(),
+                               atol=1e-5 if dtype == torch.float32 else 1e-10, rtol=1e-5)
+
+
 def test_scan_float32_matches_float64_reference_to_1e5():
     args = {k: v.detach() for k, v in scan_inputs(batch=8, d_inner=16, d_state=8, length=30).items()}
     reference = selective_scan_naive(**args, delta_softplus=True)
