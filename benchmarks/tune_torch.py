@@ -11,6 +11,11 @@ loaded into a model and the test RUL file is dropped as soon as the data are pre
 nothing chosen here can be tuned on the test set. Results are appended to ``--out`` one
 JSON line per job as each finishes; a rerun skips jobs already there.
 
+``--split-seeds`` repeats each job on other engine-disjoint validation splits (the protocol's
+``split_seed``; the study uses 0): with 20 validation engines on FD001/FD003, one split can be
+easier or harder than the test engines, and a choice that holds on several splits rests on
+more engines. Every split still draws its validation engines from the training file only.
+
 Besides the selection metric (RMSE over all validation windows) it records, from the same
 predictions, the RMSE over validation windows whose true RUL is below the cap (the
 degrading part, which dominates the test set) and the effect of test-time averaging: the
@@ -86,15 +91,16 @@ def time_averaged(pred: np.ndarray, k: int) -> np.ndarray:
 _PREPARED: dict = {}
 
 
-def prepared_subset(name: str, data_dir: str):
-    """Train/valid engines of one subset (cached per worker). The test RUL is discarded here."""
-    if name not in _PREPARED:
+def prepared_subset(name: str, data_dir: str, split_seed: int = 0):
+    """Train/valid engines of one subset and validation split (cached per worker). The test
+    RUL is discarded here."""
+    if (name, split_seed) not in _PREPARED:
         from study.cmapss import load_subset
         from study.protocol import Protocol, prepare
 
-        prepared, _test_rul_dropped = prepare(load_subset(Path(data_dir), name), Protocol())
-        _PREPARED[name] = (prepared.train, prepared.valid)
-    return _PREPARED[name]
+        prepared, _test_rul_dropped = prepare(load_subset(Path(data_dir), name), Protocol(split_seed=split_seed))
+        _PREPARED[name, split_seed] = (prepared.train, prepared.valid)
+    return _PREPARED[name, split_seed]
 
 
 def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
@@ -108,7 +114,7 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     from adapters.transformer import TransformerAdapter
     from study.protocol import Protocol
 
-    train, valid = prepared_subset(job["subset"], data_dir)
+    train, valid = prepared_subset(job["subset"], data_dir, split_seed(job))
     cls = {a.name: a for a in (LSTMAdapter, TransformerAdapter, MambaAdapter)}[job["model"]]
     params = {**cls.params_for("standard"), **variant_params(job["model"], job["variant"]), "device": device}
     adapter = cls(seed=job["seed"], **params)
@@ -121,7 +127,7 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     pred = np.clip(predict_windows(adapter.net_, x, adapter.device_, label_scale=adapter.label_scale_), 0, None)
     row = {**job, "fit_seconds": round(fit_seconds, 1), "device": str(adapter.device_),
            "best_epoch": adapter.info_["best_epoch"], "epochs_run": adapter.info_["epochs_run"],
-           "n_parameters": adapter.info_["n_parameters"]}
+           "n_parameters": adapter.info_["n_parameters"], "valid_units": [int(u) for u in valid.units]}
     degrading = y < Protocol().max_rul
     per_engine = np.split(pred, np.flatnonzero(np.diff(engine)) + 1)  # windows come grouped by engine
     for k in TTA_WINDOWS:
@@ -132,22 +138,29 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
 
 
 def summary_table(path: Path, metric: str = "valid_rmse_k1") -> str:
-    """Markdown table: mean ``metric`` (and seed count) per model, subset and variant."""
+    """Markdown table: mean ``metric`` (and seed count) per model, subset and variant; one
+    row per validation split too when the file holds several."""
     import pandas as pd
 
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    frame = pd.DataFrame([r for r in rows if "error" not in r])
-    cells = frame.groupby(["model", "subset", "variant"])[metric].agg(["mean", "count"])
+    frame = pd.DataFrame([{**r, "split_seed": split_seed(r)} for r in rows if "error" not in r])
+    keys = ["model", "subset"] + (["split_seed"] if frame["split_seed"].nunique() > 1 else [])
+    cells = frame.groupby([*keys, "variant"])[metric].agg(["mean", "count"])
     cells["text"] = [f"{m:.2f} ({n})" for m, n in zip(cells["mean"], cells["count"])]
     table = cells["text"].unstack("variant").fillna("")
-    header = "| model | subset | " + " | ".join(table.columns) + " |"
-    lines = [header, "|" + "---|" * (len(table.columns) + 2)]
-    lines += ["| " + " | ".join([*index, *row]) + " |" for index, row in zip(table.index, table.to_numpy())]
+    header = "| " + " | ".join(k.replace("_seed", "") for k in keys) + " | " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + "---|" * (len(table.columns) + len(keys))]
+    lines += ["| " + " | ".join([*map(str, index), *row]) + " |" for index, row in zip(table.index, table.to_numpy())]
     return "\n".join(lines)
 
 
+def split_seed(job: dict) -> int:
+    """The job's validation split (rows written before splits were varied used the study's, 0)."""
+    return int(job.get("split_seed", 0))
+
+
 def job_key(job: dict) -> tuple:
-    return job["model"], job["subset"], job["seed"], job["variant"]
+    return job["model"], job["subset"], job["seed"], job["variant"], split_seed(job)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["lstm", "transformer", "mamba"])
     parser.add_argument("--subsets", nargs="+", default=["FD001", "FD003"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--split-seeds", nargs="+", type=int, default=[0],
+                        help="validation splits to repeat each job on (the study's split is 0)")
     parser.add_argument("--variants", nargs="+", default=["base", "ema", "ema_noise"], choices=sorted(VARIANTS))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
@@ -173,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         done = {job_key(json.loads(line)) for line in args.out.read_text().splitlines() if line.strip()}
     # seed-major, then variant: the first results to arrive already compare every variant
-    jobs = [{"model": m, "subset": s, "seed": seed, "variant": v}
-            for seed in args.seeds for s in args.subsets for m in args.models for v in args.variants]
+    jobs = [{"model": m, "subset": s, "seed": seed, "variant": v, "split_seed": split}
+            for split in args.split_seeds for seed in args.seeds for s in args.subsets
+            for m in args.models for v in args.variants]
     jobs = [j for j in jobs if job_key(j) not in done]
     print(f"{len(jobs)} jobs ({len(done)} already in {args.out})", flush=True)
     start = time.perf_counter()

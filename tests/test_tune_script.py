@@ -48,3 +48,25 @@ def test_summary_table_averages_over_seeds_and_skips_errors(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows))
     table = tune.summary_table(path)
     assert "| lstm | FD001 | 12.50 (2) | 14.00 (1) |" in table
+    # rows from other validation splits get a row each (old rows are split 0)
+    with path.open("a") as handle:
+        handle.write("\n" + json.dumps({**rows[0], "split_seed": 2, "valid_rmse_k1": 9.0}))
+    table = tune.summary_table(path)
+    assert "| model | subset | split | base | cycle |" in table
+    assert "| lstm | FD001 | 0 | 12.50 (2) | 14.00 (1) |" in table
+    assert "| lstm | FD001 | 2 | 9.00 (1) |  |" in table
+
+
+def test_split_seeds_give_other_validation_engines_and_separate_jobs(cmapss_dir):
+    """A job on another split validates on other training engines (never test engines),
+    and its result does not count as the same job as the study's split."""
+    study_train, study_valid = tune.prepared_subset("FD001", str(cmapss_dir), 0)
+    other_train, other_valid = tune.prepared_subset("FD001", str(cmapss_dir), 3)
+    assert len(other_valid) == len(study_valid) == 20
+    assert set(other_valid.units) != set(study_valid.units)
+    everything = set(study_train.units) | set(study_valid.units)
+    assert set(other_train.units) | set(other_valid.units) == everything
+    assert not set(other_train.units) & set(other_valid.units)
+    old_row = {"model": "lstm", "subset": "FD001", "seed": 0, "variant": "base"}  # before splits varied
+    assert tune.job_key(old_row) == tune.job_key({**old_row, "split_seed": 0})
+    assert tune.job_key(old_row) != tune.job_key({**old_row, "split_seed": 3})
