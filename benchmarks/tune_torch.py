@@ -58,6 +58,7 @@ VARIANTS: dict[str, dict] = {
     "hist1.5": {**BASE, "history_factor": 1.5},
     "smooth": {**BASE, "smoothing": 0.2},
     "hist2_smooth": {**BASE, "history_factor": 2.0, "smoothing": 0.2},
+    "defaults_hist3": {"history_factor": 3.0},  # today's defaults, three windows of history
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     done = set()
     if args.out.exists():
         done = {job_key(json.loads(line)) for line in args.out.read_text().splitlines() if line.strip()}
-    # seed-major, then variant: the first results to arrive already compare every variant
+    # split- and seed-major, then variant: the first results to arrive already compare every variant
     jobs = [{"model": m, "subset": s, "seed": seed, "variant": v, "split_seed": split}
             for split in args.split_seeds for seed in args.seeds for s in args.subsets
             for m in args.models for v in args.variants]

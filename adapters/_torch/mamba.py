@@ -131,8 +131,8 @@ def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, del
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
     scan = _SelectiveScanFn.apply if needs_grad else _scan_inference
     y = scan(u.permute(2, 0, 1).contiguous(), delta.permute(2, 0, 1).contiguous(),
-                               A.to(work).contiguous(), B.to(work).permute(2, 0, 1).contiguous(),
-                               C.to(work).permute(2, 0, 1).contiguous())
+             A.to(work).contiguous(), B.to(work).permute(2, 0, 1).contiguous(),
+             C.to(work).permute(2, 0, 1).contiguous())
     return _finish(y.permute(1, 2, 0), u, D, z, dtype)
 
 
