@@ -4,10 +4,11 @@
 
 Measures, with the standard-profile sizes and inputs (each net's own history length and
 channels): one training epoch (``windows_per_epoch`` random FD001 windows, forward +
-backward + AdamW) and inference over all FD001 test windows for each model; our selective scan against the naive step-by-step reference
-(forward + backward); and one training step (forward + backward + Adam) of one of our
-Mamba blocks against ``mambapy``'s at batch 256 x length 30 x d_model 64. Prints tables
-and ratios. Medians of ``--repeats`` runs after one warm-up.
+backward + AdamW) and inference over all FD001 test windows for each model; our selective
+scan against the naive step-by-step reference (forward + backward); and one training step
+(forward + backward + Adam) of one of our Mamba blocks against ``mambapy``'s at batch 256 x
+length 30 x d_model 64. Prints tables and ratios. Medians of ``--repeats`` runs after one
+warm-up.
 """
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -89,19 +90,22 @@ def time_averaged(pred: np.ndarray, k: int) -> np.ndarray:
     return np.clip(out, 0.0, None)
 
 
-_PREPARED: dict = {}
+@lru_cache(maxsize=None)
+def _raw_subset(name: str, data_dir: str):
+    """The verified, parsed files of one subset (read once per worker, whatever the split)."""
+    from study.cmapss import load_subset
+
+    return load_subset(Path(data_dir), name)
 
 
+@lru_cache(maxsize=None)
 def prepared_subset(name: str, data_dir: str, split_seed: int = 0):
     """Train/valid engines of one subset and validation split (cached per worker). The test
     RUL is discarded here."""
-    if (name, split_seed) not in _PREPARED:
-        from study.cmapss import load_subset
-        from study.protocol import Protocol, prepare
+    from study.protocol import Protocol, prepare
 
-        prepared, _test_rul_dropped = prepare(load_subset(Path(data_dir), name), Protocol(split_seed=split_seed))
-        _PREPARED[name, split_seed] = (prepared.train, prepared.valid)
-    return _PREPARED[name, split_seed]
+    prepared, _test_rul_dropped = prepare(_raw_subset(name, data_dir), Protocol(split_seed=split_seed))
+    return prepared.train, prepared.valid
 
 
 def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:

@@ -48,15 +48,8 @@ class _SelectiveScanFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C):
-        length, batch, d_inner = u.shape
-        states = u.new_empty(length, batch, d_inner, A.shape[1])
-        y = u.new_empty(length, batch, d_inner)
-        x = delta * u
-        h = u.new_zeros(batch, d_inner, A.shape[1])
-        for t in range(length):
-            decay = torch.exp(delta[t, :, :, None] * A)
-            h = torch.addcmul(x[t, :, :, None] * B[t, :, None, :], decay, h, out=states[t])
-            torch.sum(h * C[t, :, None, :], dim=-1, out=y[t])
+        states = u.new_empty(*u.shape, A.shape[1])
+        y = _scan_forward(u, delta, A, B, C, states)
         ctx.save_for_backward(u, delta, A, B, C, states)
         return y
 
@@ -86,18 +79,22 @@ class _SelectiveScanFn(torch.autograd.Function):
         return grad_x * delta, grad_delta, grad_A_per_item.sum(0), grad_B, grad_C
 
 
-def _scan_inference(u, delta, A, B, C):
-    """``_SelectiveScanFn``'s forward for inference: it keeps only the current state instead
-    of writing all (L, b, d, N) states for a backward pass that will not come. Same
-    arithmetic in the same order, so the same numbers; with the trainer's evaluation batch
-    of 256 it halved the validation pass of a standard-size Mamba on FD004 (one CPU thread)."""
+def _scan_forward(u, delta, A, B, C, states: torch.Tensor | None = None) -> torch.Tensor:
+    """The recurrence, time-major (see ``_SelectiveScanFn``), returning y (L, b, d).
+
+    With ``states`` (L, b, d, N) every state is written there for the backward pass; without
+    it (inference: validation, predict) only the current state is kept. Same arithmetic in
+    the same order either way, so the same numbers. Skipping the stored states cut the
+    validation pass of a standard-size Mamba on FD004 (10,000 windows, one CPU thread) from
+    6.0 to 3.7 s at batch 2048 and from 3.4 to 2.7 s at the trainer's batch of 256."""
     length, batch, d_inner = u.shape
     y = u.new_empty(length, batch, d_inner)
     x = delta * u
     h = u.new_zeros(batch, d_inner, A.shape[1])
     for t in range(length):
         decay = torch.exp(delta[t, :, :, None] * A)
-        h = torch.addcmul(x[t, :, :, None] * B[t, :, None, :], decay, h)
+        h = torch.addcmul(x[t, :, :, None] * B[t, :, None, :], decay, h,
+                          out=states[t] if states is not None else None)
         torch.sum(h * C[t, :, None, :], dim=-1, out=y[t])
     return y
 
@@ -129,7 +126,7 @@ def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, del
     dtype, work = u.dtype, _compute_dtype(u)
     u, delta = u.to(work), _prepare_delta(delta, delta_bias, delta_softplus, work)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
-    scan = _SelectiveScanFn.apply if needs_grad else _scan_inference
+    scan = _SelectiveScanFn.apply if needs_grad else _scan_forward
     y = scan(u.permute(2, 0, 1).contiguous(), delta.permute(2, 0, 1).contiguous(),
              A.to(work).contiguous(), B.to(work).permute(2, 0, 1).contiguous(),
              C.to(work).permute(2, 0, 1).contiguous())

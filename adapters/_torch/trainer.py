@@ -20,6 +20,12 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+#: Windows per forward pass when predicting (validation each epoch, test). 256, not 2048:
+#: smaller batches stay in the CPU cache (FD004, 10,000 windows, one thread: Mamba 6.0 -> 3.4 s,
+#: Transformer 2.0 -> 1.6 s, LSTM 0.66 -> 0.55 s); per-window outputs do not depend on it.
+EVAL_BATCH_SIZE = 256
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run (built from an adapter's params)."""
@@ -33,10 +39,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     patience: int = 10
     label_scale: float = 125.0
-    # Windows per forward pass when scoring the validation engines. 256, not 2048: smaller
-    # batches stay in the CPU cache (FD004, 10,000 windows, one thread: Mamba 6.0 -> 3.4 s,
-    # Transformer 2.0 -> 1.6 s, LSTM 0.66 -> 0.55 s); per-window outputs do not depend on it.
-    eval_batch_size: int = 256
+    eval_batch_size: int = EVAL_BATCH_SIZE
     time_budget_s: float | None = None
     budget_fraction: float = 0.8   # stop once this share of the budget is (about to be) spent
     ema_decay: float = 0.0         # > 0: evaluate and keep an exponential moving average of the weights
@@ -129,7 +132,7 @@ def count_parameters(model: nn.Module) -> int:
 
 @torch.no_grad()
 def predict_windows(model: nn.Module, x: np.ndarray, device: torch.device | str = "cpu",
-                    batch_size: int = 256, label_scale: float = 125.0) -> np.ndarray:
+                    batch_size: int = EVAL_BATCH_SIZE, label_scale: float = 125.0) -> np.ndarray:
     """RUL for each window (n, time, channels) -> (n,), in cycles (not clipped)."""
     model.eval()
     device = torch.device(device)
