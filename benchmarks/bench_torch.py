@@ -56,7 +56,7 @@ def bench_models(repeats: int) -> list[tuple]:
     y = prepared.train.windows()[1]
     rows = []
     for cls in (LSTMAdapter, TransformerAdapter, MambaAdapter):
-        params = cls.params_for("standard")
+        params = cls.params_for("standard", "FD001")
         adapter = cls(seed=0, **params)
         # the windows this net reads in the study (its history, its extra channels)
         x = adapter._inputs(prepared.train, last_only=False)

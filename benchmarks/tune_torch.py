@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -39,8 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: Named changes to the standard-profile parameters. ``{size}`` variants are per model.
 #: ``base`` is the reference every sweep so far was measured against: the settings before the
 #: longer history became the default (history = the protocol window, patience 10), so that
-#: files from different days compare; ``defaults`` is whatever the adapters default to now.
-BASE: dict = {"history_factor": 1.0, "patience": 10}
+#: files from different days compare; ``defaults`` is whatever the adapters default to now
+#: (their per-subset settings included, e.g. the Transformer's cycle count on FD001 since
+#: 2026-11-27: rows written before that compare with ``defaults_cycle`` for that cell).
+BASE: dict = {"history_factor": 1.0, "patience": 10, "cycle_channel": ["FD002", "FD003", "FD004"]}
 VARIANTS: dict[str, dict] = {
     "defaults": {},
     "base": BASE,
@@ -60,6 +63,9 @@ VARIANTS: dict[str, dict] = {
     "smooth": {**BASE, "smoothing": 0.2},
     "hist2_smooth": {**BASE, "history_factor": 2.0, "smoothing": 0.2},
     "defaults_hist3": {"history_factor": 3.0},  # today's defaults, three windows of history
+    "defaults_smooth": {"smoothing": 0.2},       # today's defaults, causal smoothing of the inputs
+    "defaults_cycle": {"cycle_channel": True},   # today's defaults, the cycle count on every subset
+    "defaults_cycle_smooth": {"cycle_channel": True, "smoothing": 0.2},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},
@@ -121,7 +127,7 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
 
     train, valid = prepared_subset(job["subset"], data_dir, split_seed(job))
     cls = {a.name: a for a in (LSTMAdapter, TransformerAdapter, MambaAdapter)}[job["model"]]
-    params = {**cls.params_for("standard"), **variant_params(job["model"], job["variant"]), "device": device}
+    params = {**cls.params_for("standard", job["subset"]), **variant_params(job["model"], job["variant"]), "device": device}
     adapter = cls(seed=job["seed"], **params)
     adapter.context.threads = threads
     start = time.perf_counter()
@@ -201,27 +207,43 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     import multiprocessing as mp
 
-    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        pending = {}
-        queue = list(jobs)
-        while queue or pending:
-            while queue and len(pending) < args.workers and (
-                    args.deadline_s is None or time.perf_counter() - start < args.deadline_s):
-                job = queue.pop(0)
-                pending[pool.submit(run_job, job, args.data_dir, args.device, args.threads)] = job
-            if not pending:
-                break
-            future = next(as_completed(pending))
-            job = pending.pop(future)
-            try:
-                row = future.result()
-            except Exception as exc:  # keep going: one broken variant must not lose the others
-                row = {**job, "error": f"{type(exc).__name__}: {exc}"}
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            print(f"[{time.perf_counter() - start:6.0f}s] {json.dumps(row)}", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the workers too
+    queue = list(jobs)
+    pool = ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"))
+    try:
+        _run_queue(pool, queue, args, start)
+    except KeyboardInterrupt:
+        # a worker cannot write its result without this process: stop it instead of letting
+        # it train on for minutes (the unfinished jobs rerun on the next call)
+        for child in mp.active_children():
+            child.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        print(f"interrupted: {len(queue)} jobs not started, running ones stopped; a rerun resumes", flush=True)
+        return 130
+    pool.shutdown()
     print(f"skipped {len(queue)} jobs at the deadline" if queue else "all jobs done", flush=True)
     return 0
+
+
+def _run_queue(pool: ProcessPoolExecutor, queue: list[dict], args: argparse.Namespace, start: float) -> None:
+    """Keep ``args.workers`` jobs running; append each result to ``args.out`` as it finishes."""
+    pending = {}
+    while queue or pending:
+        while queue and len(pending) < args.workers and (
+                args.deadline_s is None or time.perf_counter() - start < args.deadline_s):
+            job = queue.pop(0)
+            pending[pool.submit(run_job, job, args.data_dir, args.device, args.threads)] = job
+        if not pending:
+            break
+        future = next(as_completed(pending))
+        job = pending.pop(future)
+        try:
+            row = future.result()
+        except Exception as exc:  # keep going: one broken variant must not lose the others
+            row = {**job, "error": f"{type(exc).__name__}: {exc}"}
+        with args.out.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        print(f"[{time.perf_counter() - start:6.0f}s] {json.dumps(row)}", flush=True)
 
 
 if __name__ == "__main__":

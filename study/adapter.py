@@ -46,13 +46,17 @@ class Adapter(ABC):
     """Base class of every model in the study.
 
     Subclasses set ``name``, ``tags`` and ``default_params``, and may set ``profiles``
-    (parameter overrides per runner profile, e.g. ``{"smoke": {"n_estimators": 50}}``).
+    (parameter overrides per runner profile, e.g. ``{"smoke": {"n_estimators": 50}}``) and
+    ``subset_params`` (overrides per C-MAPSS subset, e.g. ``{"FD001": {"history_factor": 3.0}}``,
+    for a setting chosen on one subset's validation engines; trials of the other subsets keep
+    their parameters, and so their resume keys).
     """
 
     name: ClassVar[str]
     tags: ClassVar[dict[str, Any]] = {}
     default_params: ClassVar[dict[str, Any]] = {}
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+    subset_params: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, seed: int = 0, **params: Any):
         unknown = sorted(set(params) - set(self.default_params))
@@ -73,9 +77,10 @@ class Adapter(ABC):
         return dict(cls.profiles.get("smoke", {}))
 
     @classmethod
-    def params_for(cls, profile: str) -> dict[str, Any]:
-        """Parameters for a runner profile: defaults overridden by that profile's entries."""
-        return {**cls.default_params, **cls.profiles.get(profile, {})}
+    def params_for(cls, profile: str, subset: str | None = None) -> dict[str, Any]:
+        """Parameters for a runner profile (and subset): defaults, then the subset's
+        overrides, then the profile's (a smoke profile stays tiny on every subset)."""
+        return {**cls.default_params, **cls.subset_params.get(subset or "", {}), **cls.profiles.get(profile, {})}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

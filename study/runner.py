@@ -98,8 +98,8 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     threads = 1 if config.executor == "ray" else max(1, (os.cpu_count() or 1) // parallel)
     specs = []
     for model in config.models:
-        params = {**get_adapter(model).params_for(config.profile), **config.model_params.get(model, {})}
         for subset in config.subsets:
+            params = {**get_adapter(model).params_for(config.profile, subset), **config.model_params.get(model, {})}
             data = prepared[subset][0]
             for seed in range(config.seeds):
                 key = trial_key(model, params, subset, seed, data.protocol_hash, data.data_fingerprint)

@@ -45,3 +45,28 @@ def test_every_adapter_declares_the_required_tags():
         assert cls.tags.get("formulation") in ("regression", "embedding+head", "forecast-threshold"), name
         for tag in ("library", "family", "python_dependencies", "needs_gpu", "needs_weights"):
             assert tag in cls.tags, f"{name} lacks tag {tag}"
+
+
+def test_profile_and_subset_overrides_name_only_known_parameters():
+    for name, cls in all_adapters().items():
+        for kind, table in (("profile", cls.profiles), ("subset", cls.subset_params)):
+            for key, overrides in table.items():
+                unknown = set(overrides) - set(cls.default_params)
+                assert not unknown, f"{name}: {kind} {key} overrides unknown parameter(s) {unknown}"
+
+
+def test_params_for_applies_subset_overrides_under_the_profile():
+    class Tiny(Adapter):
+        name = "tiny"
+        default_params = {"depth": 3, "history": 2.0}
+        profiles = {"smoke": {"depth": 1}}
+        subset_params = {"FD001": {"history": 3.0, "depth": 5}}
+
+        def _fit(self, train, valid): ...
+
+        def _predict(self, test): ...
+
+    assert Tiny.params_for("standard") == {"depth": 3, "history": 2.0}
+    assert Tiny.params_for("standard", "FD002") == {"depth": 3, "history": 2.0}
+    assert Tiny.params_for("standard", "FD001") == {"depth": 5, "history": 3.0}
+    assert Tiny.params_for("smoke", "FD001") == {"depth": 1, "history": 3.0}  # a smoke run stays tiny

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from study.runner import RunConfig, run_study
+from study.registry import get_adapter
+from study.runner import RunConfig, plan_trials, run_study
 from study.results import ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +159,23 @@ def test_skipped_trials_are_retried_on_rerun_while_finished_ones_are_reused(cmap
     rows = ResultStore(tmp_path).rows()
     assert [r["model"] for r in rows].count("test-needs-missing-package") == 2  # retried
     assert [r["model"] for r in rows].count("test-constant") == 1  # reused
+
+
+def test_a_subset_override_changes_only_that_subsets_trials(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    cls = get_adapter("test-constant")
+    stub = type("Prepared", (), {"protocol_hash": "p", "data_fingerprint": "d"})
+    prepared = {s: (stub,) for s in ("FD001", "FD004")}
+
+    def specs(**changes):
+        config = RunConfig(out=tmp_path, profile="smoke", models=["test-constant"], subsets=["FD001", "FD004"],
+                           seeds=1, **changes).resolved()
+        return {spec.subset: spec for spec in plan_trials(config, prepared)}
+
+    before = specs()
+    monkeypatch.setattr(cls, "subset_params", {"FD004": {"offset": 5.0}})
+    after = specs()
+    assert after["FD001"].key == before["FD001"].key  # finished FD001 trials are still reused
+    assert after["FD004"].key != before["FD004"].key and after["FD004"].params["offset"] == 5.0
+    assert after["FD001"].params["offset"] == 0.0
+    assert specs(model_params={"test-constant": {"offset": 1.0}})["FD004"].params["offset"] == 1.0  # --set wins

@@ -1,8 +1,9 @@
-"""The validation-only tuning script (benchmarks/tune_torch.py): its pure helpers."""
+"""The validation-only tuning script (benchmarks/tune_torch.py): its helpers, and stopping it."""
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,9 @@ def test_variants_resolve_per_model_and_are_valid_adapter_params():
             cls(seed=0, **params)  # unknown parameters would raise here
     assert tune.variant_params("lstm", "ema_noise_big")["hidden_size"] == 128
     # every sweep compares against the same reference, whatever the adapters default to now
-    assert tune.variant_params("lstm", "base") == {"history_factor": 1.0, "patience": 10}
-    assert tune.variant_params("mamba", "hist2") == {"history_factor": 2.0, "patience": 10}
+    old_cycle = ["FD002", "FD003", "FD004"]  # pinned: the Transformer's FD001 override came later
+    assert tune.variant_params("lstm", "base") == {"history_factor": 1.0, "patience": 10, "cycle_channel": old_cycle}
+    assert tune.variant_params("mamba", "hist2") == {"history_factor": 2.0, "patience": 10, "cycle_channel": old_cycle}
     assert tune.variant_params("transformer", "defaults") == {}
 
 
@@ -70,3 +72,29 @@ def test_split_seeds_give_other_validation_engines_and_separate_jobs(cmapss_dir)
     old_row = {"model": "lstm", "subset": "FD001", "seed": 0, "variant": "base"}  # before splits varied
     assert tune.job_key(old_row) == tune.job_key({**old_row, "split_seed": 0})
     assert tune.job_key(old_row) != tune.job_key({**old_row, "split_seed": 3})
+
+
+def test_stopping_the_script_stops_its_workers(cmapss_dir, tmp_path):
+    """A killed sweep must not leave workers training on for minutes with nowhere to write."""
+    import signal
+    import subprocess
+
+    import psutil
+
+    out = tmp_path / "tune.jsonl"
+    proc = subprocess.Popen([sys.executable, str(Path(tune.__file__)), "--models", "lstm", "--subsets", "FD001",
+                             "--variants", "defaults", "--workers", "1", "--data-dir", str(cmapss_dir),
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 60
+    while not parent.children() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the worker is now importing torch or training
+    workers = parent.children(recursive=True)
+    assert workers, "the script started no worker"
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in output, output
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"workers still running: {[p.pid for p in alive]}"
+    assert not out.exists() or not out.read_text().strip()  # nothing half-done was recorded
