@@ -22,10 +22,12 @@ def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
                fingerprints: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The rows a run folder's tables show: every model run there on one protocol and data,
-    each model at the parameters of its most recent trial.
+    each model on each subset at the parameters of its most recent trial there.
 
     So models and subsets can be added to a study by later commands, while rows from an
-    older protocol, other data or superseded parameters never mix into the tables.
+    older protocol, other data or superseded parameters never mix into the tables. Per
+    subset, not per model: an adapter's settings may differ by subset (``subset_params``),
+    and rerunning one subset with new settings leaves the others' rows standing.
     ``protocol_hash`` defaults to the newest row's; ``fingerprints`` (subset -> data
     fingerprint) default to each subset's newest row's.
     """
@@ -37,10 +39,10 @@ def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
     fingerprints = {**newest_data, **(fingerprints or {})}
     matching = [r for r in latest if r.get("protocol_hash") == protocol_hash
                 and r.get("data_fingerprint") == fingerprints[r["subset"]]]
-    newest_params: dict[str, Any] = {}
-    for row in matching:  # rows are in append order: the last one per model wins
-        newest_params[row["model"]] = row.get("params")
-    return [r for r in matching if r.get("params") == newest_params[r["model"]]]
+    newest_params: dict[tuple[str, str], Any] = {}
+    for row in matching:  # rows are in append order: the last one per model and subset wins
+        newest_params[row["model"], row["subset"]] = row.get("params")
+    return [r for r in matching if r.get("params") == newest_params[r["model"], r["subset"]]]
 
 
 def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:

@@ -86,3 +86,15 @@ def test_study_rows_drop_superseded_parameters_and_other_protocols():
     kept = study_rows([old, other, new], protocol_hash="p")
     assert [r["key"] for r in kept] == ["k-new"]
     assert [r["model"] for r in study_rows([old, new, other])] == ["b"]  # default: the newest row's protocol
+
+
+def test_study_rows_keep_per_subset_settings_and_supersede_one_subset_at_a_time():
+    def row(subset, seed, params, key):
+        return {**_row("a", subset, seed, 10.0), "key": key, "params": params, "protocol_hash": "p",
+                "data_fingerprint": "d"}
+
+    fd001_old = row("FD001", 0, {"lr": 1}, "k1")
+    fd002 = row("FD002", 0, {"lr": 1}, "k2")
+    fd001_new = row("FD001", 0, {"lr": 1, "history": 3}, "k3")  # a setting chosen for FD001 only
+    kept = study_rows([fd001_old, fd002, fd001_new], protocol_hash="p")
+    assert sorted(r["key"] for r in kept) == ["k2", "k3"]

@@ -297,11 +297,12 @@ def test_cycle_channel_applies_to_the_listed_subsets_only(synthetic_prepared, se
 
 @pytest.mark.parametrize("cls, on_fd001", [(LSTMAdapter, False), (TransformerAdapter, True), (MambaAdapter, False)])
 def test_standard_settings_give_the_cycle_count_per_model_and_subset(cls, on_fd001):
-    """The Transformer's FD001 override (chosen on validation splits) reaches its inputs; the
-    other subsets and nets keep the shared setting."""
+    """The Transformer's FD001 overrides (chosen on validation splits) reach it; the other
+    subsets and nets keep the shared settings."""
     for subset in ("FD001", "FD002", "FD003", "FD004"):
         adapter = cls(seed=0, **cls.params_for("standard", subset))
         assert adapter.uses_cycle_channel(subset) is (on_fd001 or subset != "FD001"), subset
+        assert (adapter.params["smoothing"] > 0) is (on_fd001 and subset == "FD001"), subset
 
 
 def test_longer_history_keeps_the_window_ends_and_labels(synthetic_prepared):
