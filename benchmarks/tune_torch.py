@@ -40,10 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: Named changes to the standard-profile parameters. ``{size}`` variants are per model.
 #: ``base`` is the reference every sweep so far was measured against: the settings before the
 #: longer history became the default (history = the protocol window, patience 10), so that
-#: files from different days compare; ``defaults`` is whatever the adapters default to now
-#: (their per-subset settings included, e.g. the Transformer's cycle count on FD001 since
-#: 2026-11-27: rows written before that compare with ``defaults_cycle`` for that cell).
-BASE: dict = {"history_factor": 1.0, "patience": 10, "cycle_channel": ["FD002", "FD003", "FD004"]}
+#: files from different days compare (it pins the settings adapters changed since, per-subset
+#: ones included); ``defaults`` is whatever the adapters default to now, per-subset settings
+#: included (the Transformer's cycle count and smoothing on FD001 since 2026-11-27: rows
+#: written before that compare with ``defaults_cycle_smooth`` for that cell). Since then each
+#: row also records the parameters it ran with.
+BASE: dict = {"history_factor": 1.0, "patience": 10, "cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0}
 VARIANTS: dict[str, dict] = {
     "defaults": {},
     "base": BASE,
@@ -136,7 +138,8 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     x = adapter._inputs(valid, last_only=False)
     y, engine = valid.windows()[1:]
     pred = np.clip(predict_windows(adapter.net_, x, adapter.device_, label_scale=adapter.label_scale_), 0, None)
-    row = {**job, "fit_seconds": round(fit_seconds, 1), "device": str(adapter.device_),
+    row = {**job, "params": {k: v for k, v in params.items() if k != "device"},
+           "fit_seconds": round(fit_seconds, 1), "device": str(adapter.device_),
            "best_epoch": adapter.info_["best_epoch"], "epochs_run": adapter.info_["epochs_run"],
            "n_parameters": adapter.info_["n_parameters"], "valid_units": [int(u) for u in valid.units]}
     degrading = y < Protocol().max_rul

@@ -35,9 +35,9 @@ def test_variants_resolve_per_model_and_are_valid_adapter_params():
             cls(seed=0, **params)  # unknown parameters would raise here
     assert tune.variant_params("lstm", "ema_noise_big")["hidden_size"] == 128
     # every sweep compares against the same reference, whatever the adapters default to now
-    old_cycle = ["FD002", "FD003", "FD004"]  # pinned: the Transformer's FD001 override came later
-    assert tune.variant_params("lstm", "base") == {"history_factor": 1.0, "patience": 10, "cycle_channel": old_cycle}
-    assert tune.variant_params("mamba", "hist2") == {"history_factor": 2.0, "patience": 10, "cycle_channel": old_cycle}
+    pinned = {"cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0}  # the Transformer's FD001 overrides came later
+    assert tune.variant_params("lstm", "base") == {"history_factor": 1.0, "patience": 10, **pinned}
+    assert tune.variant_params("mamba", "hist2") == {"history_factor": 2.0, "patience": 10, **pinned}
     assert tune.variant_params("transformer", "defaults") == {}
 
 
