@@ -68,6 +68,8 @@ VARIANTS: dict[str, dict] = {
     "defaults_smooth": {"smoothing": 0.2},       # today's defaults, causal smoothing of the inputs
     "defaults_cycle": {"cycle_channel": True},   # today's defaults, the cycle count on every subset
     "defaults_cycle_smooth": {"cycle_channel": True, "smoothing": 0.2},
+    # the defaults before the Transformer's FD001 overrides (2026-11-27), for a second-seed check
+    "defaults_before_fd001": {"cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},
