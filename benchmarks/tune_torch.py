@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: included (the Transformer's cycle count and smoothing on FD001 since 2026-11-27: rows
 #: written before that compare with ``defaults_cycle_smooth`` for that cell). Since then each
 #: row also records the parameters it ran with.
-BASE: dict = {"history_factor": 1.0, "patience": 10, "cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0}
+BEFORE_FD001: dict = {"cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0}  # the Transformer's, before
+BASE: dict = {"history_factor": 1.0, "patience": 10, **BEFORE_FD001}
 VARIANTS: dict[str, dict] = {
     "defaults": {},
     "base": BASE,
@@ -69,7 +70,7 @@ VARIANTS: dict[str, dict] = {
     "defaults_cycle": {"cycle_channel": True},   # today's defaults, the cycle count on every subset
     "defaults_cycle_smooth": {"cycle_channel": True, "smoothing": 0.2},
     # the defaults before the Transformer's FD001 overrides (2026-11-27), for a second-seed check
-    "defaults_before_fd001": {"cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0},
+    "defaults_before_fd001": BEFORE_FD001,
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},
