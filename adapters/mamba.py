@@ -16,6 +16,12 @@ class MambaAdapter(TorchWindowRegressor):
     default_params = {**TRAINER_PARAMS, "d_model": 32, "n_layers": 2, "d_state": 16, "d_conv": 4, "expand": 2,
                       "dropout": 0.1, "head_size": 64, "scan_backend": "auto"}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_layers": 1, "d_state": 4, "head_size": 16}}
+    # FD001 only: stronger weight decay (AdamW, 1e-4 -> 0.05). On FD001's 80 training engines
+    # this net overfits within a few epochs; on five engine-disjoint validation splits and two
+    # model seeds it lowered the validation RMSE in 8 of 10 cells (by 0.03 to 0.32; the other
+    # two level), a small but consistent gain (reports/gpu_check/README.md). Input noise, more
+    # dropout, a lower learning rate and a shorter schedule did not hold across splits.
+    subset_params = {"FD001": {"weight_decay": 0.05}}
 
     def _build_net(self, n_channels: int, window: int):
         from adapters._torch.mamba import MambaRegressor

@@ -81,7 +81,7 @@ def bench_models(repeats: int) -> list[tuple]:
 
         t_epoch = median_time(epoch, max(1, repeats // 2))
         t_infer = median_time(lambda: predict_windows(net, x_test), repeats)
-        rows.append((cls.name, count_parameters(net), per_epoch, t_epoch, len(x_test), t_infer))
+        rows.append((cls.name, count_parameters(net), per_epoch, batch, t_epoch, len(x_test), t_infer))
     return rows
 
 
@@ -138,8 +138,8 @@ def main() -> None:
 
     print("One training epoch and inference, FD001, standard-profile sizes")
     print(f"{'model':<12}{'params':>9}{'windows':>9}{'epoch s':>9}{'ms/step':>9}{'test wins':>10}{'infer s':>9}{'k win/s':>9}")
-    for name, n_par, per_epoch, t_ep, n_test, t_inf in bench_models(args.repeats):
-        steps = -(-per_epoch // 256)
+    for name, n_par, per_epoch, batch, t_ep, n_test, t_inf in bench_models(args.repeats):
+        steps = -(-per_epoch // batch)
         print(f"{name:<12}{n_par:>9}{per_epoch:>9}{t_ep:>9.2f}{1000 * t_ep / steps:>9.1f}{n_test:>10}{t_inf:>9.3f}"
               f"{n_test / t_inf / 1000:>9.1f}")
 

@@ -71,6 +71,17 @@ VARIANTS: dict[str, dict] = {
     "defaults_cycle_smooth": {"cycle_channel": True, "smoothing": 0.2},
     # the defaults before the Transformer's FD001 overrides (2026-11-27), for a second-seed check
     "defaults_before_fd001": BEFORE_FD001,
+    # the one-cycle schedule fitted to the epochs a run really gets: with 30 epochs and
+    # patience 6, FD001 runs stopped at epoch 11-20 and kept a checkpoint from near the peak
+    # learning rate (epoch 6), before the schedule's annealing phase
+    "defaults_anneal15": {"epochs": 15, "patience": 15},
+    "defaults_anneal20": {"epochs": 20, "patience": 20},
+    # against overfitting (FD001's 80 training engines: Mamba's training RMSE fell to 7 while
+    # its validation RMSE rose after epoch 6-8)
+    "defaults_noise": {"input_noise": 0.1},
+    "defaults_drop0.3": {"dropout": 0.3},
+    "defaults_wd0.05": {"weight_decay": 0.05},
+    "defaults_lr1e-3": {"lr": 1e-3},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},

@@ -305,6 +305,13 @@ def test_standard_settings_give_the_cycle_count_per_model_and_subset(cls, on_fd0
         assert (adapter.params["smoothing"] > 0) is (on_fd001 and subset == "FD001"), subset
 
 
+@pytest.mark.parametrize("cls, fd001_decay", [(LSTMAdapter, 1e-4), (TransformerAdapter, 1e-4), (MambaAdapter, 0.05)])
+def test_only_mamba_takes_stronger_weight_decay_and_only_on_fd001(cls, fd001_decay):
+    for subset in ("FD001", "FD002", "FD003", "FD004"):
+        decay = cls(seed=0, **cls.params_for("standard", subset)).params["weight_decay"]
+        assert decay == (fd001_decay if subset == "FD001" else 1e-4), subset
+
+
 def test_longer_history_keeps_the_window_ends_and_labels(synthetic_prepared):
     prepared, _ = synthetic_prepared
     base = LSTMAdapter(seed=0, **{**LSTMAdapter.test_params(), "history_factor": 1.0})
