@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -111,6 +112,20 @@ def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
+def write_tables(out: Path, rows: list[dict[str, Any]], unverified: bool = False) -> pd.DataFrame:
+    """Write the derived tables of a run folder (leaderboard.csv/.md, predictions.csv) from its
+    study rows; the runner calls it after every trial and the report again, so a folder's
+    tables can always be rebuilt from ``trials.jsonl``."""
+    table = leaderboard(rows)
+    table.to_csv(out / "leaderboard.csv", index=False)
+    unverified = unverified or any(r.get("data_verified") is False for r in rows)
+    header = ("> **Unverified data**: these results come from C-MAPSS files that do not match "
+              "NASA's checksums.\n\n") if unverified else ""
+    (out / "leaderboard.md").write_text(header + to_markdown(table))
+    predictions_frame(rows).to_csv(out / "predictions.csv", index=False)
+    return table
+
+
 def ranks(table: pd.DataFrame) -> pd.DataFrame:
     """Rank of each model by RMSE within each subset, and its average rank across subsets
     (only models with results on every subset compared)."""
@@ -123,4 +138,5 @@ def ranks(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.sort_values("average_rank").reset_index()
 
 
-__all__ = ["leaderboard", "study_rows", "predictions_frame", "to_markdown", "ranks", "LEADERBOARD_COLUMNS"]
+__all__ = ["leaderboard", "study_rows", "predictions_frame", "to_markdown", "ranks", "write_tables",
+           "LEADERBOARD_COLUMNS"]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from study.errors import StudyError
-from study.leaderboard import leaderboard, predictions_frame, ranks, study_rows, to_markdown
+from study.leaderboard import leaderboard, predictions_frame, ranks, study_rows, to_markdown, write_tables
 from study.results import ResultStore
 
 FIGURES = {
@@ -320,9 +320,11 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figu
 
 
 def write_report(run_dir: Path, writeup: Path | None = None) -> Path:
-    """Write ``report.md`` and figures into ``run_dir``; refresh tables in ``writeup`` if given."""
+    """Write ``report.md`` and figures into ``run_dir`` and rebuild its derived tables from
+    ``trials.jsonl``; refresh tables in ``writeup`` if given."""
     run_dir = Path(run_dir)
     rows, info = load_run(run_dir)
+    write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     figures = write_figures(leaderboard(rows), predictions_frame(rows), run_dir, max_rul)
     path = run_dir / "report.md"

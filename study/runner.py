@@ -23,7 +23,7 @@ from study import environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
-from study.leaderboard import leaderboard, predictions_frame, study_rows, to_markdown
+from study.leaderboard import study_rows, write_tables
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.registry import all_adapters, get_adapter
@@ -109,13 +109,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
 
 def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any]) -> pd.DataFrame:
     """Derive leaderboard.csv/.md, predictions.csv and run.json from the rows."""
-    table = leaderboard(rows)
-    table.to_csv(out / "leaderboard.csv", index=False)
-    header = ""
-    if not run_info.get("data_verified", True) or any(r.get("data_verified") is False for r in rows):
-        header = "> **Unverified data**: these results come from C-MAPSS files that do not match NASA's checksums.\n\n"
-    (out / "leaderboard.md").write_text(header + to_markdown(table))
-    predictions_frame(rows).to_csv(out / "predictions.csv", index=False)
+    table = write_tables(out, rows, unverified=not run_info.get("data_verified", True))
     tmp = out / "run.json.tmp"
     tmp.write_text(json.dumps(run_info, indent=2, default=str))
     os.replace(tmp, out / "run.json")

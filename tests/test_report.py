@@ -64,6 +64,21 @@ def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_pa
         assert f"]({name})" in text
 
 
+def test_report_rebuilds_stale_tables_from_the_trial_rows(tmp_path):
+    """A folder whose derived tables lag behind trials.jsonl (written by older code, or edited)
+    gets them rebuilt: every successful trial's predictions, every model's leaderboard lines."""
+    run = _synthetic_rows(tmp_path)
+    (run / "predictions.csv").write_text("model,subset,seed,unit,y_true,y_pred\nalpha,FD001,0,1,1.0,2.0\n")
+    (run / "leaderboard.md").write_text("stale\n")
+    write_report(run)
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert len(predictions) == 2 * 2 * 2 * 20  # models x subsets x seeds x engines; the failure has none
+    assert set(predictions["model"]) == {"alpha", "beta"}
+    board = (run / "leaderboard.md").read_text()
+    assert board.startswith("> **Unverified data**") and "| beta | FD003 |" in board
+    assert len(pd.read_csv(run / "leaderboard.csv")) == 5  # alpha/beta x FD001/FD003, gamma FD001
+
+
 def test_reference_rows_never_enter_the_measured_ranking(tmp_path):
     run = _synthetic_rows(tmp_path)
     text = write_report(run).read_text()
