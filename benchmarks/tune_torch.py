@@ -72,7 +72,7 @@ VARIANTS: dict[str, dict] = {
     # the defaults before the Transformer's FD001 overrides (2026-11-27), for a second-seed check
     "defaults_before_fd001": BEFORE_FD001,
     # the one-cycle schedule fitted to the epochs a run really gets: with 30 epochs and
-    # patience 6, FD001 runs stopped at epoch 11-20 and kept a checkpoint from near the peak
+    # patience 6, FD001 runs stopped at epoch 12-20 and kept a checkpoint from near the peak
     # learning rate (epoch 6), before the schedule's annealing phase
     "defaults_anneal15": {"epochs": 15, "patience": 15},
     "defaults_anneal20": {"epochs": 20, "patience": 20},
