@@ -75,7 +75,6 @@ VARIANTS: dict[str, dict] = {
     # patience 6, FD001 runs stopped at epoch 12-20 and kept a checkpoint from near the peak
     # learning rate (epoch 6), before the schedule's annealing phase
     "defaults_anneal15": {"epochs": 15, "patience": 15},
-    "defaults_anneal20": {"epochs": 20, "patience": 20},
     # against overfitting (FD001's 80 training engines: Mamba's training RMSE fell to 7 while
     # its validation RMSE rose after epoch 6-8)
     "defaults_noise": {"input_noise": 0.1},
