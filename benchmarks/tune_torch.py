@@ -43,9 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: files from different days compare (it pins the settings adapters changed since, per-subset
 #: ones included); ``defaults`` is whatever the adapters default to now, per-subset settings
 #: included (the Transformer's cycle count and smoothing on FD001 since 2026-11-27: rows
-#: written before that compare with ``defaults_cycle_smooth`` for that cell). Since then each
-#: row also records the parameters it ran with.
-BEFORE_FD001: dict = {"cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0}  # the Transformer's, before
+#: written before that compare with ``defaults_cycle_smooth`` for that cell; Mamba's weight
+#: decay 0.05 on FD001 later that day: compare with ``defaults_wd0.05``). Since then each row
+#: also records the parameters it ran with.
+#: The shared settings before any per-subset (FD001) override:
+BEFORE_FD001: dict = {"cycle_channel": ["FD002", "FD003", "FD004"], "smoothing": 0.0, "weight_decay": 1e-4}
 BASE: dict = {"history_factor": 1.0, "patience": 10, **BEFORE_FD001}
 VARIANTS: dict[str, dict] = {
     "defaults": {},
@@ -69,7 +71,7 @@ VARIANTS: dict[str, dict] = {
     "defaults_smooth": {"smoothing": 0.2},       # today's defaults, causal smoothing of the inputs
     "defaults_cycle": {"cycle_channel": True},   # today's defaults, the cycle count on every subset
     "defaults_cycle_smooth": {"cycle_channel": True, "smoothing": 0.2},
-    # the defaults before the Transformer's FD001 overrides (2026-11-27), for a second-seed check
+    # the defaults before the FD001 overrides (2026-11-27), for second-seed checks
     "defaults_before_fd001": BEFORE_FD001,
     # the one-cycle schedule fitted to the epochs a run really gets: with 30 epochs and
     # patience 6, FD001 runs stopped at epoch 12-20 and kept a checkpoint from near the peak

@@ -324,9 +324,9 @@ def write_report(run_dir: Path, writeup: Path | None = None) -> Path:
     ``trials.jsonl``; refresh tables in ``writeup`` if given."""
     run_dir = Path(run_dir)
     rows, info = load_run(run_dir)
-    write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
+    board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
     max_rul = info.get("protocol", {}).get("max_rul", 125)
-    figures = write_figures(leaderboard(rows), predictions_frame(rows), run_dir, max_rul)
+    figures = write_figures(board, predictions_frame(rows), run_dir, max_rul)
     path = run_dir / "report.md"
     path.write_text(render(rows, info, run_dir, figures))
     if writeup is not None and writeup.exists():
