@@ -136,7 +136,6 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    from adapters._torch.trainer import predict_windows
     from adapters.lstm import LSTMAdapter
     from adapters.mamba import MambaAdapter
     from adapters.transformer import TransformerAdapter
@@ -150,9 +149,8 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     start = time.perf_counter()
     adapter.fit(train, valid)
     fit_seconds = time.perf_counter() - start
-    x = adapter._inputs(valid, last_only=False)
     y, engine = valid.windows()[1:]
-    pred = np.clip(predict_windows(adapter.net_, x, adapter.device_, label_scale=adapter.label_scale_), 0, None)
+    pred = adapter.predict_windows(adapter._inputs(valid, last_only=False))
     row = {**job, "params": {k: v for k, v in params.items() if k != "device"},
            "fit_seconds": round(fit_seconds, 1), "device": str(adapter.device_),
            "best_epoch": adapter.info_["best_epoch"], "epochs_run": adapter.info_["epochs_run"],

@@ -16,6 +16,7 @@ from adapters._torch.trainer import TrainConfig, predict_windows, train_regresso
 from adapters.lstm import LSTMAdapter  # noqa: E402
 from adapters.mamba import MambaAdapter  # noqa: E402
 from adapters.transformer import TransformerAdapter  # noqa: E402
+from study.adapter import AdapterError  # noqa: E402
 
 ADAPTERS = [LSTMAdapter, TransformerAdapter, MambaAdapter]
 
@@ -273,6 +274,31 @@ def test_same_seed_gives_identical_predictions(cls, synthetic_prepared):
             for seed in (3, 3, 4)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
+
+
+def test_ensemble_predicts_the_mean_of_its_nets_each_a_plain_fit_of_its_own_seed(synthetic_prepared):
+    """ensemble=k trains k nets from seeds (trial seed x k + member) and predicts their mean:
+    each net is exactly the single-net fit of that seed, so ensemble=1 is the plain model."""
+    prepared, _ = synthetic_prepared
+    params = LSTMAdapter.test_params()
+    messages = []
+    ensemble = LSTMAdapter(seed=1, **{**params, "ensemble": 2})
+    ensemble.context.progress = messages.append
+    ensemble.fit(prepared.train, prepared.valid)
+    singles = [LSTMAdapter(seed=seed, **params).fit(prepared.train, prepared.valid) for seed in (2, 3)]
+    preds = [single.predict(prepared.test) for single in singles]
+    assert not np.array_equal(preds[0], preds[1])
+    np.testing.assert_allclose(ensemble.predict(prepared.test), np.mean(preds, axis=0), rtol=1e-6)
+    info = ensemble.info_
+    assert info["n_members"] == 2 and len(info["members"]) == 2
+    assert info["n_parameters"] == 2 * singles[0].info_["n_parameters"]
+    assert info["member_valid_rmse"] == [single.info_["best_valid_rmse"] for single in singles]
+    x_valid, y_valid = ensemble._inputs(prepared.valid, last_only=False), prepared.valid.windows()[1]
+    mean_valid = np.mean([single.predict_windows(x_valid) for single in singles], axis=0)
+    assert info["best_valid_rmse"] == pytest.approx(float(np.sqrt(np.mean((mean_valid - y_valid) ** 2))), rel=1e-5)
+    assert any(m.startswith("net 2/2: epoch 1/") for m in messages)
+    with pytest.raises(AdapterError, match="ensemble must be >= 1"):
+        LSTMAdapter(seed=0, **{**params, "ensemble": 0}).fit(prepared.train, prepared.valid)
 
 
 def test_cycle_channel_adds_one_input_channel(synthetic_prepared):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from study.adapter import Adapter
+from study.adapter import Adapter, AdapterError
 from study.conversions import window_end_cycles
 from study.protocol import EngineSet
 
@@ -57,6 +57,10 @@ TRAINER_PARAMS: dict[str, Any] = {
     # and hurt on FD003, and hurt the LSTM everywhere (same sweep). The Transformer turns it
     # on for FD001 only, where five validation splits supported it (its ``subset_params``).
     "smoothing": 0.0,
+    # Nets per trial, each trained on the same windows from its own seed (trial seed x
+    # ensemble + member index, so ensemble 1 is the plain single net); the trial predicts their
+    # mean. 1 in the standard profile: k members cost k times as much, beyond the CPU hour.
+    "ensemble": 1,
     "device": "auto",
     "threads": None,
 }
@@ -148,27 +152,68 @@ class TorchWindowRegressor(Adapter):
         from adapters._torch.trainer import (TrainConfig, configure_threads, count_parameters,
                                              select_device, seed_torch, train_regressor)
 
+        members = int(self.params.get("ensemble", 1))
+        if members < 1:
+            raise AdapterError(f"{self.name}: ensemble must be >= 1, got {members}")
         threads = configure_threads(self.params.get("threads") or self.context.threads)
         self.device_ = select_device(self.params.get("device", "auto"))
-        seed_torch(self.seed)
         self.__dict__.pop("cycle_scale_", None)  # fitted on this fit's training windows only
         x, y = self._inputs(train, last_only=False), train.windows()[1]
         xv = yv = None
         if valid is not None and len(valid):
             xv, yv = self._inputs(valid, last_only=False), valid.windows()[1]
-        self.net_ = self._build_net(x.shape[-1], x.shape[1])
+        budget = self.context.time_budget_s
         config = TrainConfig.from_params(self.params, label_scale=float(max(y.max(), 1.0)),
-                                         time_budget_s=self.context.time_budget_s)
+                                         time_budget_s=budget / members if budget else None)
         self.label_scale_ = config.label_scale
-        result = train_regressor(self.net_, x, y, xv, yv, config, seed=self.seed, device=self.device_,
-                                 progress=self.context.progress)
-        self.info_ = {"n_parameters": count_parameters(self.net_), "n_train_windows": int(len(x)),
-                      "n_valid_windows": int(len(xv)) if xv is not None else 0, "threads": threads,
-                      **result.as_info()}
+        self.nets_, results = [], []
+        for member in range(members):
+            member_seed = self.seed * members + member
+            seed_torch(member_seed)
+            net = self._build_net(x.shape[-1], x.shape[1])
+            progress = self.context.progress if members == 1 else _prefixed(
+                self.context.progress, f"net {member + 1}/{members}: ")
+            results.append(train_regressor(net, x, y, xv, yv, config, seed=member_seed, device=self.device_,
+                                           progress=progress))
+            self.nets_.append(net)
+        self.info_ = {"n_parameters": sum(count_parameters(net) for net in self.nets_),
+                      "n_train_windows": int(len(x)),
+                      "n_valid_windows": int(len(xv)) if xv is not None else 0, "threads": threads}
+        if members == 1:
+            self.info_.update(results[0].as_info())
+        else:
+            self.info_.update(_ensemble_info(results, self.predict_windows(xv) if xv is not None else None, yv))
 
-    def _predict(self, test: EngineSet) -> np.ndarray:
+    def predict_windows(self, x: np.ndarray) -> np.ndarray:
+        """RUL (cycles) for windows built by ``_inputs``: each net's prediction clipped at 0 (as
+        in its validation), then the mean over the trial's nets."""
         from adapters._torch.trainer import predict_windows
 
-        pred = predict_windows(self.net_, self._inputs(test, last_only=True), self.device_,
-                               label_scale=self.label_scale_)
-        return np.clip(pred, 0.0, None)
+        return np.mean([np.clip(predict_windows(net, x, self.device_, label_scale=self.label_scale_), 0.0, None)
+                        for net in self.nets_], axis=0)
+
+    def _predict(self, test: EngineSet) -> np.ndarray:
+        return self.predict_windows(self._inputs(test, last_only=True))
+
+
+def _prefixed(progress, prefix: str):
+    """A progress callback that names the ensemble member."""
+    return lambda message: progress(prefix + message)
+
+
+def _ensemble_info(results: list, valid_pred: np.ndarray | None, valid_rul: np.ndarray | None) -> dict[str, Any]:
+    """Info of an ensemble trial: per-net training summaries, summed times, and the validation
+    RMSE of the nets' mean (each net kept its own best-validation checkpoint)."""
+    info: dict[str, Any] = {
+        "n_members": len(results),
+        "members": [result.as_info() for result in results],
+        "best_epoch": [result.best_epoch for result in results],
+        "epochs_run": [result.epochs_run for result in results],
+        "member_valid_rmse": [result.best_valid_rmse for result in results],
+        "best_valid_rmse": None,
+        "train_seconds": sum(result.train_seconds for result in results),
+        "device": results[0].device,
+    }
+    if valid_pred is not None and len(valid_pred):
+        info["best_valid_rmse"] = float(np.sqrt(np.mean((valid_pred - valid_rul) ** 2)))
+    return info
