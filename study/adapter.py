@@ -57,6 +57,10 @@ class Adapter(ABC):
     default_params: ClassVar[dict[str, Any]] = {}
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     subset_params: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Parameter values that do what the adapter did before that parameter existed (e.g.
+    #: ``{"ensemble": 1}``). They are left out of the resume key, so adding an option whose
+    #: default changes nothing keeps finished trials reusable; any other value is in the key.
+    key_neutral_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, seed: int = 0, **params: Any):
         unknown = sorted(set(params) - set(self.default_params))

@@ -99,10 +99,13 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     specs = []
     for model in config.models:
         for subset in config.subsets:
-            params = {**get_adapter(model).params_for(config.profile, subset), **config.model_params.get(model, {})}
+            adapter = get_adapter(model)
+            params = {**adapter.params_for(config.profile, subset), **config.model_params.get(model, {})}
+            key_params = {name: value for name, value in params.items()
+                          if name not in adapter.key_neutral_params or adapter.key_neutral_params[name] != value}
             data = prepared[subset][0]
             for seed in range(config.seeds):
-                key = trial_key(model, params, subset, seed, data.protocol_hash, data.data_fingerprint)
+                key = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
                 specs.append(TrialSpec(model, subset, seed, params, key, limit, threads))
     return specs
 

@@ -179,3 +179,24 @@ def test_a_subset_override_changes_only_that_subsets_trials(tmp_path, monkeypatc
     assert after["FD004"].key != before["FD004"].key and after["FD004"].params["offset"] == 5.0
     assert after["FD001"].params["offset"] == 0.0
     assert specs(model_params={"test-constant": {"offset": 1.0}})["FD004"].params["offset"] == 1.0  # --set wins
+
+
+def test_a_new_parameter_at_its_neutral_value_keeps_finished_trials_reusable(tmp_path, monkeypatch):
+    """Adding an option whose default changes nothing (e.g. our nets' ``ensemble: 1``) must not
+    invalidate the resume keys of trials run before it existed; any other value is a new trial."""
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    cls = get_adapter("test-constant")
+    stub = type("Prepared", (), {"protocol_hash": "p", "data_fingerprint": "d"})
+
+    def key(**changes):
+        config = RunConfig(out=tmp_path, profile="smoke", models=["test-constant"], subsets=["FD001"],
+                           seeds=1, **changes).resolved()
+        return plan_trials(config, {"FD001": (stub,)})[0]
+
+    before = key()
+    monkeypatch.setattr(cls, "default_params", {**cls.default_params, "members": 1})
+    assert key().key != before.key  # a plain new parameter is part of the key
+    monkeypatch.setattr(cls, "key_neutral_params", {"members": 1})
+    after = key()
+    assert after.key == before.key and after.params["members"] == 1
+    assert key(model_params={"test-constant": {"members": 3}}).key != before.key

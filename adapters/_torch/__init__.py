@@ -105,6 +105,8 @@ class TorchWindowRegressor(Adapter):
     validation RMSE of the kept checkpoint and the per-epoch history.
     """
 
+    key_neutral_params = {"ensemble": 1}  # one net: what the trials before ensembles ran
+
     @abstractmethod
     def _build_net(self, n_channels: int, window: int):
         """The nn.Module mapping (batch, window, n_channels) -> (batch,) scaled RUL."""
