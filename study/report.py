@@ -276,6 +276,10 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figu
                  f"capped at {info.get('protocol', {}).get('max_rul', 125)} (mean over seeds), NASA score (sum over "
                  "engines), MAE; `RMSE raw truth` uses the uncapped RUL file.")
     lines.append("")
+    overrides = [f"`{model}.{name}={value!r}`" for model, params in sorted(config.get("model_params", {}).items())
+                 for name, value in sorted(params.items())]
+    if overrides:
+        lines += [f"Parameters set on the command line (`--set`), on top of the profile's: {', '.join(overrides)}.", ""]
     if not info.get("data_verified", True) or any(r.get("data_verified") is False for r in rows):
         lines += ["> **UNVERIFIED DATA**: this run used C-MAPSS files whose checksums differ from NASA's. "
                   "Its numbers are not comparable with published results.", ""]

@@ -55,6 +55,12 @@ def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_pa
                     "## Figures", "## Library friction", "## Protocol", "## Data checksums", "## Versions and machine"):
         assert heading in text
     assert "UNVERIFIED DATA" in text
+    assert "`--set`" not in text  # no overrides in this run
+
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["model_params"] = {"beta": {"ensemble": 3, "kind": "big"}}
+    (run / "run.json").write_text(json.dumps(info))
+    assert "(`--set`), on top of the profile's: `beta.ensemble=3`, `beta.kind='big'`." in write_report(run).read_text()
     assert "`gamma` FD001 seed 0: **failed** - RuntimeError: exploded" in text
     assert "| 12.50 ± 0.71 |" in text and "| 14.50 ± 0.71 |" in text  # mean and std over the two seeds
     fd001 = text.split("## FD001")[1].split("## FD003")[0]
