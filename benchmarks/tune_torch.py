@@ -83,6 +83,9 @@ VARIANTS: dict[str, dict] = {
     "defaults_drop0.3": {"dropout": 0.3},
     "defaults_wd0.05": {"weight_decay": 0.05},
     "defaults_lr1e-3": {"lr": 1e-3},
+    # smaller nets against the same overfitting (Mamba on FD001, with its weight decay 0.05)
+    "defaults_small": {"{size}": "small"},
+    "defaults_1layer": {"n_layers": 1},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},
