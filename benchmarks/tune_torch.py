@@ -85,15 +85,16 @@ VARIANTS: dict[str, dict] = {
     "defaults_lr1e-3": {"lr": 1e-3},
     # smaller nets against the same overfitting (Mamba on FD001, with its weight decay 0.05)
     "defaults_small": {"{size}": "small"},
-    "defaults_1layer": {"n_layers": 1},
+    "defaults_1layer": {"{size}": "1layer"},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)
     "scan_torch": {"scan_backend": "torch"},
     "scan_kernel": {"scan_backend": "mamba_ssm"},
 }
 SIZES: dict[str, dict[str, dict]] = {
-    "lstm": {"big": {"hidden_size": 128}, "small": {"hidden_size": 32}},
-    "transformer": {"big": {"d_model": 96, "dim_feedforward": 192}, "small": {"d_model": 32, "dim_feedforward": 64}},
-    "mamba": {"big": {"d_model": 48}, "small": {"d_model": 24}},
+    "lstm": {"big": {"hidden_size": 128}, "small": {"hidden_size": 32}, "1layer": {"num_layers": 1}},
+    "transformer": {"big": {"d_model": 96, "dim_feedforward": 192}, "small": {"d_model": 32, "dim_feedforward": 64},
+                    "1layer": {"n_layers": 1}},
+    "mamba": {"big": {"d_model": 48}, "small": {"d_model": 24}, "1layer": {"n_layers": 1}},
 }
 TTA_WINDOWS = (1, 3, 5, 9)
 
