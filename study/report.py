@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
 from study.leaderboard import leaderboard, predictions_frame, ranks, study_rows, to_markdown, write_tables
 from study.results import ResultStore
@@ -28,6 +29,8 @@ FIGURES = {
     "pareto": "fig_accuracy_vs_cost.png",
     "ranks": "fig_average_rank.png",
 }
+#: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
+DEFAULT_BASELINE = "lstm"
 # a block's body may be empty, and never runs past its own closing marker
 MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
 
@@ -251,7 +254,8 @@ def _save(fig, path: Path) -> Path:
 
 
 # ----- the report ---------------------------------------------------------------------------
-def build_tables(rows: list[dict[str, Any]], run_dir: Path) -> dict[str, str]:
+def build_tables(rows: list[dict[str, Any]], run_dir: Path, max_rul: float = 125,
+                 baseline: str = DEFAULT_BASELINE) -> dict[str, str]:
     """Named markdown tables: the report's sections and the writeup's marker blocks."""
     board = leaderboard(rows)
     subsets = sorted(board["subset"].unique())
@@ -261,13 +265,16 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path) -> dict[str, str]:
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
+    tables["vs-baseline"] = comparison_table(compare_to_baseline(predictions_frame(rows), baseline, max_rul))
     return tables
 
 
-def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figures: dict[str, Path]) -> str:
+def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figures: dict[str, Path],
+           baseline: str = DEFAULT_BASELINE) -> str:
     """The report markdown."""
     board = leaderboard(rows)
-    tables = build_tables(rows, run_dir)
+    max_rul = info.get("protocol", {}).get("max_rul", 125)
+    tables = build_tables(rows, run_dir, max_rul, baseline)
     subsets = sorted(board["subset"].unique())
     lines = ["# C-MAPSS RUL study: results", ""]
     config = info.get("config", {})
@@ -293,6 +300,13 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figu
               tables["summary"]]
     for subset in subsets:
         lines += [f"## {subset}", "", tables[f"leaderboard-{subset}"]]
+    lines += [f"## Against the baseline ({baseline}), engine by engine", "",
+              f"RMSE of each model minus that of `{baseline}` on the same test engines (negative: lower error), "
+              "with a 95% paired bootstrap interval over the test engines (each resample scores both models "
+              "on the same engines, each seed's RMSE then the mean over seeds). `lower`/`higher`: the whole "
+              "interval is on that side of zero; `not distinguishable`: this test set cannot tell them apart. "
+              "The interval covers test-engine sampling only; the spread over seeds is the ± std above.", "",
+              tables["vs-baseline"]]
     lines += ["## Ranking across subsets", "",
               "Average rank by RMSE over the subsets (only models with results on every subset).", "",
               tables["average-rank"]]
@@ -323,18 +337,19 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figu
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, writeup: Path | None = None) -> Path:
+def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEFAULT_BASELINE) -> Path:
     """Write ``report.md`` and figures into ``run_dir`` and rebuild its derived tables from
-    ``trials.jsonl``; refresh tables in ``writeup`` if given."""
+    ``trials.jsonl``; refresh tables in ``writeup`` if given. ``baseline``: the model the
+    others are compared with engine by engine."""
     run_dir = Path(run_dir)
     rows, info = load_run(run_dir)
     board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     figures = write_figures(board, predictions_frame(rows), run_dir, max_rul)
     path = run_dir / "report.md"
-    path.write_text(render(rows, info, run_dir, figures))
+    path.write_text(render(rows, info, run_dir, figures, baseline))
     if writeup is not None and writeup.exists():
-        writeup.write_text(refresh_markers(writeup.read_text(), build_tables(rows, run_dir)))
+        writeup.write_text(refresh_markers(writeup.read_text(), build_tables(rows, run_dir, max_rul, baseline)))
     return path
 
 
@@ -342,9 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m study.report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run folder written by python -m study.run")
     parser.add_argument("--writeup", type=Path, help="a markdown file whose <!-- table:NAME --> blocks to refresh")
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE,
+                        help=f"the model every other is compared with, engine by engine (default: {DEFAULT_BASELINE})")
     args = parser.parse_args(argv)
     try:
-        path = write_report(args.run_dir, args.writeup)
+        path = write_report(args.run_dir, args.writeup, args.baseline)
     except StudyError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2

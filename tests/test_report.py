@@ -23,10 +23,11 @@ def _synthetic_rows(tmp_path: Path) -> Path:
     """A run folder with hand-made rows: two models, two subsets, two seeds, one failure."""
     store = ResultStore(tmp_path)
     rng = np.random.default_rng(0)
+    truths = {subset: rng.uniform(5, 200, 20) for subset in ("FD001", "FD003")}  # one RUL file per subset
     for model, family, base in (("alpha", "LSTM", 14.0), ("beta", "GBDT", 12.0)):
         for subset in ("FD001", "FD003"):
             for seed in (0, 1):
-                truth = rng.uniform(5, 200, 20)
+                truth = truths[subset]
                 pred = np.minimum(truth, 125) + rng.normal(0, base, 20)
                 store.append({"key": trial_key(model, {}, subset, seed, "p", "d"), "model": model,
                               "subset": subset, "seed": seed, "status": "ok", "family": family, "params": {},
@@ -51,7 +52,8 @@ def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_pa
     run = _synthetic_rows(tmp_path)
     text = write_report(run).read_text()
     assert "| beta | GBDT | 12.50 ± 0.71 | 12.50 ± 0.71 | 12 | 2 |" in text  # the summary line
-    for heading in ("## Summary", "## FD001", "## FD003", "## Ranking across subsets", "## Published results (reported, not reproduced here)",
+    for heading in ("## Summary", "## FD001", "## FD003", "## Against the baseline (lstm), engine by engine",
+                    "## Ranking across subsets", "## Published results (reported, not reproduced here)",
                     "## Figures", "## Library friction", "## Protocol", "## Data checksums", "## Versions and machine"):
         assert heading in text
     assert "UNVERIFIED DATA" in text
@@ -68,6 +70,20 @@ def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_pa
     for name in FIGURES.values():
         assert (run / name).stat().st_size > 1000
         assert f"]({name})" in text
+
+
+def test_report_compares_every_model_with_the_chosen_baseline_engine_by_engine(tmp_path):
+    run = _synthetic_rows(tmp_path)
+    assert "_no model shares test engines with the baseline_" in write_report(run).read_text()  # no lstm here
+    writeup = tmp_path / "writeup.md"
+    writeup.write_text("<!-- table:vs-baseline -->\n<!-- /table -->\n")
+    text = write_report(run, writeup, baseline="alpha").read_text()
+    section = text.split("## Against the baseline (alpha), engine by engine")[1].split("## Ranking")[0]
+    assert "| model | FD001 | FD003 |" in section
+    # beta's noise is 12 against alpha's 14, on 20 engines: too few to tell apart at 95%
+    line = next(row for row in section.splitlines() if row.startswith("| beta |"))
+    assert line.count("not distinguishable") + line.count(" lower") == 2 and "| alpha |" not in section
+    assert writeup.read_text().count("| beta |") == 1
 
 
 def test_report_rebuilds_stale_tables_from_the_trial_rows(tmp_path):

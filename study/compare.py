@@ -1,0 +1,111 @@
+"""Is a model's RMSE really lower than the baseline's, or is it the 100 test engines' luck?
+
+Every model is scored on the same test engines, so two models can be compared engine by
+engine (a paired bootstrap): resample the engines with replacement, recompute both models'
+RMSE on the same resample (each seed's RMSE, then the mean over seeds, exactly as the
+leaderboard does), and take the percentile interval of the difference. Pairing removes
+the part of the noise the two models share (the same hard engines hurt both), so the
+interval is much narrower than comparing two unpaired confidence intervals.
+
+The interval covers test-engine sampling only; the spread over training seeds is the
+leaderboard's "± std". Neither is a substitute for the other.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from study.leaderboard import to_markdown
+
+LOWER, HIGHER, UNRESOLVED = "lower", "higher", "not distinguishable"
+
+
+def seed_matrix(preds: pd.DataFrame, units: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One model's predictions on one subset as (seeds, engines), its engine ids and their
+    RUL truth. ``units`` fixes the engine order (and must then be exactly the model's engines)."""
+    wide = preds.pivot(index="seed", columns="unit", values="y_pred").sort_index()
+    if wide.isna().any().any():
+        raise ValueError("every seed must predict the same test engines")
+    if units is not None:
+        if set(wide.columns) != set(units):
+            raise ValueError("the two models were scored on different test engines")
+        wide = wide[list(units)]
+    truths = preds.groupby("unit")["y_true"]
+    if (truths.nunique() > 1).any():
+        raise ValueError("an engine has two different RUL truths: these rows are not from one test set")
+    truth = truths.first().loc[wide.columns]
+    return wide.to_numpy(float), wide.columns.to_numpy(), truth.to_numpy(float)
+
+
+def paired_rmse_difference(truth: np.ndarray, model: np.ndarray, baseline: np.ndarray, n_boot: int = 2000,
+                           level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """RMSE(model) - RMSE(baseline), each the mean over its seeds of the per-seed RMSE, and a
+    paired percentile bootstrap interval resampling the test engines.
+
+    ``model`` and ``baseline`` are (seeds, engines) arrays over the same engines in the same
+    order (their seed counts may differ); ``truth`` is already capped as the scorer caps it.
+    """
+    truth = np.asarray(truth, float)
+    sq_model = (np.atleast_2d(model) - truth) ** 2
+    sq_base = (np.atleast_2d(baseline) - truth) ** 2
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(truth), size=(n_boot, len(truth)))
+
+    def mean_rmse(sq: np.ndarray) -> np.ndarray:  # (boot,) for idx, or a scalar for all engines
+        return np.sqrt(sq[:, idx].mean(axis=-1)).mean(axis=0)
+
+    boot = mean_rmse(sq_model) - mean_rmse(sq_base)
+    alpha = (1 - level) / 2
+    point = float(np.sqrt(sq_model.mean(axis=1)).mean() - np.sqrt(sq_base.mean(axis=1)).mean())
+    return {"difference": point, "ci_low": float(np.quantile(boot, alpha)),
+            "ci_high": float(np.quantile(boot, 1 - alpha)),
+            "share_lower": float(np.mean(boot < 0))}
+
+
+def verdict(ci_low: float, ci_high: float) -> str:
+    """'lower' / 'higher' when the whole interval is on one side of zero."""
+    if ci_high < 0:
+        return LOWER
+    if ci_low > 0:
+        return HIGHER
+    return UNRESOLVED
+
+
+def compare_to_baseline(preds: pd.DataFrame, baseline: str, max_rul: float, **bootstrap: Any) -> pd.DataFrame:
+    """One row per (subset, model other than ``baseline``) that both predicted: the paired
+    RMSE difference against ``baseline`` (negative: the model's RMSE is lower) and its interval.
+    ``preds`` is ``predictions_frame``'s long table (raw truth; capped here, as scored)."""
+    columns = ["subset", "model", "baseline", "n_engines", "difference", "ci_low", "ci_high", "share_lower",
+               "verdict"]
+    out = []
+    for subset, part in preds.groupby("subset", sort=True):
+        base = part[part["model"] == baseline]
+        if base.empty:
+            continue
+        base_matrix, units, truth = seed_matrix(base)
+        capped = np.minimum(truth, max_rul)
+        for model, group in part[part["model"] != baseline].groupby("model", sort=True):
+            matrix, _, model_truth = seed_matrix(group, units)
+            if not np.array_equal(model_truth, truth):
+                raise ValueError(f"{model} and {baseline} were scored against different RUL truths on {subset}")
+            result = paired_rmse_difference(capped, matrix, base_matrix, **bootstrap)
+            out.append({"subset": subset, "model": model, "baseline": baseline, "n_engines": len(units),
+                        **result, "verdict": verdict(result["ci_low"], result["ci_high"])})
+    return pd.DataFrame(out, columns=columns)
+
+
+def comparison_table(comparison: pd.DataFrame) -> str:
+    """Models x subsets, each cell 'difference (low to high)' plus the verdict; models ordered
+    by their mean difference."""
+    if comparison.empty:
+        return "_no model shares test engines with the baseline_\n"
+    comparison = comparison.assign(cell=[f"{r.difference:+.2f} ({r.ci_low:+.2f} to {r.ci_high:+.2f}) {r.verdict}"
+                                         for r in comparison.itertuples()])
+    order = comparison.groupby("model")["difference"].mean().sort_values().index
+    wide = comparison.pivot(index="model", columns="subset", values="cell").reindex(order)
+    return to_markdown(wide.fillna("").reset_index())
+
+
+__all__ = ["compare_to_baseline", "comparison_table", "paired_rmse_difference", "seed_matrix", "verdict"]
