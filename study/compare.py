@@ -12,12 +12,16 @@ leaderboard's "± std". Neither is a substitute for the other.
 """
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from study.leaderboard import to_markdown
+from study.errors import StudyError
+from study.leaderboard import predictions_frame, to_markdown
 
 LOWER, HIGHER, UNRESOLVED = "lower", "higher", "not distinguishable"
 
@@ -108,4 +112,55 @@ def comparison_table(comparison: pd.DataFrame) -> str:
     return to_markdown(wide.fillna("").reset_index())
 
 
-__all__ = ["compare_to_baseline", "comparison_table", "paired_rmse_difference", "seed_matrix", "verdict"]
+def compare_runs(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: float, **bootstrap: Any) -> pd.DataFrame:
+    """The same model in two runs (say, with and without a ``--set`` change), engine by engine:
+    one row per (subset, model) both runs predicted, ``difference`` = candidate - reference."""
+    columns = ["subset", "model", "n_engines", "difference", "ci_low", "ci_high", "share_lower", "verdict"]
+    out = []
+    pairs = candidate[["subset", "model"]].drop_duplicates().merge(reference[["subset", "model"]].drop_duplicates())
+    for subset, model in pairs.sort_values(["subset", "model"]).itertuples(index=False):
+        ref, units, truth = seed_matrix(reference[(reference["subset"] == subset) & (reference["model"] == model)])
+        cand, _, cand_truth = seed_matrix(candidate[(candidate["subset"] == subset) & (candidate["model"] == model)],
+                                          units)
+        if not np.array_equal(cand_truth, truth):
+            raise ValueError(f"{model} on {subset} was scored against different RUL truths in the two runs")
+        result = paired_rmse_difference(np.minimum(truth, max_rul), cand, ref, **bootstrap)
+        out.append({"subset": subset, "model": model, "n_engines": len(units), **result,
+                    "verdict": verdict(result["ci_low"], result["ci_high"])})
+    return pd.DataFrame(out, columns=columns)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m study.compare RUN --against OTHER_RUN``: did a change (another run of the
+    same models) lower the test RMSE by more than the test engines' noise?"""
+    from study.report import load_run
+
+    parser = argparse.ArgumentParser(prog="python -m study.compare", description=main.__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="the run with the change")
+    parser.add_argument("--against", type=Path, required=True, help="the run to compare it with")
+    args = parser.parse_args(argv)
+    try:
+        (rows, info), (other_rows, other_info) = load_run(args.run_dir), load_run(args.against)
+    except StudyError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    table = compare_runs(predictions_frame(rows), predictions_frame(other_rows),
+                         info.get("protocol", {}).get("max_rul", 125))
+    if table.empty:
+        print("Error: the two runs share no (model, subset) with predictions", file=sys.stderr)
+        return 2
+    if info.get("protocol_hash") != other_info.get("protocol_hash"):
+        print(f"Note: the runs used different protocols ({info.get('protocol_hash')} and "
+              f"{other_info.get('protocol_hash')}); the test engines and their truth are the same, "
+              f"the truth is capped at {info.get('protocol', {}).get('max_rul', 125)} for both.\n")
+    print(f"RMSE of {args.run_dir} minus {args.against}, same model, same test engines "
+          "(95% paired bootstrap interval over the engines):\n")
+    print(to_markdown(table.drop(columns=["share_lower"])))
+    return 0
+
+
+__all__ = ["compare_runs", "compare_to_baseline", "comparison_table", "paired_rmse_difference", "seed_matrix", "verdict"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,9 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.compare import compare_to_baseline, comparison_table, paired_rmse_difference, verdict
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from study.compare import compare_runs, compare_to_baseline, comparison_table, paired_rmse_difference, verdict
 from study.leaderboard import leaderboard
+from study.results import ResultStore
 from study.scoring import rmse
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _long(model: str, preds: np.ndarray, truth: np.ndarray, subset: str = "FD001", units=None) -> pd.DataFrame:
@@ -83,3 +91,41 @@ def test_compare_to_baseline_caps_the_truth_matches_the_leaderboard_and_aligns_e
     with pytest.raises(ValueError, match="different test engines"):
         compare_to_baseline(pd.concat([_long("lstm", base, truth), _long("good", good[:, :31], truth[:31])]),
                             "lstm", max_rul=125)
+
+
+def _run_folder(path: Path, frame: pd.DataFrame, protocol_hash: str = "p1") -> Path:
+    """A run folder whose trial rows carry ``frame``'s predictions (one row per model/subset/seed)."""
+    store = ResultStore(path)
+    for (model, subset, seed), part in frame.groupby(["model", "subset", "seed"]):
+        store.append({"key": f"{model}-{subset}-{seed}", "model": model, "subset": subset, "seed": int(seed),
+                      "status": "ok", "params": {}, "protocol_hash": protocol_hash, "data_fingerprint": "d",
+                      "units": part["unit"].tolist(), "y_true": part["y_true"].tolist(),
+                      "y_pred": part["y_pred"].tolist()})
+    (path / "run.json").write_text(json.dumps({"protocol_hash": protocol_hash, "protocol": {"max_rul": 125}}))
+    return path
+
+
+def test_compare_runs_pairs_the_same_model_across_two_runs(tmp_path):
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0, 125, 60)
+    single = pd.concat([_long("net", truth + rng.normal(0, 12, (3, 60)), truth),
+                        _long("other", truth + rng.normal(0, 12, (1, 60)), truth)])
+    averaged = pd.concat([_long("net", truth + rng.normal(0, 6, (3, 60)), truth),
+                          _long("net", truth + rng.normal(0, 6, (3, 60)), truth, subset="FD003")])
+    table = compare_runs(averaged, single, max_rul=125, n_boot=300)
+    assert table[["subset", "model"]].values.tolist() == [["FD001", "net"]]  # only what both runs have
+    net = single[single["model"] == "net"]
+    expected = (np.mean([rmse(truth, g["y_pred"]) for _, g in averaged[averaged["subset"] == "FD001"].groupby("seed")])
+                - np.mean([rmse(truth, g["y_pred"]) for _, g in net.groupby("seed")]))
+    assert table["difference"].iloc[0] == pytest.approx(expected) and table["verdict"].iloc[0] == "lower"
+
+    new, old = _run_folder(tmp_path / "new", averaged), _run_folder(tmp_path / "old", single, protocol_hash="p2")
+    result = subprocess.run([sys.executable, "-m", "study.compare", str(new), "--against", str(old)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "different protocols (p1 and p2)" in result.stdout
+    assert f"| FD001 | net | 60 | {expected:.2f} |" in result.stdout and "| lower |" in result.stdout
+    empty = _run_folder(tmp_path / "empty", single[single["model"] == "other"])
+    result = subprocess.run([sys.executable, "-m", "study.compare", str(new), "--against", str(empty)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "share no (model, subset)" in result.stderr
