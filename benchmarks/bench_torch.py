@@ -1,13 +1,15 @@
 """Speed of our PyTorch regressors on this machine (a script, not a test).
 
-    CMAPSS_DATA_DIR=/path/to/cmapss python benchmarks/bench_torch.py [--threads N] [--repeats R]
+    CMAPSS_DATA_DIR=/path/to/cmapss python benchmarks/bench_torch.py [--threads N] [--repeats R] \
+        [--precision fp32|bf16] [--models-only]
 
 Measures, with the standard-profile sizes and inputs (each net's own history length and
 channels): one training epoch (``windows_per_epoch`` random FD001 windows, forward +
 backward + AdamW) and inference over all FD001 test windows for each model; our selective
 scan against the naive step-by-step reference (forward + backward); and one training step
 (forward + backward + Adam) of one of our Mamba blocks against ``mambapy``'s at batch 256 x
-length 30 x d_model 64. Prints tables and ratios. Medians of ``--repeats`` runs after one
+length 30 x d_model 64. Prints tables and ratios. ``--precision bf16`` runs the model table
+under bfloat16 autocast (the trainer's ``precision`` setting). Medians of ``--repeats`` runs after one
 warm-up.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters._torch.mamba import MambaBlock, selective_scan_naive, selective_scan_torch  # noqa: E402
-from adapters._torch.trainer import configure_threads, count_parameters, predict_windows  # noqa: E402
+from adapters._torch.trainer import PRECISIONS, autocast, configure_threads, count_parameters, predict_windows  # noqa: E402,E501
 from adapters.lstm import LSTMAdapter  # noqa: E402
 from adapters.mamba import MambaAdapter  # noqa: E402
 from adapters.transformer import TransformerAdapter  # noqa: E402
@@ -51,7 +53,7 @@ def load_fd001():
     return prepared
 
 
-def bench_models(repeats: int) -> list[tuple]:
+def bench_models(repeats: int, precision: str = "fp32") -> list[tuple]:
     prepared = load_fd001()
     y = prepared.train.windows()[1]
     rows = []
@@ -75,12 +77,14 @@ def bench_models(repeats: int) -> list[tuple]:
             for start in range(0, per_epoch, batch):
                 b = idx[start:start + batch]
                 opt.zero_grad()
-                torch.nn.functional.mse_loss(net(xt[b]), yt[b]).backward()
+                with autocast(precision, "cpu"):
+                    out = net(xt[b])
+                torch.nn.functional.mse_loss(out.float(), yt[b]).backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
 
         t_epoch = median_time(epoch, max(1, repeats // 2))
-        t_infer = median_time(lambda: predict_windows(net, x_test), repeats)
+        t_infer = median_time(lambda: predict_windows(net, x_test, precision=precision), repeats)
         rows.append((cls.name, count_parameters(net), per_epoch, batch, t_epoch, len(x_test), t_infer))
     return rows
 
@@ -132,16 +136,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the trainer's choice)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precision", choices=[p for p in PRECISIONS if p != "fp16"], default="fp32",
+                        help="autocast of the model table (fp16 needs CUDA); the scan rows are float32")
+    parser.add_argument("--models-only", action="store_true", help="only the model table")
     args = parser.parse_args()
     threads = configure_threads(args.threads)
     print(f"torch {torch.__version__}, {threads} thread(s), load average {os.getloadavg()[0]:.1f}\n")
 
-    print("One training epoch and inference, FD001, standard-profile sizes")
+    print(f"One training epoch and inference, FD001, standard-profile sizes, precision {args.precision}")
     print(f"{'model':<12}{'params':>9}{'windows':>9}{'epoch s':>9}{'ms/step':>9}{'test wins':>10}{'infer s':>9}{'k win/s':>9}")
-    for name, n_par, per_epoch, batch, t_ep, n_test, t_inf in bench_models(args.repeats):
+    for name, n_par, per_epoch, batch, t_ep, n_test, t_inf in bench_models(args.repeats, args.precision):
         steps = -(-per_epoch // batch)
         print(f"{name:<12}{n_par:>9}{per_epoch:>9}{t_ep:>9.2f}{1000 * t_ep / steps:>9.1f}{n_test:>10}{t_inf:>9.3f}"
               f"{n_test / t_inf / 1000:>9.1f}")
+    if args.models_only:
+        return
 
     fwd_ours, fwd_naive, fb_ours, fb_naive = bench_scan(args.repeats)
     print("\nSelective scan, batch 256 x d_inner 128 x d_state 16 x length 30")

@@ -200,3 +200,20 @@ def test_a_new_parameter_at_its_neutral_value_keeps_finished_trials_reusable(tmp
     after = key()
     assert after.key == before.key and after.params["members"] == 1
     assert key(model_params={"test-constant": {"members": 3}}).key != before.key
+
+
+def test_the_committed_study_is_what_todays_network_settings_would_reuse(tmp_path):
+    """Every trial of our three networks in reports/study has the resume key the current code
+    gives it: a changed default (not declared key-neutral) would make the committed numbers
+    stale, and the study would have to be rerun before the change lands."""
+    rows = [json.loads(line) for line in (ROOT / "reports/study/trials.jsonl").read_text().splitlines()]
+    info = json.loads((ROOT / "reports/study/run.json").read_text())
+    nets = [r for r in rows if r["model"] in ("lstm", "transformer", "mamba") and r["status"] == "ok"
+            and r["protocol_hash"] == info["protocol_hash"]]
+    fingerprints = {r["subset"]: r["data_fingerprint"] for r in nets}
+    prepared = {subset: (type("Prepared", (), {"protocol_hash": info["protocol_hash"], "data_fingerprint": f}),)
+                for subset, f in fingerprints.items()}
+    config = RunConfig(out=tmp_path, models=["lstm", "transformer", "mamba"], subsets=sorted(prepared),
+                       seeds=3).resolved()
+    planned = {spec.key for spec in plan_trials(config, prepared)}
+    assert len(planned) == 36 and planned <= {r["key"] for r in nets}

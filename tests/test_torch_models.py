@@ -188,6 +188,43 @@ def test_each_net_overfits_a_tiny_set(name):
     assert np.sqrt(np.mean((fitted - y) ** 2)) < 0.5 * y.std()
 
 
+@pytest.mark.parametrize("name", ["lstm", "transformer", "mamba"])
+def test_bfloat16_autocast_trains_every_net_on_the_cpu(name):
+    """precision="bf16" really runs the forward pass in bfloat16 (the predictions differ from
+    float32's on the same weights, by little), and still trains: the loss falls well."""
+    x, y = _toy_regression(n=64)
+    torch.manual_seed(0)
+    net = nets(n_channels=3, window=8)[name]
+    config = TrainConfig(epochs=25, batch_size=32, windows_per_epoch=64, lr=1e-2, weight_decay=0.0,
+                         schedule="constant", patience=1000, precision="bf16")
+    result = train_regressor(net, x, y, None, None, config, seed=0)
+    assert result.history[-1]["train_rmse"] < 0.5 * result.history[0]["train_rmse"]
+    half, full = predict_windows(net, x, precision="bf16"), predict_windows(net, x)
+    assert np.isfinite(half).all() and not np.array_equal(half, full)
+    assert np.abs(half - full).max() < 0.05 * (np.abs(full).max() + 1.0)
+
+
+def test_unusable_precisions_fail_before_training():
+    x, y = _toy_regression(n=32)
+    net = LSTMRegressor(3, hidden_size=4, num_layers=1, head_size=2)
+    for precision, message in (("fp16", "needs a CUDA device"), ("half", "precision must be one of")):
+        with pytest.raises(ValueError, match=message):
+            train_regressor(net, x, y, None, None, TrainConfig(epochs=1, precision=precision), seed=0)
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_on_cuda(precision):
+    x, y = _toy_regression(n=64)
+    torch.manual_seed(0)
+    net = nets(n_channels=3, window=8)["mamba"]
+    config = TrainConfig(epochs=25, batch_size=32, windows_per_epoch=64, lr=1e-2, weight_decay=0.0,
+                         schedule="constant", patience=1000, precision=precision)
+    result = train_regressor(net, x, y, None, None, config, seed=0, device="cuda")
+    assert result.history[-1]["train_rmse"] < 0.5 * result.history[0]["train_rmse"]
+    assert np.isfinite(predict_windows(net, x, "cuda", precision=precision)).all()
+
+
 def test_trainer_keeps_the_best_validation_epoch_and_stops_early():
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
@@ -274,6 +311,19 @@ def test_same_seed_gives_identical_predictions(cls, synthetic_prepared):
             for seed in (3, 3, 4)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
+
+
+def test_the_adapters_precision_reaches_training_and_prediction(synthetic_prepared):
+    prepared, _ = synthetic_prepared
+    params = MambaAdapter.test_params()
+    half = [MambaAdapter(seed=0, **{**params, "precision": "bf16"}).fit(prepared.train, prepared.valid)
+            for _ in range(2)]
+    full = MambaAdapter(seed=0, **params).fit(prepared.train, prepared.valid)
+    assert half[0].info_["precision"] == "bf16" and full.info_["precision"] == "fp32"
+    np.testing.assert_array_equal(half[0].predict(prepared.test), half[1].predict(prepared.test))  # still seeded
+    assert not np.array_equal(half[0].predict(prepared.test), full.predict(prepared.test))
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        MambaAdapter(seed=0, **{**params, "precision": "fp16", "device": "cpu"}).fit(prepared.train, prepared.valid)
 
 
 def test_ensemble_predicts_the_mean_of_its_nets_each_a_plain_fit_of_its_own_seed(synthetic_prepared):

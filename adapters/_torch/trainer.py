@@ -9,6 +9,7 @@ window a plausible "last window"). The test set is never seen here.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -24,6 +25,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 #: smaller batches stay in the CPU cache (FD004, 10,000 windows, one thread: Mamba 6.0 -> 3.4 s,
 #: Transformer 2.0 -> 1.6 s, LSTM 0.66 -> 0.55 s); per-window outputs do not depend on it.
 EVAL_BATCH_SIZE = 256
+
+#: Mixed precision: "fp32" (none, the default), "bf16" (autocast to bfloat16, CPU or CUDA) or
+#: "fp16" (autocast to float16 with a gradient scaler, CUDA only). Weights, optimiser state,
+#: the loss and our Mamba scan stay float32 in every mode.
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -44,6 +50,7 @@ class TrainConfig:
     budget_fraction: float = 0.8   # stop once this share of the budget is (about to be) spent
     ema_decay: float = 0.0         # > 0: evaluate and keep an exponential moving average of the weights
     input_noise: float = 0.0       # std of Gaussian noise added to (z-scored) training inputs
+    precision: str = "fp32"        # see PRECISIONS
 
     @classmethod
     def from_params(cls, params: dict, **extra) -> TrainConfig:
@@ -65,6 +72,7 @@ class TrainResult:
     device: str
     threads: int
     history: list[dict] = field(default_factory=list)
+    precision: str = "fp32"
 
     def as_info(self) -> dict:
         """Flat, JSON-ready summary (the per-epoch history is kept short)."""
@@ -125,6 +133,21 @@ def seed_torch(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
+    """The forward pass's precision context: a no-op for "fp32", else ``torch.autocast``."""
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision 'fp16' needs a CUDA device (float16 training needs its gradient scaler); "
+                         "use 'bf16' or 'fp32' on the CPU")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU does not support bfloat16; use precision 'fp16' or 'fp32'")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
@@ -132,14 +155,17 @@ def count_parameters(model: nn.Module) -> int:
 
 @torch.no_grad()
 def predict_windows(model: nn.Module, x: np.ndarray, device: torch.device | str = "cpu",
-                    batch_size: int = EVAL_BATCH_SIZE, label_scale: float = 125.0) -> np.ndarray:
+                    batch_size: int = EVAL_BATCH_SIZE, label_scale: float = 125.0,
+                    precision: str = "fp32") -> np.ndarray:
     """RUL for each window (n, time, channels) -> (n,), in cycles (not clipped)."""
     model.eval()
     device = torch.device(device)
     out = []
     for start in range(0, len(x), batch_size):
         xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
-        out.append(model(xb).float().reshape(-1).cpu())
+        with autocast(precision, device):
+            pred = model(xb)
+        out.append(pred.float().reshape(-1).cpu())
     if not out:
         return np.zeros(0, dtype=np.float32)
     return (torch.cat(out).numpy() * label_scale).astype(np.float32)
@@ -182,6 +208,8 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     loss_fn = nn.MSELoss()
+    autocast(config.precision, device)  # an unusable precision fails here, before the first epoch
+    scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
     # the weights that are evaluated and kept: the live ones, or their moving average
     averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
                 if config.ema_decay > 0 else None)
@@ -203,11 +231,21 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                 xb = xb + config.input_noise * torch.randn(xb.shape, generator=noise).to(xb.device)
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb).reshape(-1), yb)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            with autocast(config.precision, device):
+                out = model(xb)
+            loss = loss_fn(out.float().reshape(-1), yb)
+            if scaler is None:
+                loss.backward()
+                if config.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+            else:  # float16: scale the loss so small gradients survive, unscale before clipping
+                scaler.scale(loss).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
             scheduler.step()
             if averaged is not None:
                 averaged.update_parameters(model)
@@ -216,7 +254,8 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         epochs_run = epoch
         record = {"epoch": epoch, "train_rmse": train_rmse, "lr": optimizer.param_groups[0]["lr"]}
         if has_valid:
-            pred = predict_windows(evaluated, x_valid, device, config.eval_batch_size, config.label_scale)
+            pred = predict_windows(evaluated, x_valid, device, config.eval_batch_size, config.label_scale,
+                                   config.precision)
             valid_rmse = float(np.sqrt(np.mean((np.clip(pred, 0, None) - y_valid) ** 2)))
             record["valid_rmse"] = valid_rmse
             if valid_rmse < best_rmse - 1e-4:
@@ -248,4 +287,4 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                        best_valid_rmse=best_rmse if has_valid and math.isfinite(best_rmse) else None,
                        stopped=stopped, train_seconds=elapsed,
                        seconds_per_epoch=elapsed / max(1, epochs_run), device=str(device),
-                       threads=threads, history=history)
+                       threads=threads, history=history, precision=config.precision)
