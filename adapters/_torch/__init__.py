@@ -63,9 +63,10 @@ TRAINER_PARAMS: dict[str, Any] = {
     "ensemble": 1,
     # Mixed precision ("fp32", "bf16" or "fp16"; see trainer.PRECISIONS). On this study's CPU
     # (AVX-512 BF16) bfloat16 autocast made a training epoch 2.6-3.1x faster for the LSTM and
-    # 1.1-1.3x for the Transformer and Mamba (reports/bench_torch_precision.txt), and moved the
-    # FD001 validation RMSE by at most 0.08 for those two (LSTM: -2.8 to +0.3, no direction) on
-    # five splits (reports/gpu_check/README.md). fp32 stays the default: the committed study ran
+    # 1.1-1.3x for the Transformer and Mamba (reports/bench_torch_precision.txt; in real trials,
+    # two at a time: LSTM 1.4-2.3x, Transformer 1.1x, Mamba none). It moved the Transformer's
+    # and Mamba's FD001 validation RMSE by at most 0.08 (the LSTM's by -2.8 to +0.3, no
+    # direction) on five splits (reports/gpu_check/README.md). fp32 stays the default: the committed study ran
     # in it, CPUs without native bfloat16 would be slowed down, and it is unmeasured on a GPU.
     "precision": "fp32",
     "device": "auto",
