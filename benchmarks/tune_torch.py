@@ -83,9 +83,9 @@ VARIANTS: dict[str, dict] = {
     "defaults_drop0.3": {"dropout": 0.3},
     "defaults_wd0.05": {"weight_decay": 0.05},
     "defaults_lr1e-3": {"lr": 1e-3},
-    # smaller nets against the same overfitting (Mamba on FD001, with its weight decay 0.05)
     "defaults_bf16": {"precision": "bf16"},     # today's defaults, bfloat16 autocast (faster on this CPU)
     "defaults_bf16_ens3": {"precision": "bf16", "ensemble": 3},  # and three networks per fit
+    # smaller nets against the same overfitting (Mamba on FD001, with its weight decay 0.05)
     "defaults_small": {"{size}": "small"},
     "defaults_1layer": {"{size}": "1layer"},
     # Mamba only: our scan vs mamba-ssm's fused CUDA kernel (GPU check)

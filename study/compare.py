@@ -57,7 +57,7 @@ def paired_rmse_difference(truth: np.ndarray, model: np.ndarray, baseline: np.nd
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(truth), size=(n_boot, len(truth)))
 
-    def mean_rmse(sq: np.ndarray) -> np.ndarray:  # (boot,) for idx, or a scalar for all engines
+    def mean_rmse(sq: np.ndarray) -> np.ndarray:  # (boot,): each resample's mean-over-seeds RMSE
         return np.sqrt(sq[:, idx].mean(axis=-1)).mean(axis=0)
 
     boot = mean_rmse(sq_model) - mean_rmse(sq_base)
@@ -77,6 +77,17 @@ def verdict(ci_low: float, ci_high: float) -> str:
     return UNRESOLVED
 
 
+def _paired_row(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: float, what: str,
+                **bootstrap: Any) -> dict[str, Any]:
+    """Candidate minus reference (one model's rows each, one subset) on the reference's engines."""
+    ref, units, truth = seed_matrix(reference)
+    cand, _, cand_truth = seed_matrix(candidate, units)
+    if not np.array_equal(cand_truth, truth):
+        raise ValueError(f"{what} were scored against different RUL truths")
+    result = paired_rmse_difference(np.minimum(truth, max_rul), cand, ref, **bootstrap)
+    return {"n_engines": len(units), **result, "verdict": verdict(result["ci_low"], result["ci_high"])}
+
+
 def compare_to_baseline(preds: pd.DataFrame, baseline: str, max_rul: float, **bootstrap: Any) -> pd.DataFrame:
     """One row per (subset, model other than ``baseline``) that both predicted: the paired
     RMSE difference against ``baseline`` (negative: the model's RMSE is lower) and its interval.
@@ -88,15 +99,9 @@ def compare_to_baseline(preds: pd.DataFrame, baseline: str, max_rul: float, **bo
         base = part[part["model"] == baseline]
         if base.empty:
             continue
-        base_matrix, units, truth = seed_matrix(base)
-        capped = np.minimum(truth, max_rul)
         for model, group in part[part["model"] != baseline].groupby("model", sort=True):
-            matrix, _, model_truth = seed_matrix(group, units)
-            if not np.array_equal(model_truth, truth):
-                raise ValueError(f"{model} and {baseline} were scored against different RUL truths on {subset}")
-            result = paired_rmse_difference(capped, matrix, base_matrix, **bootstrap)
-            out.append({"subset": subset, "model": model, "baseline": baseline, "n_engines": len(units),
-                        **result, "verdict": verdict(result["ci_low"], result["ci_high"])})
+            out.append({"subset": subset, "model": model, "baseline": baseline,
+                        **_paired_row(group, base, max_rul, f"{model} and {baseline} on {subset}", **bootstrap)})
     return pd.DataFrame(out, columns=columns)
 
 
@@ -118,15 +123,11 @@ def compare_runs(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: floa
     columns = ["subset", "model", "n_engines", "difference", "ci_low", "ci_high", "share_lower", "verdict"]
     out = []
     pairs = candidate[["subset", "model"]].drop_duplicates().merge(reference[["subset", "model"]].drop_duplicates())
+    candidates, references = candidate.groupby(["subset", "model"]), reference.groupby(["subset", "model"])
     for subset, model in pairs.sort_values(["subset", "model"]).itertuples(index=False):
-        ref, units, truth = seed_matrix(reference[(reference["subset"] == subset) & (reference["model"] == model)])
-        cand, _, cand_truth = seed_matrix(candidate[(candidate["subset"] == subset) & (candidate["model"] == model)],
-                                          units)
-        if not np.array_equal(cand_truth, truth):
-            raise ValueError(f"{model} on {subset} was scored against different RUL truths in the two runs")
-        result = paired_rmse_difference(np.minimum(truth, max_rul), cand, ref, **bootstrap)
-        out.append({"subset": subset, "model": model, "n_engines": len(units), **result,
-                    "verdict": verdict(result["ci_low"], result["ci_high"])})
+        out.append({"subset": subset, "model": model,
+                    **_paired_row(candidates.get_group((subset, model)), references.get_group((subset, model)),
+                                  max_rul, f"{model} on {subset} in the two runs", **bootstrap)})
     return pd.DataFrame(out, columns=columns)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
-from study.leaderboard import leaderboard, predictions_frame, ranks, study_rows, to_markdown, write_tables
+from study.leaderboard import predictions_frame, ranks, study_rows, to_markdown, write_tables
 from study.results import ResultStore
 
 FIGURES = {
@@ -254,10 +254,10 @@ def _save(fig, path: Path) -> Path:
 
 
 # ----- the report ---------------------------------------------------------------------------
-def build_tables(rows: list[dict[str, Any]], run_dir: Path, max_rul: float = 125,
-                 baseline: str = DEFAULT_BASELINE) -> dict[str, str]:
-    """Named markdown tables: the report's sections and the writeup's marker blocks."""
-    board = leaderboard(rows)
+def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame, preds: pd.DataFrame,
+                 max_rul: float = 125, baseline: str = DEFAULT_BASELINE) -> dict[str, str]:
+    """Named markdown tables: the report's sections and the writeup's marker blocks (``board``
+    and ``preds``: the run's ``leaderboard`` and ``predictions_frame``)."""
     subsets = sorted(board["subset"].unique())
     tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
     tables["summary"] = model_summary_table(board)
@@ -265,16 +265,13 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, max_rul: float = 125
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
-    tables["vs-baseline"] = comparison_table(compare_to_baseline(predictions_frame(rows), baseline, max_rul))
+    tables["vs-baseline"] = comparison_table(compare_to_baseline(preds, baseline, max_rul))
     return tables
 
 
-def render(rows: list[dict[str, Any]], info: dict[str, Any], run_dir: Path, figures: dict[str, Path],
-           baseline: str = DEFAULT_BASELINE) -> str:
-    """The report markdown."""
-    board = leaderboard(rows)
-    max_rul = info.get("protocol", {}).get("max_rul", 125)
-    tables = build_tables(rows, run_dir, max_rul, baseline)
+def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame, tables: dict[str, str],
+           figures: dict[str, Path], baseline: str = DEFAULT_BASELINE) -> str:
+    """The report markdown, from the run's leaderboard and ``build_tables``' tables."""
     subsets = sorted(board["subset"].unique())
     lines = ["# C-MAPSS RUL study: results", ""]
     config = info.get("config", {})
@@ -345,11 +342,13 @@ def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEF
     rows, info = load_run(run_dir)
     board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
     max_rul = info.get("protocol", {}).get("max_rul", 125)
-    figures = write_figures(board, predictions_frame(rows), run_dir, max_rul)
+    preds = predictions_frame(rows)
+    figures = write_figures(board, preds, run_dir, max_rul)
+    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
     path = run_dir / "report.md"
-    path.write_text(render(rows, info, run_dir, figures, baseline))
+    path.write_text(render(rows, info, board, tables, figures, baseline))
     if writeup is not None and writeup.exists():
-        writeup.write_text(refresh_markers(writeup.read_text(), build_tables(rows, run_dir, max_rul, baseline)))
+        writeup.write_text(refresh_markers(writeup.read_text(), tables))
     return path
 
 

@@ -66,8 +66,9 @@ TRAINER_PARAMS: dict[str, Any] = {
     # 1.1-1.3x for the Transformer and Mamba (reports/bench_torch_precision.txt; in real trials,
     # two at a time: LSTM 1.4-2.3x, Transformer 1.1x, Mamba none). It moved the Transformer's
     # and Mamba's FD001 validation RMSE by at most 0.08 (the LSTM's by -2.8 to +0.3, no
-    # direction) on five splits (reports/gpu_check/README.md). fp32 stays the default: the committed study ran
-    # in it, CPUs without native bfloat16 would be slowed down, and it is unmeasured on a GPU.
+    # direction) on five splits (reports/gpu_check/README.md). fp32 stays the default: the
+    # committed study ran in it, CPUs without native bfloat16 would be slowed down, and it is
+    # unmeasured on a GPU.
     "precision": "fp32",
     "device": "auto",
     "threads": None,
