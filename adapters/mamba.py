@@ -23,6 +23,14 @@ class MambaAdapter(TorchWindowRegressor):
     # dropout, a lower learning rate and a shorter schedule did not hold across splits.
     subset_params = {"FD001": {"weight_decay": 0.05}}
 
+    def _backend_info(self) -> dict:
+        """The scan that ran: results from mamba-ssm's kernel and ours agree only to float tolerance."""
+        from adapters._torch.mamba import mamba_ssm_scan_fn
+
+        fused = (self.device_.type == "cuda" and self.params["scan_backend"] != "torch"
+                 and mamba_ssm_scan_fn() is not None)
+        return {"scan_backend": "mamba_ssm" if fused else "torch"}
+
     def _build_net(self, n_channels: int, window: int):
         from adapters._torch.mamba import MambaRegressor
 

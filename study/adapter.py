@@ -89,8 +89,7 @@ class Adapter(ABC):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this adapter cannot run here (missing package, no GPU), or None."""
-        missing = [dep for dep in cls.tags.get("python_dependencies", [])
-                   if importlib.util.find_spec(dep.split("[")[0]) is None]
+        missing = [dep for dep in cls.tags.get("python_dependencies", []) if not _importable(dep.split("[")[0])]
         if missing:
             extra = cls.tags.get("install_extra")
             hint = f" (pip install -e '.[{extra}]')" if extra else ""
@@ -132,3 +131,12 @@ class Adapter(ABC):
 
     @abstractmethod
     def _predict(self, test: EngineSet) -> np.ndarray: ...
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it (``find_spec`` of a submodule
+    imports its parents and raises when a parent package is missing)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from study.results import config_key
+
 LEADERBOARD_COLUMNS = [
     "model", "subset", "status", "rmse", "rmse_std", "rmse_ci_low", "rmse_ci_high", "rmse_raw",
     "score", "score_mean", "mae", "n_seeds", "fit_seconds", "predict_seconds", "n_test_engines",
@@ -16,14 +18,30 @@ _STATUS_ORDER = {"ok": 0, "failed": 1, "skipped": 2}
 
 
 def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Latest row per trial key (a forced rerun supersedes the older row)."""
-    return list({row["key"]: row for row in rows}.values())
+    """Latest row per trial key, in the order they were last written (a forced rerun
+    supersedes the older row and moves to where it was appended)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest.pop(row["key"], None)
+        latest[row["key"]] = row
+    return list(latest.values())
+
+
+def row_config(row: dict[str, Any]) -> str:
+    """The configuration a row belongs to (its trial key without the seed). Rows written
+    before rows carried it are hashed from their params, which then held exactly the
+    params their key was computed from."""
+    return row.get("config") or config_key(row["model"], row.get("params") or {}, row["subset"],
+                                           row.get("protocol_hash"), row.get("data_fingerprint"))
 
 
 def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
-               fingerprints: dict[str, str] | None = None) -> list[dict[str, Any]]:
+               fingerprints: dict[str, str] | None = None,
+               configs: dict[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
     """The rows a run folder's tables show: every model run there on one protocol and data,
-    each model on each subset at the parameters of its most recent trial there.
+    each model on each subset at one configuration (params), by default its most recently
+    written one; ``configs`` ((model, subset) -> ``row_config``) names it instead, as the
+    runner does for the trials it planned, reused ones included.
 
     So models and subsets can be added to a study by later commands, while rows from an
     older protocol, other data or superseded parameters never mix into the tables. Per
@@ -40,10 +58,24 @@ def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
     fingerprints = {**newest_data, **(fingerprints or {})}
     matching = [r for r in latest if r.get("protocol_hash") == protocol_hash
                 and r.get("data_fingerprint") == fingerprints[r["subset"]]]
-    newest_params: dict[tuple[str, str], Any] = {}
-    for row in matching:  # rows are in append order: the last one per model and subset wins
-        newest_params[row["model"], row["subset"]] = row.get("params")
-    return [r for r in matching if r.get("params") == newest_params[r["model"], r["subset"]]]
+    chosen: dict[tuple[str, str], str] = {}
+    present: set[tuple[str, str, str]] = set()
+    for row in matching:  # in write order: the last configuration per model and subset wins
+        chosen[row["model"], row["subset"]] = row_config(row)
+        present.add((row["model"], row["subset"], row_config(row)))
+    for (model, subset), configuration in (configs or {}).items():
+        if (model, subset, configuration) in present:  # a named configuration with rows
+            chosen[model, subset] = configuration
+    return [r for r in matching if row_config(r) == chosen[r["model"], r["subset"]]]
+
+
+def configs_from(run_info: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """A run.json's ``configs`` ("model/subset" -> configuration), as ``study_rows`` takes them."""
+    configs = {}
+    for pair, configuration in (run_info.get("configs") or {}).items():
+        model, _, subset = pair.rpartition("/")
+        configs[model, subset] = configuration
+    return configs
 
 
 def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -138,5 +170,5 @@ def ranks(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.sort_values("average_rank").reset_index()
 
 
-__all__ = ["leaderboard", "study_rows", "predictions_frame", "to_markdown", "ranks", "write_tables",
-           "LEADERBOARD_COLUMNS"]
+__all__ = ["leaderboard", "study_rows", "configs_from", "row_config", "predictions_frame", "to_markdown", "ranks",
+           "write_tables", "LEADERBOARD_COLUMNS"]

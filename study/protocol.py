@@ -23,6 +23,12 @@ INFORMATIVE_SENSORS: tuple[str, ...] = tuple(
 )
 
 
+#: "auto": z-score per operating condition where a subset has several; "global": one z-score.
+CONDITION_NORMALISATIONS = ("auto", "global")
+#: How an engine shorter than the window is padded (the only policy implemented).
+SHORT_ENGINE_POLICIES = ("repeat-first-cycle",)
+
+
 @dataclass(frozen=True)
 class Protocol:
     """Every choice that shapes the data models see; its hash goes into every result row."""
@@ -35,6 +41,16 @@ class Protocol:
     validation_fraction: float = 0.2
     split_seed: int = 0
     short_engine_policy: str = "repeat-first-cycle"
+
+    def __post_init__(self) -> None:
+        if self.condition_normalisation not in CONDITION_NORMALISATIONS:
+            raise ValueError(f"condition_normalisation must be one of {CONDITION_NORMALISATIONS}, "
+                             f"got {self.condition_normalisation!r}")
+        if self.short_engine_policy not in SHORT_ENGINE_POLICIES:
+            raise ValueError(f"short_engine_policy must be one of {SHORT_ENGINE_POLICIES}, "
+                             f"got {self.short_engine_policy!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
 
     def as_dict(self) -> dict:
         """Plain dict of the settings (JSON-ready)."""
@@ -59,9 +75,10 @@ class Protocol:
             f"last training cycle is {self.rul_at_last_cycle} (cycles remaining after it).",
             f"- **Channels**: sensors {', '.join(self.channels)} (the 14 informative ones); "
             "operating settings are used only to find operating conditions.",
-            "- **Scaling**: z-score fitted on the training-split engines only; on multi-"
-            "condition subsets (FD002, FD004) per operating condition, the conditions found "
-            "by k-means (k=6, standardised settings) on the training engines.",
+            "- **Scaling**: z-score fitted on the training-split engines only; " + (
+                "on multi-condition subsets (FD002, FD004) per operating condition, the conditions "
+                "found by k-means (k=6, standardised settings) on the training engines."
+                if self.condition_normalisation == "auto" else "one z-score per channel on every subset."),
             f"- **Windows**: {windows} cycles; engines shorter than the window are padded at "
             "the front by repeating their first cycle.",
             f"- **Validation**: {self.validation_fraction:.0%} of training engines, chosen by "
@@ -115,6 +132,9 @@ class EngineSet:
         do not change. Cycles before an engine's first are its first cycle repeated.
         """
         history = max(history or self.window, self.window)
+        if not len(self):
+            return (np.zeros((0, history, len(self.channels)), np.float32), np.zeros(0, np.float32),
+                    np.zeros(0, int))
         extra = history - self.window
         xs, ys, idx = [], [], []
         for i in range(len(self)):
@@ -213,6 +233,8 @@ def _engine_set(frame: pd.DataFrame, subset: str, protocol: Protocol, norm: _Nor
     settings = frame[list(SETTING_COLUMNS)].to_numpy()
     values, cond = norm.transform(settings, frame[list(protocol.channels)].to_numpy())
     units = frame["unit"].to_numpy()
+    if not len(units):  # e.g. no validation engines (validation_fraction 0)
+        return EngineSet(subset, units, (), (), protocol.channels, protocol.windows[subset], () if labelled else None)
     bounds = np.flatnonzero(np.r_[True, units[1:] != units[:-1], True])
     seqs = tuple(values[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
     conds = tuple(cond[a:b] for a, b in zip(bounds[:-1], bounds[1:]))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
-from study.leaderboard import predictions_frame, ranks, study_rows, to_markdown, write_tables
+from study.leaderboard import configs_from, predictions_frame, ranks, study_rows, to_markdown, write_tables
 from study.results import ResultStore
 
 FIGURES = {
@@ -45,7 +45,7 @@ def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The study rows (see ``study_rows``) and run record of a run folder."""
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    rows = study_rows(ResultStore(run_dir).rows(), info.get("protocol_hash"))
+    rows = study_rows(ResultStore(run_dir).rows(), info.get("protocol_hash"), configs=configs_from(info))
     if not rows:
         raise StudyError(f"{run_dir} holds no trial rows ({run_dir / 'trials.jsonl'}); run python -m study.run first.")
     return rows, info
@@ -66,8 +66,8 @@ def subset_table(board: pd.DataFrame, subset: str) -> str:
     def fmt(v, digits=2):
         return "" if pd.isna(v) else f"{v:.{digits}f}"
 
-    lines = ["| rank | model | family | RMSE (± std over seeds) | 95% CI | NASA score | MAE | RMSE raw truth "
-             "| fit s | predict s | params | seeds | status |", "|" + "---|" * 13]
+    lines = ["| rank | model | family | RMSE (± std over seeds) | 95% CI (per seed, mean) | NASA score | MAE "
+             "| RMSE raw truth | fit s | predict s | params | seeds | status |", "|" + "---|" * 13]
     rank = 0
     for _, r in part.iterrows():
         ok = not pd.isna(r["rmse"])
@@ -108,7 +108,8 @@ def reference_table(subsets: list[str]) -> str:
 def friction_table(rows: list[dict[str, Any]], run_dir: Path) -> str:
     """Per-library friction: measured run costs from the rows, plus static measurements
     (adapter size, conversions, import time, install size, workarounds) when available."""
-    frame = pd.DataFrame(rows)
+    measured = ["fit_seconds", "predict_seconds", "peak_rss_mb", "n_warnings"]  # absent if no trial ran
+    frame = pd.DataFrame(rows).reindex(columns=["model", "status", *measured])
     stats = frame.groupby("model").agg(
         fit_s=("fit_seconds", "mean"), predict_s=("predict_seconds", "mean"),
         peak_rss_mb=("peak_rss_mb", "max"), warnings=("n_warnings", "sum"),
@@ -295,6 +296,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
         lines.append("")
     lines += ["## Summary", "", "RMSE on the capped test truth, mean ± std over seeds; models ordered by mean RMSE.", "",
               tables["summary"]]
+    lines += ["`95% CI (per seed, mean)`: each seed's bootstrap interval for its RMSE over the test engines, "
+              "averaged over seeds; it covers test-engine sampling, not the spread between seeds (the ± std). "
+              "To compare two models, use the engine-by-engine intervals below.", ""]
     for subset in subsets:
         lines += [f"## {subset}", "", tables[f"leaderboard-{subset}"]]
     lines += [f"## Against the baseline ({baseline}), engine by engine", "",

@@ -23,6 +23,14 @@ def trial_key(model: str, params: dict[str, Any], subset: str, seed: int,
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def config_key(model: str, params: dict[str, Any], subset: str, protocol_hash: str | None,
+               data_fingerprint: str | None) -> str:
+    """Identity of a trial's configuration: its key without the seed. The rows one
+    leaderboard line averages share it (``params`` as hashed into the trial key)."""
+    blob = json.dumps([model, params, subset, protocol_hash, data_fingerprint], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 class ResultStore:
     """Rows of one run folder; only the driver process writes here."""
 

@@ -23,11 +23,11 @@ from study import environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
-from study.leaderboard import study_rows, write_tables
+from study.leaderboard import configs_from, study_rows, write_tables
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.registry import all_adapters, get_adapter
-from study.results import ResultStore, trial_key
+from study.results import ResultStore, config_key, trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
 
@@ -100,14 +100,26 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     for model in config.models:
         for subset in config.subsets:
             adapter = get_adapter(model)
-            params = {**adapter.params_for(config.profile, subset), **config.model_params.get(model, {})}
+            defaults = adapter.params_for(config.profile, subset)
+            overrides = {name: _like(defaults.get(name), value)
+                         for name, value in config.model_params.get(model, {}).items()}
+            params = {**defaults, **overrides}
             key_params = {name: value for name, value in params.items()
                           if name not in adapter.key_neutral_params or adapter.key_neutral_params[name] != value}
             data = prepared[subset][0]
+            configuration = config_key(model, key_params, subset, data.protocol_hash, data.data_fingerprint)
             for seed in range(config.seeds):
                 key = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
-                specs.append(TrialSpec(model, subset, seed, params, key, limit, threads))
+                specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads))
     return specs
+
+
+def _like(default: Any, value: Any) -> Any:
+    """An override as the default's number type (``--set lstm.lr=1`` is the float 1.0), so an
+    override equal to the default gives the same trial key and reuses its result."""
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any]) -> pd.DataFrame:
@@ -144,6 +156,8 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "n_trials": len(specs), "n_reused": reused,
         "previous_runs": _previous_runs(config.out),
+        # what each planned model and subset's tables show, kept across commands (study.report)
+        "configs": {**_previous_configs(config.out), **{f"{s.model}/{s.subset}": s.config for s in specs}},
     }
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
@@ -153,7 +167,8 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     rows = store.rows()  # read once: while it runs, this driver is the only writer
 
     def refresh_outputs() -> pd.DataFrame:
-        return write_outputs(config.out, study_rows(rows, config.protocol.hash(), fingerprints), run_info)
+        return write_outputs(config.out, study_rows(rows, config.protocol.hash(), fingerprints,
+                                                    configs_from(run_info)), run_info)
 
     sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None
     executor = make_executor(config.executor, config.workers, config.ray_address)
@@ -190,6 +205,14 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     table = refresh_outputs()
     console.print(render_table(table, verified))
     return table
+
+
+def _previous_configs(out: Path) -> dict[str, str]:
+    """The configurations earlier commands on this run folder showed (see ``study_rows``)."""
+    try:
+        return dict(json.loads((out / "run.json").read_text()).get("configs", {}))
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _previous_runs(out: Path) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ class TrialSpec:
     seed: int
     params: dict[str, Any] = field(hash=False)
     key: str = ""
+    config: str = ""  # the key without the seed: the trials one leaderboard line averages
     time_limit_s: float | None = None
     threads: int | None = None  # not part of the key: it changes speed, not results
 
@@ -49,7 +50,7 @@ def base_row(spec: TrialSpec, prepared: PreparedSubset) -> dict[str, Any]:
     """The identity fields every row has, whatever its outcome."""
     cls = get_adapter(spec.model)
     return {
-        "key": spec.key, "model": spec.model, "subset": spec.subset, "seed": spec.seed,
+        "key": spec.key, "config": spec.config, "model": spec.model, "subset": spec.subset, "seed": spec.seed,
         "params": spec.params, "protocol_hash": prepared.protocol_hash,
         "data_fingerprint": prepared.data_fingerprint, "data_verified": prepared.verified,
         "library": cls.tags.get("library"), "family": cls.tags.get("family"),

@@ -103,3 +103,24 @@ def test_readme_shows_the_current_protocol_card():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     block = readme.split("<!-- protocol-card:start -->")[1].split("<!-- protocol-card:end -->")[0]
     assert block.strip() == Protocol().card().strip()
+
+
+@pytest.mark.parametrize("change, message", [({"condition_normalisation": "per-condition"}, "condition_normalisation"),
+                                             ({"short_engine_policy": "drop"}, "short_engine_policy"),
+                                             ({"validation_fraction": 1.0}, "validation_fraction")])
+def test_unknown_protocol_settings_are_refused_not_silently_replaced(change, message):
+    with pytest.raises(ValueError, match=message):
+        Protocol(**change)
+
+
+def test_global_normalisation_is_what_the_card_says(synthetic_dir):
+    assert "per operating condition" in Protocol().card()
+    assert "one z-score per channel" in Protocol(condition_normalisation="global").card()
+
+
+def test_a_protocol_without_validation_engines_prepares_an_empty_validation_set(synthetic_prepared, synthetic_dir):
+    raw = load_subset(synthetic_dir, "FD001", allow_unverified=True)
+    prepared, _ = prepare(raw, Protocol(validation_fraction=0.0))
+    assert len(prepared.valid) == 0 and len(prepared.train) == len(synthetic_prepared[0].train) + len(
+        synthetic_prepared[0].valid)
+    assert prepared.valid.windows()[0].shape[0] == 0

@@ -70,3 +70,11 @@ def test_params_for_applies_subset_overrides_under_the_profile():
     assert Tiny.params_for("standard", "FD002") == {"depth": 3, "history": 2.0}
     assert Tiny.params_for("standard", "FD001") == {"depth": 5, "history": 3.0}
     assert Tiny.params_for("smoke", "FD001") == {"depth": 1, "history": 3.0}  # a smoke run stays tiny
+
+
+def test_a_dependency_inside_a_missing_package_makes_the_adapter_unavailable(plugin_on_path, monkeypatch):
+    """``find_spec("autogluon.tabular")`` raises when ``autogluon`` itself is missing; that
+    must read as "not installed" (a skipped trial), not crash the listing or the study."""
+    cls = get_adapter("test-needs-missing-package")
+    monkeypatch.setitem(cls.tags, "python_dependencies", ["package_that_is_not_installed_anywhere.tabular"])
+    assert "needs package_that_is_not_installed_anywhere.tabular, not installed" in cls.unavailable_reason()

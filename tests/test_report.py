@@ -142,3 +142,14 @@ def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "study.report", str(tmp_path)], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "holds no trial rows" in result.stderr
+
+
+def test_report_of_a_run_without_any_successful_trial_lists_why(tmp_path):
+    store = ResultStore(tmp_path)
+    for subset in ("FD001", "FD002"):
+        store.append({"key": f"skip-{subset}", "model": "chronos", "subset": subset, "seed": 0, "status": "skipped",
+                      "family": "foundation", "formulation": "regression", "reason": "no local weights",
+                      "params": {}, "protocol_hash": "abc123", "data_fingerprint": "d"})
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"profile": "smoke"}, "protocol_hash": "abc123"}))
+    text = write_report(tmp_path).read_text()
+    assert "`chronos` FD001 seed 0: **skipped** - no local weights" in text

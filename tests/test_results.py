@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from study.leaderboard import leaderboard, predictions_frame, ranks, study_rows, to_markdown
-from study.results import ResultStore, trial_key
+from study.leaderboard import current_rows, leaderboard, predictions_frame, ranks, row_config, study_rows, to_markdown
+from study.results import ResultStore, config_key, trial_key
 
 
 def _row(model, subset, seed, rmse, status="ok", **extra):
@@ -98,3 +98,26 @@ def test_study_rows_keep_per_subset_settings_and_supersede_one_subset_at_a_time(
     fd001_new = row("FD001", 0, {"lr": 1, "history": 3}, "k3")  # a setting chosen for FD001 only
     kept = study_rows([fd001_old, fd002, fd001_new], protocol_hash="p")
     assert sorted(r["key"] for r in kept) == ["k2", "k3"]
+
+
+def test_current_rows_follow_the_order_rows_were_last_written():
+    first, second = _row("a", "FD001", 0, 10.0), _row("a", "FD001", 1, 11.0)
+    rerun = {**first, "rmse": 9.0}  # --force wrote the first key again, last
+    assert [(r["seed"], r["rmse"]) for r in current_rows([first, second, rerun])] == [(1, 11.0), (0, 9.0)]
+
+
+def test_study_rows_show_the_named_configuration_and_count_seeds_of_one_configuration_together():
+    def row(seed, params, **extra):
+        return {**_row("a", "FD001", seed, 10.0 + seed), "key": f"k{seed}-{sorted(params.items())}",
+                "params": params, "protocol_hash": "p", "data_fingerprint": "d", **extra}
+
+    default = row(0, {"lr": 1.0})
+    tuned = row(0, {"lr": 2.0})
+    assert study_rows([default, tuned]) == [tuned]  # without a plan: the newest configuration
+    assert study_rows([default, tuned], configs={("a", "FD001"): row_config(default)}) == [default]
+    assert study_rows([default, tuned], configs={("a", "FD001"): "no-such-config"}) == [tuned]
+    # a row written before its model had a key-neutral option (params without it) and a new
+    # seed's row (params with it, config from the key's params) are one configuration
+    new_seed = row(1, {"lr": 1.0, "precision": "fp32"},
+                   config=config_key("a", {"lr": 1.0}, "FD001", "p", "d"))
+    assert sorted(r["seed"] for r in study_rows([default, new_seed])) == [0, 1]

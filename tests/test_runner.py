@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
+from study.leaderboard import row_config
 from study.registry import get_adapter
 from study.runner import RunConfig, plan_trials, run_study
 from study.results import ResultStore
@@ -215,5 +216,48 @@ def test_the_committed_study_is_what_todays_network_settings_would_reuse(tmp_pat
                 for subset, f in fingerprints.items()}
     config = RunConfig(out=tmp_path, models=["lstm", "transformer", "mamba"], subsets=sorted(prepared),
                        seeds=3).resolved()
-    planned = {spec.key for spec in plan_trials(config, prepared)}
+    specs = plan_trials(config, prepared)
+    planned = {spec.key for spec in specs}
     assert len(planned) == 36 and planned <= {r["key"] for r in nets}
+    # and a trial added today (another seed) joins the committed ones in the same table line
+    configs = {(spec.model, spec.subset): spec.config for spec in specs}
+    current = [r for r in nets if r["key"] in planned]
+    assert all(row_config(r) == configs[r["model"], r["subset"]] for r in current)
+
+
+def test_rerunning_earlier_settings_shows_them_again_in_every_table(synthetic_dir, tmp_path, monkeypatch):
+    """A reused trial is what the command asked for: after a ``--set`` run, the default
+    command again must show the default's results, not the newest-written rows."""
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+
+    def run(**changes) -> pd.DataFrame:
+        config = RunConfig(out=tmp_path / "out", profile="smoke", models=["test-constant"], subsets=["FD001"],
+                           seeds=1, data_dir=synthetic_dir, allow_unverified_data=True, executor="inline", **changes)
+        return run_study(config, QUIET).set_index("model")
+
+    default = run().loc["test-constant", "rmse"]
+    shifted = run(model_params={"test-constant": {"offset": 40.0}}).loc["test-constant", "rmse"]
+    assert shifted != default
+    again = run()
+    assert again.loc["test-constant", "rmse"] == default and len(ResultStore(tmp_path / "out").rows()) == 2
+    from study.report import load_run
+
+    rows, _ = load_run(tmp_path / "out")  # study.report agrees: it reads run.json's configurations
+    assert [r["params"]["offset"] for r in rows] == [0.0]
+    forced = run(model_params={"test-constant": {"offset": 40.0}}, force=True)  # a forced rerun is current too
+    assert forced.loc["test-constant", "rmse"] == shifted
+
+
+def test_a_set_value_equal_to_the_default_is_the_same_trial(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    stub = type("Prepared", (), {"protocol_hash": "p", "data_fingerprint": "d"})
+
+    def spec(**changes):
+        config = RunConfig(out=tmp_path, profile="smoke", models=["test-constant"], subsets=["FD001"],
+                           seeds=1, **changes).resolved()
+        return plan_trials(config, {"FD001": (stub,)})[0]
+
+    written_as_int = spec(model_params={"test-constant": {"offset": 0}})  # --set test-constant.offset=0
+    assert written_as_int.key == spec().key and written_as_int.config == spec().config
+    assert isinstance(written_as_int.params["offset"], float)
+    assert spec(model_params={"test-constant": {"offset": 1}}).config != spec().config

@@ -449,3 +449,32 @@ def test_public_adapter_modules_do_not_import_torch_at_import_time():
     code = ("import sys; import adapters.lstm, adapters.transformer, adapters.mamba; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_mamba_records_the_scan_that_ran(synthetic_prepared):
+    prepared, _ = synthetic_prepared
+    adapter = MambaAdapter(seed=0, **MambaAdapter.test_params()).fit(prepared.train, prepared.valid)
+    expected = "mamba_ssm" if torch.cuda.is_available() and mamba_ssm_scan_fn() is not None else "torch"
+    assert adapter.info_["scan_backend"] == expected
+    forced = MambaAdapter(seed=0, **{**MambaAdapter.test_params(), "scan_backend": "torch"})
+    assert forced.fit(prepared.train, prepared.valid).info_["scan_backend"] == "torch"
+
+
+def test_a_broken_mamba_ssm_install_is_reported_not_silently_replaced(tmp_path, monkeypatch):
+    """An installed mamba-ssm whose CUDA extension does not load falls back to our scan with a
+    warning (a trial counts it in n_warnings); an absent one falls back silently."""
+    package = tmp_path / "mamba_ssm" / "ops"
+    package.mkdir(parents=True)
+    (tmp_path / "mamba_ssm" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "selective_scan_interface.py").write_text("raise OSError('undefined symbol: _ZN3c10')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    mamba_ssm_scan_fn.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="undefined symbol"):
+            assert mamba_ssm_scan_fn() is None
+    finally:
+        mamba_ssm_scan_fn.cache_clear()
+        for name in [n for n in sys.modules if n.startswith("mamba_ssm")]:
+            del sys.modules[name]  # not monkeypatch.delitem: its undo would put them back

@@ -195,6 +195,11 @@ class TorchWindowRegressor(Adapter):
             self.info_.update(results[0].as_info())
         else:
             self.info_.update(_ensemble_info(results, self.predict_windows(xv) if xv is not None else None, yv))
+        self.info_.update(self._backend_info())
+
+    def _backend_info(self) -> dict[str, Any]:
+        """Which kernels a net ran on, where that can differ between machines (see Mamba)."""
+        return {}
 
     def predict_windows(self, x: np.ndarray) -> np.ndarray:
         """RUL (cycles) for windows built by ``_inputs``: each net's prediction clipped at 0 (as

@@ -17,6 +17,8 @@ lazily, only when CUDA is available, so CPU-only machines never touch CUDA-only 
 """
 from __future__ import annotations
 
+import warnings
+
 import math
 from functools import lru_cache
 
@@ -157,7 +159,11 @@ def mamba_ssm_scan_fn():
         return None
     try:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
-    except Exception:  # ImportError, or a CUDA extension built for another torch
+    except ModuleNotFoundError:  # the optional package is not installed: ours, silently
+        return None
+    except Exception as exc:  # installed but broken, e.g. a CUDA extension built for another torch
+        warnings.warn(f"mamba_ssm is installed but its kernel cannot be loaded ({exc!r}); "
+                      "using our PyTorch scan instead", RuntimeWarning, stacklevel=2)
         return None
     return selective_scan_fn
 
