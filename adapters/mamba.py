@@ -7,7 +7,7 @@ from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowReg
 
 class MambaAdapter(TorchWindowRegressor):
     """Stack of Mamba blocks (d_model 32, d_state 16, expand 2; d_model 32 because the scan's
-    state is d_inner x d_state per step and a CPU trial must fit ~100 s) -> last step + mean over time
+    state is d_inner x d_state per step and all network trials must fit the CPU hour) -> last step + mean over time
     -> dense head; shared trainer. ``scan_backend``: "auto" (mamba-ssm on CUDA if installed,
     else ours), "torch" (always ours) or "mamba_ssm" (required)."""
 
