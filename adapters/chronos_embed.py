@@ -33,10 +33,10 @@ def resolve_weights(model: str) -> str:
     try:
         return snapshot_download(model, local_files_only=offline, allow_patterns=["*.json", "*.safetensors"])
     except Exception as exc:  # no cache entry, invalid id, no network: all mean "not here"
-        where = "not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if offline else \
+        where = "are not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if offline else \
             f"could not be downloaded ({type(exc).__name__})"
         raise AdapterUnavailable(
-            f"Chronos weights {model!r} are {where}. " + HOW_TO_GET_WEIGHTS.format(model=model, short=short)
+            f"Chronos weights {model!r} {where}. " + HOW_TO_GET_WEIGHTS.format(model=model, short=short)
         ) from exc
 
 

@@ -203,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--split-seeds", nargs="+", type=int, default=[0],
                         help="validation splits to repeat each job on (the study's split is 0)")
-    parser.add_argument("--variants", nargs="+", default=["base", "ema", "ema_noise"], choices=sorted(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["base", "ema", "ema_noise"], choices=sorted(VARIANTS),
+                        metavar="VARIANT", help="named changes to the standard settings, one of: "
+                        + ", ".join(sorted(VARIANTS)))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -214,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the mean validation RMSE (seeds) per model, subset and variant of a results file")
     args = parser.parse_args(argv)
     if args.summarise:
+        if not args.summarise.is_file():
+            parser.error(f"--summarise {args.summarise}: no such file")
         print(summary_table(args.summarise))
         return 0
 

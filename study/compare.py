@@ -136,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     same models) lower the test RMSE by more than the test engines' noise?"""
     from study.report import load_run
 
-    parser = argparse.ArgumentParser(prog="python -m study.compare", description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m study.compare",
+        description="Did a change lower the test RMSE by more than the test engines' noise? Compares the same "
+                    "models in two runs, engine by engine (paired bootstrap).")
     parser.add_argument("run_dir", type=Path, help="the run with the change")
     parser.add_argument("--against", type=Path, required=True, help="the run to compare it with")
     args = parser.parse_args(argv)
@@ -150,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     if table.empty:
         print("Error: the two runs share no (model, subset) with predictions", file=sys.stderr)
         return 2
+    settings = [(name, [run.get("config", {}).get(name) for run in (info, other_info)]) for name in ("profile", "seeds")]
+    for name, (mine, theirs) in settings:
+        if mine != theirs:
+            print(f"Note: the runs' last commands used different {name} ({mine} and {theirs}); each model's "
+                  "difference is between the two runs' means over their own seeds.\n")
     if info.get("protocol_hash") != other_info.get("protocol_hash"):
         print(f"Note: the runs used different protocols ({info.get('protocol_hash')} and "
               f"{other_info.get('protocol_hash')}); the test engines and their truth are the same, "

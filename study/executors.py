@@ -119,7 +119,7 @@ class ProcessExecutor(Executor):
                     proc.join(5)
                     del active[conn]
                     on_row(spec, failed_row(spec, prepared[spec.subset][0],
-                                            f"killed after exceeding the profile's time limit of {spec.time_limit_s:.0f} s",
+                                            f"killed after exceeding the per-trial time limit of {spec.time_limit_s:g} s",
                                             elapsed))
 
 

@@ -46,6 +46,14 @@ def _has_all_files(folder: Path) -> bool:
     return all((folder / name).is_file() for name in SHA256)
 
 
+def _missing_note(folder: Path | None) -> str:
+    """Which files a folder the user named lacks (all 12 are needed, whatever the subsets)."""
+    if folder is None or not folder.is_dir():
+        return f" ({folder} does not exist.)" if folder is not None else ""
+    missing = [name for name in SHA256 if not (folder / name).is_file()]
+    return f" {folder} lacks: {', '.join(missing)}."
+
+
 def _extract_wanted(archive: zipfile.ZipFile, into: Path, depth: int = 0) -> None:
     """Copy the 12 C-MAPSS files out of a zip, looking inside nested zips (NASA's layout)."""
     for info in archive.infolist():
@@ -98,8 +106,8 @@ def download(target: Path, mirrors: Sequence[str], log: Callable[[str], None] = 
                 log(f"  failed: {reason}")
     raise DataError(
         "Could not obtain C-MAPSS from any mirror (" + "; ".join(failures) + "). Download "
-        f"{ZIP_NAME} by hand (NASA PCoE data repository) and pass --data-dir to its folder, "
-        "or set CMAPSS_DATA_DIR."
+        f"{ZIP_NAME} by hand (NASA PCoE data repository) and put it, or its 12 files, in {target}; "
+        "or point --data-dir (or CMAPSS_DATA_DIR) at the folder that holds them."
     )
 
 
@@ -123,6 +131,11 @@ def locate(data_dir: Path | None = None, offline: bool = False,
     download or zip goes; without one, the project's ``data/cmapss/`` (or the user cache if
     that is not writable).
     """
+    if data_dir is not None and Path(data_dir).is_file():
+        if Path(data_dir).name != ZIP_NAME:
+            raise DataError(f"--data-dir {data_dir} is a file; give the folder holding the 12 C-MAPSS files "
+                            f"or {ZIP_NAME}.")
+        data_dir = Path(data_dir).parent  # the zip itself: unpacked beside it, as in its folder
     candidates = candidate_dirs(data_dir)
     for folder in candidates:
         if _has_all_files(folder):
@@ -135,7 +148,7 @@ def locate(data_dir: Path | None = None, offline: bool = False,
         raise DataError(
             "C-MAPSS files not found in " + ", ".join(str(c) for c in candidates) + " and "
             "--offline forbids downloading. Put the 12 files (or CMAPSSData.zip) in one of "
-            "these folders, or drop --offline."
+            "these folders, or drop --offline." + _missing_note(candidates[0] if explicit else None)
         )
     target = candidates[0] if explicit else _writable(PROJECT_DATA_DIR) or user_cache_dir()
     return download(target, mirrors_from_env(), log)

@@ -136,7 +136,8 @@ def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
     shown = table.copy()
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
+            fmt = "{:.0f}" if str(col).startswith("n_") else f"{{:.{digits}f}}"  # counts stay counts
+            shown[col] = shown[col].map(lambda v, fmt=fmt: "" if pd.isna(v) else fmt.format(v))
     shown = shown.fillna("").astype(str)
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"

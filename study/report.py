@@ -44,6 +44,10 @@ def published_results() -> pd.DataFrame:
 def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The study rows (see ``study_rows``) and run record of a run folder."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise StudyError(f"{run_dir} is a file; give the run folder that holds it ({run_dir.parent}).")
+    if not run_dir.is_dir():
+        raise StudyError(f"{run_dir} does not exist; give a run folder written by python -m study.run.")
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     rows = study_rows(ResultStore(run_dir).rows(), info.get("protocol_hash"), configs=configs_from(info))
     if not rows:
@@ -266,7 +270,11 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
-    tables["vs-baseline"] = comparison_table(compare_to_baseline(preds, baseline, max_rul))
+    if preds.empty or baseline not in set(preds["model"]):
+        tables["vs-baseline"] = (f"_`{baseline}` has no results in this run; `python -m study.report RUN "
+                                 "--baseline MODEL` compares with another model._\n")
+    else:
+        tables["vs-baseline"] = comparison_table(compare_to_baseline(preds, baseline, max_rul))
     return tables
 
 
@@ -343,7 +351,13 @@ def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEF
     ``trials.jsonl``; refresh tables in ``writeup`` if given. ``baseline``: the model the
     others are compared with engine by engine."""
     run_dir = Path(run_dir)
+    if writeup is not None and not writeup.is_file():
+        raise StudyError(f"--writeup {writeup} does not exist: give the markdown file whose tables to refresh.")
     rows, info = load_run(run_dir)
+    measured = sorted({r["model"] for r in rows if r.get("status") == "ok"})
+    if baseline != DEFAULT_BASELINE and baseline not in measured:
+        raise StudyError(f"--baseline {baseline!r} has no results in {run_dir}; models with results: "
+                         f"{', '.join(measured) or '(none)'}.")
     board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     preds = predictions_frame(rows)
@@ -351,13 +365,15 @@ def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEF
     tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
     path = run_dir / "report.md"
     path.write_text(render(rows, info, board, tables, figures, baseline))
-    if writeup is not None and writeup.exists():
+    if writeup is not None:
         writeup.write_text(refresh_markers(writeup.read_text(), tables))
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m study.report",
+        description="Write the markdown report and figures of a run folder, from its trial rows.")
     parser.add_argument("run_dir", type=Path, help="a run folder written by python -m study.run")
     parser.add_argument("--writeup", type=Path, help="a markdown file whose <!-- table:NAME --> blocks to refresh")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,

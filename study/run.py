@@ -72,13 +72,16 @@ def list_models(console: Console) -> None:
     for name, cls in all_adapters().items():
         reason = cls.unavailable_reason()
         table.add_row(name, str(cls.tags.get("library", "")), str(cls.tags.get("formulation", "")),
-                      "yes" if reason is None else f"no: {reason}")
+                      f"no: {reason}" if reason else
+                      "yes, given its pretrained weights" if cls.tags.get("needs_weights") else "yes")
     console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
+    if not console.is_terminal:  # a log, a pipe, CI: rich would cut the tables at 80 columns
+        console = Console(width=200)
     try:
         if args.list_models:
             list_models(console)

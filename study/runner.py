@@ -66,8 +66,27 @@ class RunConfig:
         seeds = self.seeds if self.seeds is not None else profile.seeds
         if seeds < 1:
             raise StudyError(f"--seeds must be at least 1 (got {seeds}).")
+        if self.workers < 1:
+            raise StudyError(f"--workers must be at least 1 (got {self.workers}).")
+        if self.time_limit_s is not None and self.time_limit_s <= 0:
+            raise StudyError(f"--time-limit must be a positive number of seconds (got {self.time_limit_s:g}).")
+        _check_model_params(self.model_params, models)
         return RunConfig(**{**asdict(self), "subsets": subsets, "models": models, "seeds": seeds,
                             "protocol": self.protocol})
+
+
+def _check_model_params(model_params: dict[str, dict[str, Any]], models: list[str]) -> None:
+    """``--set`` must name a model of this run and one of its parameters: a typo would
+    otherwise be ignored, or fail every trial of that model after the others had run."""
+    for model, params in model_params.items():
+        if model not in models:
+            raise StudyError(f"--set names {model!r}, which this run does not include; "
+                             f"models in this run: {', '.join(models)}.")
+        valid = get_adapter(model).default_params
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise StudyError(f"--set: {model} has no parameter {', '.join(unknown)}; "
+                             f"valid: {', '.join(sorted(valid))}.")
 
 
 def _check_writable(out: Path) -> None:
@@ -161,7 +180,8 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     }
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
-    console.print(f"{len(specs)} trials planned, {reused} reused from {store.path}, {len(todo)} to run.")
+    console.print(f"{len(specs)} trial{'' if len(specs) == 1 else 's'} planned, {reused} reused from {store.path}, "
+                  f"{len(todo)} to run.")
     fingerprints = {subset: p[0].data_fingerprint for subset, p in prepared.items()}
 
     rows = store.rows()  # read once: while it runs, this driver is the only writer

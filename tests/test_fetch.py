@@ -125,3 +125,25 @@ def test_offline_without_data_names_the_folders_searched(tmp_path, monkeypatch):
 def test_env_data_dir_is_searched_after_explicit_dir(cmapss_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CMAPSS_DATA_DIR", str(cmapss_dir))
     assert fetch.locate(tmp_path / "empty", offline=True) == cmapss_dir
+
+
+def test_the_zip_itself_as_data_dir_is_unpacked_beside_it(real_files, tmp_path, monkeypatch):
+    monkeypatch.delenv("CMAPSS_DATA_DIR", raising=False)
+    (tmp_path / "CMAPSSData.zip").write_bytes(_zip_bytes(real_files))
+    assert fetch.locate(tmp_path / "CMAPSSData.zip", offline=True, log=lambda m: None) == tmp_path
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(DataError, match="is a file"):
+        fetch.locate(tmp_path / "notes.txt", offline=True)
+
+
+def test_offline_with_a_partial_folder_names_the_missing_files(real_files, tmp_path, monkeypatch):
+    monkeypatch.delenv("CMAPSS_DATA_DIR", raising=False)
+    monkeypatch.setattr(fetch, "PROJECT_DATA_DIR", tmp_path / "project")
+    monkeypatch.setattr(fetch, "user_cache_dir", lambda: tmp_path / "cache")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt"):
+        (mine / name).write_bytes(real_files[name])
+    with pytest.raises(DataError, match="lacks: RUL_FD002.txt, RUL_FD003.txt") as info:
+        fetch.locate(mine, offline=True)
+    assert "train_FD001.txt" not in str(info.value).split("lacks:")[1]

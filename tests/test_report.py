@@ -74,7 +74,7 @@ def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_pa
 
 def test_report_compares_every_model_with_the_chosen_baseline_engine_by_engine(tmp_path):
     run = _synthetic_rows(tmp_path)
-    assert "_no model shares test engines with the baseline_" in write_report(run).read_text()  # no lstm here
+    assert "_`lstm` has no results in this run" in write_report(run).read_text()  # the default baseline is absent
     writeup = tmp_path / "writeup.md"
     writeup.write_text("<!-- table:vs-baseline -->\n<!-- /table -->\n")
     text = write_report(run, writeup, baseline="alpha").read_text()
@@ -153,3 +153,13 @@ def test_report_of_a_run_without_any_successful_trial_lists_why(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"config": {"profile": "smoke"}, "protocol_hash": "abc123"}))
     text = write_report(tmp_path).read_text()
     assert "`chronos` FD001 seed 0: **skipped** - no local weights" in text
+
+
+def test_report_refuses_a_baseline_or_writeup_that_is_not_there(tmp_path):
+    run = _synthetic_rows(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "study.report", str(run), "--baseline", "nosuch"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "models with results: alpha, beta" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "study.report", str(run), "--writeup", str(tmp_path / "no.md")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "does not exist" in result.stderr

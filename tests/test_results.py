@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from study.leaderboard import current_rows, leaderboard, predictions_frame, ranks, row_config, study_rows, to_markdown
@@ -121,3 +122,8 @@ def test_study_rows_show_the_named_configuration_and_count_seeds_of_one_configur
     new_seed = row(1, {"lr": 1.0, "precision": "fp32"},
                    config=config_key("a", {"lr": 1.0}, "FD001", "p", "d"))
     assert sorted(r["seed"] for r in study_rows([default, new_seed])) == [0, 1]
+
+
+def test_markdown_prints_counts_as_counts_even_beside_missing_values():
+    table = pd.DataFrame({"model": ["a", "b"], "rmse": [12.0, 13.456], "n_parameters": [76482.0, None]})
+    assert to_markdown(table).splitlines()[2:] == ["| a | 12.00 | 76482 |", "| b | 13.46 |  |"]

@@ -58,6 +58,7 @@ def test_smoke_run_writes_every_output_with_the_promised_columns(smoke_run, cmap
     rows = ResultStore(out).rows()
     assert len(rows) == 4 and all(r["protocol_hash"] == run["protocol_hash"] for r in rows)
     assert "Leaderboard" in result.stdout
+    assert "…" not in result.stdout  # piped output is not cut to 80 columns
 
 
 def test_rerun_reuses_finished_trials_and_force_reruns_them(smoke_run, cmapss_dir):
@@ -115,6 +116,10 @@ def test_unverified_data_is_recorded_and_shown(synthetic_dir, tmp_path):
     (["--profile", "huge"], "valid profiles: smoke, standard"),
     (["--set", "xgboost"], "MODEL.PARAM=VALUE"),
     (["--seeds", "0"], "at least 1"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--time-limit", "0"], "--time-limit must be a positive number"),
+    (["--models", "xgboost", "--set", "xgb.max_depth=2"], "--set names 'xgb', which this run does not include"),
+    (["--models", "xgboost", "--set", "xgboost.depth=2"], "xgboost has no parameter depth; valid:"),
 ])
 def test_bad_options_exit_nonzero_with_a_message_and_no_traceback(cmapss_dir, tmp_path, args, expected):
     result = _cli("--profile", "smoke", "--data-dir", str(cmapss_dir), "--out", str(tmp_path), "--offline", *args)
@@ -147,6 +152,8 @@ def test_unwritable_output_folder_is_a_user_error(cmapss_dir, tmp_path):
 def test_list_models_shows_availability():
     result = _cli("--list-models")
     assert result.returncode == 0 and "xgboost" in result.stdout and "yes" in result.stdout
+    chronos = next(line for line in result.stdout.splitlines() if "chronos" in line)
+    assert "given its pretrained weights" in chronos or "no:" in chronos
 
 
 def test_skipped_trials_are_retried_on_rerun_while_finished_ones_are_reused(cmapss_dir, tmp_path, monkeypatch):
