@@ -87,6 +87,12 @@ class Adapter(ABC):
         return {**cls.default_params, **cls.subset_params.get(subset or "", {}), **cls.profiles.get(profile, {})}
 
     @classmethod
+    def key_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters a trial's resume key hashes: ``params`` less key-neutral values."""
+        neutral = cls.key_neutral_params
+        return {name: value for name, value in params.items() if name not in neutral or neutral[name] != value}
+
+    @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this adapter cannot run here (missing package, no GPU), or None."""
         missing = [dep for dep in cls.tags.get("python_dependencies", []) if not _importable(dep.split("[")[0])]

@@ -119,15 +119,17 @@ def comparison_table(comparison: pd.DataFrame) -> str:
 
 def compare_runs(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: float, **bootstrap: Any) -> pd.DataFrame:
     """The same model in two runs (say, with and without a ``--set`` change), engine by engine:
-    one row per (subset, model) both runs predicted, ``difference`` = candidate - reference."""
-    columns = ["subset", "model", "n_engines", "difference", "ci_low", "ci_high", "share_lower", "verdict"]
+    one row per (subset, model) both runs predicted, ``difference`` = candidate - reference;
+    ``seeds``: how many seeds each run's mean is over."""
+    columns = ["subset", "model", "n_engines", "difference", "ci_low", "ci_high", "share_lower", "verdict", "seeds"]
     out = []
     pairs = candidate[["subset", "model"]].drop_duplicates().merge(reference[["subset", "model"]].drop_duplicates())
     candidates, references = candidate.groupby(["subset", "model"]), reference.groupby(["subset", "model"])
     for subset, model in pairs.sort_values(["subset", "model"]).itertuples(index=False):
+        cand, ref = candidates.get_group((subset, model)), references.get_group((subset, model))
         out.append({"subset": subset, "model": model,
-                    **_paired_row(candidates.get_group((subset, model)), references.get_group((subset, model)),
-                                  max_rul, f"{model} on {subset} in the two runs", **bootstrap)})
+                    **_paired_row(cand, ref, max_rul, f"{model} on {subset} in the two runs", **bootstrap),
+                    "seeds": f"{cand['seed'].nunique()} vs {ref['seed'].nunique()}"})
     return pd.DataFrame(out, columns=columns)
 
 
@@ -153,17 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     if table.empty:
         print("Error: the two runs share no (model, subset) with predictions", file=sys.stderr)
         return 2
-    settings = [(name, [run.get("config", {}).get(name) for run in (info, other_info)]) for name in ("profile", "seeds")]
-    for name, (mine, theirs) in settings:
-        if mine != theirs:
-            print(f"Note: the runs' last commands used different {name} ({mine} and {theirs}); each model's "
-                  "difference is between the two runs' means over their own seeds.\n")
+    profiles = [run.get("config", {}).get("profile") for run in (info, other_info)]
+    if profiles[0] != profiles[1]:
+        print(f"Note: the runs' last commands used different profiles ({profiles[0]} and {profiles[1]}).\n")
     if info.get("protocol_hash") != other_info.get("protocol_hash"):
         print(f"Note: the runs used different protocols ({info.get('protocol_hash')} and "
               f"{other_info.get('protocol_hash')}); the test engines and their truth are the same, "
               f"the truth is capped at {info.get('protocol', {}).get('max_rul', 125)} for both.\n")
     print(f"RMSE of {args.run_dir} minus {args.against}, same model, same test engines "
-          "(95% paired bootstrap interval over the engines):\n")
+          "(95% paired bootstrap interval over the engines; each run's mean over its `seeds`):\n")
     print(to_markdown(table.drop(columns=["share_lower"])))
     return 0
 

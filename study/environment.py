@@ -22,6 +22,14 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
     return found
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (affinity-aware, so containers are sized right)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def machine() -> dict[str, object]:
     """CPU, memory, OS and Python of this machine."""
     info: dict[str, object] = {

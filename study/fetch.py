@@ -115,12 +115,21 @@ def candidate_dirs(data_dir: Path | None) -> list[Path]:
     """Folders searched for the files, in order."""
     found: list[Path] = []
     if data_dir is not None:
-        found.append(Path(data_dir))
+        found.append(_as_folder(Path(data_dir), "--data-dir"))
     env = os.environ.get("CMAPSS_DATA_DIR")
     if env:
-        found.append(Path(env))
+        found.append(_as_folder(Path(env), "CMAPSS_DATA_DIR"))
     found += [PROJECT_DATA_DIR, user_cache_dir()]
     return found
+
+
+def _as_folder(path: Path, what: str) -> Path:
+    """A folder the user named; naming CMAPSSData.zip itself means its folder."""
+    if not path.is_file():
+        return path
+    if path.name != ZIP_NAME:
+        raise DataError(f"{what} {path} is a file; give the folder holding the 12 C-MAPSS files or {ZIP_NAME}.")
+    return path.parent
 
 
 def locate(data_dir: Path | None = None, offline: bool = False,
@@ -131,11 +140,6 @@ def locate(data_dir: Path | None = None, offline: bool = False,
     download or zip goes; without one, the project's ``data/cmapss/`` (or the user cache if
     that is not writable).
     """
-    if data_dir is not None and Path(data_dir).is_file():
-        if Path(data_dir).name != ZIP_NAME:
-            raise DataError(f"--data-dir {data_dir} is a file; give the folder holding the 12 C-MAPSS files "
-                            f"or {ZIP_NAME}.")
-        data_dir = Path(data_dir).parent  # the zip itself: unpacked beside it, as in its folder
     candidates = candidate_dirs(data_dir)
     for folder in candidates:
         if _has_all_files(folder):

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from study.adapter import AdapterError
+from study.registry import get_adapter
 from study.results import config_key
 
 LEADERBOARD_COLUMNS = [
@@ -27,21 +29,34 @@ def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def row_config(row: dict[str, Any]) -> str:
-    """The configuration a row belongs to (its trial key without the seed). Rows written
-    before rows carried it are hashed from their params, which then held exactly the
-    params their key was computed from."""
-    return row.get("config") or config_key(row["model"], row.get("params") or {}, row["subset"],
-                                           row.get("protocol_hash"), row.get("data_fingerprint"))
+def row_config(row: dict[str, Any], adapters: dict[str, Any] | None = None) -> str:
+    """The configuration a row belongs to (its trial key without the seed). A row written
+    before rows carried it is hashed from its params less the adapter's key-neutral values,
+    as its key was (params as stored when the adapter is no longer installed). ``adapters``:
+    a cache of looked-up adapter classes, for many rows."""
+    if row.get("config"):
+        return row["config"]
+    adapters = {} if adapters is None else adapters
+    if row["model"] not in adapters:
+        try:
+            adapters[row["model"]] = get_adapter(row["model"])
+        except AdapterError:
+            adapters[row["model"]] = None
+    params = row.get("params") or {}
+    if adapters[row["model"]] is not None:
+        params = adapters[row["model"]].key_params(params)
+    return config_key(row["model"], params, row["subset"], row.get("protocol_hash"), row.get("data_fingerprint"))
 
 
 def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
                fingerprints: dict[str, str] | None = None,
-               configs: dict[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
+               configs: dict[tuple[str, str], str | list[str]] | None = None) -> list[dict[str, Any]]:
     """The rows a run folder's tables show: every model run there on one protocol and data,
     each model on each subset at one configuration (params), by default its most recently
-    written one; ``configs`` ((model, subset) -> ``row_config``) names it instead, as the
-    runner does for the trials it planned, reused ones included.
+    written one. ``configs`` ((model, subset) -> ``row_config`` values, oldest first) names
+    it instead: the last of them with rows here. The runner names the configurations each
+    command asked for, reused trials included, so rerunning an earlier command shows its
+    results again (on whichever protocol and data the tables show).
 
     So models and subsets can be added to a study by later commands, while rows from an
     older protocol, other data or superseded parameters never mix into the tables. Per
@@ -58,24 +73,37 @@ def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
     fingerprints = {**newest_data, **(fingerprints or {})}
     matching = [r for r in latest if r.get("protocol_hash") == protocol_hash
                 and r.get("data_fingerprint") == fingerprints[r["subset"]]]
+    adapters: dict[str, Any] = {}
+    row_configs = [row_config(row, adapters) for row in matching]
     chosen: dict[tuple[str, str], str] = {}
-    present: set[tuple[str, str, str]] = set()
-    for row in matching:  # in write order: the last configuration per model and subset wins
-        chosen[row["model"], row["subset"]] = row_config(row)
-        present.add((row["model"], row["subset"], row_config(row)))
-    for (model, subset), configuration in (configs or {}).items():
-        if (model, subset, configuration) in present:  # a named configuration with rows
-            chosen[model, subset] = configuration
-    return [r for r in matching if row_config(r) == chosen[r["model"], r["subset"]]]
+    for row, configuration in zip(matching, row_configs):  # write order: the last one wins
+        chosen[row["model"], row["subset"]] = configuration
+    present = {(row["model"], row["subset"], c) for row, c in zip(matching, row_configs)}
+    for (model, subset), named in (configs or {}).items():
+        named = [named] if isinstance(named, str) else named
+        with_rows = [c for c in named if (model, subset, c) in present]
+        if with_rows:  # the most recently asked-for configuration that has rows here
+            chosen[model, subset] = with_rows[-1]
+    return [row for row, c in zip(matching, row_configs) if c == chosen[row["model"], row["subset"]]]
 
 
-def configs_from(run_info: dict[str, Any]) -> dict[tuple[str, str], str]:
-    """A run.json's ``configs`` ("model/subset" -> configuration), as ``study_rows`` takes them."""
+def configs_from(run_info: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """A run.json's ``configs`` ("model/subset" -> configurations asked for, oldest first), as
+    ``study_rows`` takes them."""
     configs = {}
-    for pair, configuration in (run_info.get("configs") or {}).items():
+    for pair, asked in (run_info.get("configs") or {}).items():
         model, _, subset = pair.rpartition("/")
-        configs[model, subset] = configuration
+        configs[model, subset] = [asked] if isinstance(asked, str) else list(asked)
     return configs
+
+
+def remember_configs(previous: dict[str, list[str]], asked: dict[str, str], keep: int = 20) -> dict[str, list[str]]:
+    """run.json's ``configs`` after a command: each pair's list with what it asked for moved
+    to the end (the newest ``keep``), so each protocol and data keeps its last request."""
+    merged = {pair: [configs] if isinstance(configs, str) else list(configs) for pair, configs in previous.items()}
+    for pair, configuration in asked.items():
+        merged[pair] = [c for c in merged.get(pair, []) if c != configuration][-(keep - 1):] + [configuration]
+    return merged
 
 
 def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -171,5 +199,5 @@ def ranks(table: pd.DataFrame) -> pd.DataFrame:
     return ranked.sort_values("average_rank").reset_index()
 
 
-__all__ = ["leaderboard", "study_rows", "configs_from", "row_config", "predictions_frame", "to_markdown", "ranks",
-           "write_tables", "LEADERBOARD_COLUMNS"]
+__all__ = ["leaderboard", "study_rows", "configs_from", "remember_configs", "row_config", "predictions_frame",
+           "to_markdown", "ranks", "write_tables", "LEADERBOARD_COLUMNS"]

@@ -41,7 +41,7 @@ def _from_entry_points() -> dict[str, type[Adapter]]:
 
 def all_adapters() -> dict[str, type[Adapter]]:
     """Name -> adapter class, built-ins first; an entry point may not shadow a built-in."""
-    registry = _builtin()
+    registry = dict(_builtin())  # a copy: the cached built-ins must not collect entry points
     for name, cls in _from_entry_points().items():
         registry.setdefault(name, cls)
     return dict(sorted(registry.items()))

@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
         sets = _parse_sets(args.sets)
         if args.chronos_model:
+            if args.models and "chronos" not in args.models:
+                raise StudyError("--chronos-model sets the chronos model's weights, but --models leaves chronos out.")
             sets.setdefault("chronos", {})["model"] = args.chronos_model
         config = RunConfig(
             out=args.out or Path("runs") / args.profile, profile=args.profile, subsets=args.subsets,

@@ -23,7 +23,7 @@ from study import environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
-from study.leaderboard import configs_from, study_rows, write_tables
+from study.leaderboard import configs_from, remember_configs, study_rows, write_tables
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.registry import all_adapters, get_adapter
@@ -68,7 +68,7 @@ class RunConfig:
             raise StudyError(f"--seeds must be at least 1 (got {seeds}).")
         if self.workers < 1:
             raise StudyError(f"--workers must be at least 1 (got {self.workers}).")
-        if self.time_limit_s is not None and self.time_limit_s <= 0:
+        if self.time_limit_s is not None and not self.time_limit_s > 0:  # nan too
             raise StudyError(f"--time-limit must be a positive number of seconds (got {self.time_limit_s:g}).")
         _check_model_params(self.model_params, models)
         return RunConfig(**{**asdict(self), "subsets": subsets, "models": models, "seeds": seeds,
@@ -114,7 +114,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     """The grid of trials, each with its resume key."""
     limit = config.time_limit_s or get_profile(config.profile).trial_time_limit_s
     parallel = config.workers if config.executor == "local" else 1
-    threads = 1 if config.executor == "ray" else max(1, (os.cpu_count() or 1) // parallel)
+    threads = 1 if config.executor == "ray" else max(1, environment.available_cores() // parallel)
     specs = []
     for model in config.models:
         for subset in config.subsets:
@@ -123,8 +123,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             overrides = {name: _like(defaults.get(name), value)
                          for name, value in config.model_params.get(model, {}).items()}
             params = {**defaults, **overrides}
-            key_params = {name: value for name, value in params.items()
-                          if name not in adapter.key_neutral_params or adapter.key_neutral_params[name] != value}
+            key_params = adapter.key_params(params)
             data = prepared[subset][0]
             configuration = config_key(model, key_params, subset, data.protocol_hash, data.data_fingerprint)
             for seed in range(config.seeds):
@@ -176,7 +175,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
         "n_trials": len(specs), "n_reused": reused,
         "previous_runs": _previous_runs(config.out),
         # what each planned model and subset's tables show, kept across commands (study.report)
-        "configs": {**_previous_configs(config.out), **{f"{s.model}/{s.subset}": s.config for s in specs}},
+        "configs": remember_configs(_previous_configs(config.out), {f"{s.model}/{s.subset}": s.config for s in specs}),
     }
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
@@ -227,7 +226,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     return table
 
 
-def _previous_configs(out: Path) -> dict[str, str]:
+def _previous_configs(out: Path) -> dict[str, list[str]]:
     """The configurations earlier commands on this run folder showed (see ``study_rows``)."""
     try:
         return dict(json.loads((out / "run.json").read_text()).get("configs", {}))

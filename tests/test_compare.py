@@ -93,7 +93,7 @@ def test_compare_to_baseline_caps_the_truth_matches_the_leaderboard_and_aligns_e
                             "lstm", max_rul=125)
 
 
-def _run_folder(path: Path, frame: pd.DataFrame, protocol_hash: str = "p1", seeds: int = 3) -> Path:
+def _run_folder(path: Path, frame: pd.DataFrame, protocol_hash: str = "p1", profile: str = "standard") -> Path:
     """A run folder whose trial rows carry ``frame``'s predictions (one row per model/subset/seed)."""
     store = ResultStore(path)
     for (model, subset, seed), part in frame.groupby(["model", "subset", "seed"]):
@@ -102,7 +102,7 @@ def _run_folder(path: Path, frame: pd.DataFrame, protocol_hash: str = "p1", seed
                       "units": part["unit"].tolist(), "y_true": part["y_true"].tolist(),
                       "y_pred": part["y_pred"].tolist()})
     (path / "run.json").write_text(json.dumps({"protocol_hash": protocol_hash, "protocol": {"max_rul": 125},
-                                               "config": {"profile": "standard", "seeds": seeds}}))
+                                               "config": {"profile": profile}}))
     return path
 
 
@@ -120,13 +120,13 @@ def test_compare_runs_pairs_the_same_model_across_two_runs(tmp_path):
                 - np.mean([rmse(truth, g["y_pred"]) for _, g in net.groupby("seed")]))
     assert table["difference"].iloc[0] == pytest.approx(expected) and table["verdict"].iloc[0] == "lower"
 
-    new, old = _run_folder(tmp_path / "new", averaged), _run_folder(tmp_path / "old", single, "p2", seeds=1)
+    new, old = _run_folder(tmp_path / "new", averaged), _run_folder(tmp_path / "old", single, "p2", "smoke")
     result = subprocess.run([sys.executable, "-m", "study.compare", str(new), "--against", str(old)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "different protocols (p1 and p2)" in result.stdout
-    assert "different seeds (3 and 1)" in result.stdout and "different profile" not in result.stdout
-    assert f"| FD001 | net | 60 | {expected:.2f} |" in result.stdout and "| lower |" in result.stdout
+    assert "different profiles (standard and smoke)" in result.stdout
+    assert f"| FD001 | net | 60 | {expected:.2f} |" in result.stdout and "| lower | 3 vs 3 |" in result.stdout
     empty = _run_folder(tmp_path / "empty", single[single["model"] == "other"])
     result = subprocess.run([sys.executable, "-m", "study.compare", str(new), "--against", str(empty)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)

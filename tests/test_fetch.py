@@ -147,3 +147,9 @@ def test_offline_with_a_partial_folder_names_the_missing_files(real_files, tmp_p
     with pytest.raises(DataError, match="lacks: RUL_FD002.txt, RUL_FD003.txt") as info:
         fetch.locate(mine, offline=True)
     assert "train_FD001.txt" not in str(info.value).split("lacks:")[1]
+
+
+def test_cmapss_data_dir_may_name_the_zip_too(real_files, tmp_path, monkeypatch):
+    (tmp_path / "CMAPSSData.zip").write_bytes(_zip_bytes(real_files))
+    monkeypatch.setenv("CMAPSS_DATA_DIR", str(tmp_path / "CMAPSSData.zip"))
+    assert fetch.locate(None, offline=True, log=lambda m: None) == tmp_path

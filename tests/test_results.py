@@ -6,7 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from study.leaderboard import current_rows, leaderboard, predictions_frame, ranks, row_config, study_rows, to_markdown
+from study.leaderboard import (configs_from, current_rows, leaderboard, predictions_frame, ranks, remember_configs,
+                               row_config, study_rows, to_markdown)
 from study.results import ResultStore, config_key, trial_key
 
 
@@ -127,3 +128,33 @@ def test_study_rows_show_the_named_configuration_and_count_seeds_of_one_configur
 def test_markdown_prints_counts_as_counts_even_beside_missing_values():
     table = pd.DataFrame({"model": ["a", "b"], "rmse": [12.0, 13.456], "n_parameters": [76482.0, None]})
     assert to_markdown(table).splitlines()[2:] == ["| a | 12.00 | 76482 |", "| b | 13.46 |  |"]
+
+
+def test_rows_that_stored_key_neutral_params_join_the_configuration_of_new_rows():
+    """Rows written before rows carried a configuration stored every param, key-neutral ones
+    included (lstm's ``ensemble: 1``); their configuration is hashed as their key was."""
+    def row(seed, params, **extra):
+        return {**_row("lstm", "FD001", seed, 10.0), "key": f"k{seed}", "params": params, "protocol_hash": "p",
+                "data_fingerprint": "d", **extra}
+
+    older = [row(s, {"lr": 1.0, "ensemble": 1, "precision": "fp32"}) for s in range(3)]
+    new_seed = row(3, {"lr": 1.0, "ensemble": 1, "precision": "fp32"},
+                   config=config_key("lstm", {"lr": 1.0}, "FD001", "p", "d"))
+    assert sorted(r["seed"] for r in study_rows([*older, new_seed])) == [0, 1, 2, 3]
+
+
+def test_each_protocol_keeps_the_configuration_last_asked_for_on_it():
+    """D1, then D2, then D1 again on protocol p; then another configuration on protocol q: the
+    tables of p still show D1, as its last request there."""
+    def row(config, protocol, seed=0):
+        return {**_row("a", "FD001", seed, 10.0), "key": f"{config}{protocol}{seed}", "params": {},
+                "config": config + protocol, "protocol_hash": protocol, "data_fingerprint": "d"}
+
+    rows = [row("D1", "p"), row("D2", "p"), row("E", "q")]
+    asked: dict = {}
+    for configuration in ("D1p", "D2p", "D1p", "Eq"):
+        asked = remember_configs(asked, {"a/FD001": configuration})
+    assert asked == {"a/FD001": ["D2p", "D1p", "Eq"]}
+    configs = configs_from({"configs": asked})
+    assert [r["config"] for r in study_rows(rows, protocol_hash="p", configs=configs)] == ["D1p"]
+    assert [r["config"] for r in study_rows(rows, protocol_hash="q", configs=configs)] == ["Eq"]

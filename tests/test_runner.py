@@ -118,6 +118,8 @@ def test_unverified_data_is_recorded_and_shown(synthetic_dir, tmp_path):
     (["--seeds", "0"], "at least 1"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--time-limit", "0"], "--time-limit must be a positive number"),
+    (["--time-limit", "nan"], "--time-limit must be a positive number"),
+    (["--models", "xgboost", "--chronos-model", "/x"], "--models leaves chronos out"),
     (["--models", "xgboost", "--set", "xgb.max_depth=2"], "--set names 'xgb', which this run does not include"),
     (["--models", "xgboost", "--set", "xgboost.depth=2"], "xgboost has no parameter depth; valid:"),
 ])

@@ -2,7 +2,9 @@
 determinism, the selective scan against step-by-step references, and learning."""
 from __future__ import annotations
 
+import importlib.util
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -460,19 +462,28 @@ def test_mamba_records_the_scan_that_ran(synthetic_prepared):
     assert forced.fit(prepared.train, prepared.valid).info_["scan_backend"] == "torch"
 
 
-def test_a_broken_mamba_ssm_install_is_reported_not_silently_replaced(tmp_path, monkeypatch):
+@pytest.mark.parametrize("failure", ["raise OSError('undefined symbol: _ZN3c10')",
+                                     "import selective_scan_cuda_never_built"])
+def test_a_broken_mamba_ssm_install_is_reported_not_silently_replaced(tmp_path, monkeypatch, failure):
     """An installed mamba-ssm whose CUDA extension does not load falls back to our scan with a
     warning (a trial counts it in n_warnings); an absent one falls back silently."""
+    if importlib.util.find_spec("mamba_ssm") is None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        mamba_ssm_scan_fn.cache_clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert mamba_ssm_scan_fn() is None  # not installed: no warning
+        mamba_ssm_scan_fn.cache_clear()
     package = tmp_path / "mamba_ssm" / "ops"
     package.mkdir(parents=True)
     (tmp_path / "mamba_ssm" / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
-    (package / "selective_scan_interface.py").write_text("raise OSError('undefined symbol: _ZN3c10')\n")
+    (package / "selective_scan_interface.py").write_text(failure + "\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     mamba_ssm_scan_fn.cache_clear()
     try:
-        with pytest.warns(RuntimeWarning, match="undefined symbol"):
+        with pytest.warns(RuntimeWarning, match="kernel cannot be loaded"):
             assert mamba_ssm_scan_fn() is None
     finally:
         mamba_ssm_scan_fn.cache_clear()

@@ -159,9 +159,10 @@ def mamba_ssm_scan_fn():
         return None
     try:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
-    except ModuleNotFoundError:  # the optional package is not installed: ours, silently
-        return None
-    except Exception as exc:  # installed but broken, e.g. a CUDA extension built for another torch
+    except Exception as exc:  # absent: ours, silently; broken (a CUDA extension built for another
+        # torch, a missing dependency or extension module): ours, with a warning
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "mamba_ssm":
+            return None
         warnings.warn(f"mamba_ssm is installed but its kernel cannot be loaded ({exc!r}); "
                       "using our PyTorch scan instead", RuntimeWarning, stacklevel=2)
         return None

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from study.environment import available_cores
+
 #: Windows per forward pass when predicting (validation each epoch, test). 256, not 2048:
 #: smaller batches stay in the CPU cache (FD004, 10,000 windows, one thread: Mamba 6.0 -> 3.4 s,
 #: Transformer 2.0 -> 1.6 s, LSTM 0.66 -> 0.55 s); per-window outputs do not depend on it.
@@ -80,14 +82,6 @@ class TrainResult:
         info["history"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}
                            for h in self.history]
         return info
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (affinity-aware, so containers are sized right)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS / Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def default_threads() -> int:
