@@ -1,7 +1,10 @@
 """Darts' Temporal Fusion Transformer in the forecast-threshold formulation."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +98,7 @@ class DartsTFTAdapter(Adapter):
                                "enable_checkpointing": False},
         )
         self.context.progress("training TFT")
-        with limited_threads(p["threads"]):
+        with limited_threads(p["threads"]), _quiet_lightning():
             self.model_.fit(series, max_samples_per_ts=p["max_samples_per_ts"], verbose=False)
         self.info_ = {"hi_threshold": self.hi_.threshold, "n_train_series": len(series),
                       "n_train_samples": n_samples, "n_epochs": epochs,
@@ -104,7 +107,22 @@ class DartsTFTAdapter(Adapter):
     def _predict(self, test: EngineSet) -> np.ndarray:
         p = self.params
         series = to_darts_series(self.hi_.transform(test), min_length=p["input_chunk_length"])
-        with limited_threads(p["threads"]):
+        with limited_threads(p["threads"]), _quiet_lightning():
             forecasts = self.model_.predict(n=p["horizon"], series=series, verbose=False,
                                             batch_size=max(len(series), 1))
         return ruls_from_forecasts(darts_forecasts_to_array(forecasts), self.hi_.threshold, self.hi_.cap)
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Lightning's info lines ("GPU available: False", a litmodels tip) on every fit and
+    predict: warnings and errors still show."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

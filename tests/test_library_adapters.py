@@ -1,6 +1,7 @@
 """Library adapters (sktime, Darts, AutoGluon, Chronos) on synthetic data with their tiny settings."""
 from __future__ import annotations
 
+import logging
 
 import numpy as np
 import pytest
@@ -86,3 +87,14 @@ def test_chronos_rejects_a_folder_that_is_not_a_model(tmp_path, synthetic_prepar
     prepared, _ = synthetic_prepared
     with pytest.raises(AdapterUnavailable, match="config.json"):
         cls(seed=0, **{**cls.test_params(), "model": str(tmp_path)}).fit(prepared.train, prepared.valid)
+
+
+def test_darts_fit_keeps_lightnings_info_lines_out_of_the_console(synthetic_prepared, capfd, caplog):
+    cls = _skip_if_missing("darts-tft")
+    prepared, _ = synthetic_prepared
+    caplog.set_level(logging.INFO)
+    cls(seed=0, **cls.test_params()).fit(prepared.train, prepared.valid).predict(prepared.test)
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert "GPU available" not in shown and "litmodels" not in shown
+    assert logging.getLogger("lightning.pytorch").level != logging.WARNING  # restored afterwards
