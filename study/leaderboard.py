@@ -50,7 +50,7 @@ def row_config(row: dict[str, Any], adapters: dict[str, Any] | None = None) -> s
 
 def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
                fingerprints: dict[str, str] | None = None,
-               configs: dict[tuple[str, str], str | list[str]] | None = None) -> list[dict[str, Any]]:
+               configs: dict[tuple[str, str], list[str]] | None = None) -> list[dict[str, Any]]:
     """The rows a run folder's tables show: every model run there on one protocol and data,
     each model on each subset at one configuration (params), by default its most recently
     written one. ``configs`` ((model, subset) -> ``row_config`` values, oldest first) names
@@ -80,7 +80,6 @@ def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
         chosen[row["model"], row["subset"]] = configuration
     present = {(row["model"], row["subset"], c) for row, c in zip(matching, row_configs)}
     for (model, subset), named in (configs or {}).items():
-        named = [named] if isinstance(named, str) else named
         with_rows = [c for c in named if (model, subset, c) in present]
         if with_rows:  # the most recently asked-for configuration that has rows here
             chosen[model, subset] = with_rows[-1]
@@ -93,14 +92,14 @@ def configs_from(run_info: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     configs = {}
     for pair, asked in (run_info.get("configs") or {}).items():
         model, _, subset = pair.rpartition("/")
-        configs[model, subset] = [asked] if isinstance(asked, str) else list(asked)
+        configs[model, subset] = list(asked)
     return configs
 
 
 def remember_configs(previous: dict[str, list[str]], asked: dict[str, str], keep: int = 20) -> dict[str, list[str]]:
     """run.json's ``configs`` after a command: each pair's list with what it asked for moved
     to the end (the newest ``keep``), so each protocol and data keeps its last request."""
-    merged = {pair: [configs] if isinstance(configs, str) else list(configs) for pair, configs in previous.items()}
+    merged = {pair: list(configs) for pair, configs in previous.items()}
     for pair, configuration in asked.items():
         merged[pair] = [c for c in merged.get(pair, []) if c != configuration][-(keep - 1):] + [configuration]
     return merged

@@ -18,17 +18,19 @@ ROWS_FILE = "trials.jsonl"
 def trial_key(model: str, params: dict[str, Any], subset: str, seed: int,
               protocol_hash: str, data_fingerprint: str) -> str:
     """Identity of a trial: same key, same experiment (so its result can be reused)."""
-    blob = json.dumps([model, params, subset, seed, protocol_hash, data_fingerprint],
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return _digest([model, params, subset, seed, protocol_hash, data_fingerprint])
 
 
 def config_key(model: str, params: dict[str, Any], subset: str, protocol_hash: str | None,
                data_fingerprint: str | None) -> str:
     """Identity of a trial's configuration: its key without the seed. The rows one
     leaderboard line averages share it (``params`` as hashed into the trial key)."""
-    blob = json.dumps([model, params, subset, protocol_hash, data_fingerprint], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return _digest([model, params, subset, protocol_hash, data_fingerprint])
+
+
+def _digest(parts: list[Any]) -> str:
+    """A short stable hash of JSON-able parts (dict keys sorted)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class ResultStore:

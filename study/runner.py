@@ -165,6 +165,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     todo = specs if config.force else [s for s in specs if s.key not in done]
     reused = 0 if config.force else len(wanted & set(done))
     verified = all(p[0].verified for p in prepared.values())
+    previous = _previous_run_info(config.out)
     run_info: dict[str, Any] = {
         "config": {**asdict(config), "protocol": None},
         "protocol": config.protocol.as_dict(), "protocol_hash": config.protocol.hash(),
@@ -173,9 +174,9 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
         "versions": environment.package_versions(), "machine": environment.machine(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "n_trials": len(specs), "n_reused": reused,
-        "previous_runs": _previous_runs(config.out),
+        "previous_runs": _previous_runs(previous),
         # what each planned model and subset's tables show, kept across commands (study.report)
-        "configs": remember_configs(_previous_configs(config.out), {f"{s.model}/{s.subset}": s.config for s in specs}),
+        "configs": remember_configs(previous.get("configs", {}), {f"{s.model}/{s.subset}": s.config for s in specs}),
     }
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
@@ -226,22 +227,18 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     return table
 
 
-def _previous_configs(out: Path) -> dict[str, list[str]]:
-    """The configurations earlier commands on this run folder showed (see ``study_rows``)."""
+def _previous_run_info(out: Path) -> dict[str, Any]:
+    """The run.json an earlier command on this run folder wrote ({} if none)."""
     try:
-        return dict(json.loads((out / "run.json").read_text()).get("configs", {}))
+        return json.loads((out / "run.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
 
 
-def _previous_runs(out: Path) -> list[dict[str, Any]]:
-    """Summaries of earlier commands on this run folder (a study can be built by several)."""
-    path = out / "run.json"
-    if not path.exists():
-        return []
-    try:
-        old = json.loads(path.read_text())
-    except json.JSONDecodeError:
+def _previous_runs(old: dict[str, Any]) -> list[dict[str, Any]]:
+    """Summaries of earlier commands on this run folder (a study can be built by several),
+    from the run.json the last of them wrote."""
+    if not old:
         return []
     summary = {k: old.get(k) for k in ("started_at", "finished_at", "total_seconds", "n_trials", "n_reused")}
     summary["models"] = old.get("config", {}).get("models")

@@ -116,8 +116,8 @@ def test_study_rows_show_the_named_configuration_and_count_seeds_of_one_configur
     default = row(0, {"lr": 1.0})
     tuned = row(0, {"lr": 2.0})
     assert study_rows([default, tuned]) == [tuned]  # without a plan: the newest configuration
-    assert study_rows([default, tuned], configs={("a", "FD001"): row_config(default)}) == [default]
-    assert study_rows([default, tuned], configs={("a", "FD001"): "no-such-config"}) == [tuned]
+    assert study_rows([default, tuned], configs={("a", "FD001"): [row_config(default)]}) == [default]
+    assert study_rows([default, tuned], configs={("a", "FD001"): ["no-such-config"]}) == [tuned]
     # a row written before its model had a key-neutral option (params without it) and a new
     # seed's row (params with it, config from the key's params) are one configuration
     new_seed = row(1, {"lr": 1.0, "precision": "fp32"},
