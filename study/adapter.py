@@ -24,12 +24,13 @@ FORMULATIONS = ("regression", "embedding+head", "forecast-threshold")
 
 @dataclass
 class TrialContext:
-    """What the runner lends an adapter for one trial: a folder for its own artefacts,
-    a progress callback, the time budget and its share of the CPU threads."""
+    """What the runner lends an adapter for one trial (``self.context``; the defaults when
+    an adapter is built outside the runner). Public: plugins may rely on these fields
+    (docs/adapter-helpers.md)."""
 
-    artifacts_dir: Path | None = None
-    progress: Callable[[str], None] = lambda message: None
-    time_budget_s: float | None = None
+    artifacts_dir: Path | None = None  # a folder for the adapter's own files, or None
+    progress: Callable[[str], None] = lambda message: None  # a short status line for the console
+    time_budget_s: float | None = None  # the trial's time limit; past it the trial is failed
     threads: int | None = None  # CPU threads this trial may use (cores / parallel trials)
     extra: dict[str, Any] = field(default_factory=dict)
 
