@@ -55,7 +55,8 @@ def test_the_tutorial_commands_take_a_plugin_from_install_to_a_ranked_row(cmapss
         if words[2:3] == ["study.run"] and "--out" in words:
             words += SMOKE
         words = [word.replace("runs/", f"{tmp_path}/runs/") for word in words]
-        env = {**os.environ, "CMAPSS_DATA_DIR": str(cmapss_dir),
+        # one OpenMP thread: on a busy 2-core CI machine, idle OpenMP workers spin (4x the CPU time)
+        env = {**os.environ, "CMAPSS_DATA_DIR": str(cmapss_dir), "OMP_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join([str(site), *path, str(ROOT)])}
         result = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, env=env,
                                 timeout=300)
