@@ -266,36 +266,39 @@ def without_modules(names: list[str]) -> Iterator[None]:
         sys.modules.update(hidden)
 
 
+def _fresh_copy(adapter: type[Adapter]) -> type[Adapter]:
+    """The adapter class from a fresh execution of its module's file (the class itself when
+    it has no file of its own, e.g. one defined inside a function)."""
+    module = sys.modules.get(adapter.__module__)
+    path = getattr(module, "__file__", None)
+    if path is None or "<locals>" in adapter.__qualname__:
+        return adapter
+    spec = importlib.util.spec_from_file_location(f"_study_check_{adapter.__module__.replace('.', '_')}", path)
+    fresh = importlib.util.module_from_spec(spec)
+    fresh.__package__ = module.__package__  # relative imports resolve as in the original
+    spec.loader.exec_module(fresh)
+    obj: Any = fresh
+    for part in adapter.__qualname__.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 def _check_missing_dependency(adapter: type[Adapter]) -> None:
     """Import the adapter's module afresh with its declared libraries hidden: it must import
     (heavy imports belong inside ``_fit``/``_predict``) and say it is unavailable, with a hint."""
     blocked = _blocked_names(adapter)
     if not blocked:
         return  # nothing optional to miss
-    module = sys.modules.get(adapter.__module__)
-    path = getattr(module, "__file__", None)
-    if path is None or "<locals>" in adapter.__qualname__:
-        fresh_cls = adapter
-        loader = None
-    else:
-        spec = importlib.util.spec_from_file_location(f"_study_check_{adapter.__module__.replace('.', '_')}", path)
-        loader = spec
     rule = "missing library gives a skipped row"
     with without_modules(blocked):
-        if loader is not None:
-            fresh = importlib.util.module_from_spec(loader)
-            fresh.__package__ = module.__package__
-            try:
-                loader.loader.exec_module(fresh)
-            except ImportError as exc:
-                raise AssertionError(
-                    f"{adapter.name}: rule '{rule}': importing {adapter.__module__} without "
-                    f"{', '.join(blocked)} raised {type(exc).__name__}: {exc}. Import these libraries inside "
-                    "_fit/_predict, so that a user without them sees a skipped row, not a broken registry.") from exc
-            fresh_cls = getattr(fresh, adapter.__qualname__.split(".")[0])
-            for part in adapter.__qualname__.split(".")[1:]:
-                fresh_cls = getattr(fresh_cls, part)
-        reason = fresh_cls.unavailable_reason()
+        try:
+            fresh = _fresh_copy(adapter)
+        except ImportError as exc:
+            raise AssertionError(
+                f"{adapter.name}: rule '{rule}': importing {adapter.__module__} without {', '.join(blocked)} raised "
+                f"{type(exc).__name__}: {exc}. Import these libraries inside _fit/_predict, so that a user "
+                "without them sees a skipped row, not a broken registry.") from exc
+        reason = fresh.unavailable_reason()
     assert reason, (f"{adapter.name}: rule '{rule}': with {', '.join(blocked)} missing, unavailable_reason() "
                     "returned None: list every library the adapter imports in tags['python_dependencies']")
     assert "install" in reason, (f"{adapter.name}: rule '{rule}': the reason {reason!r} gives no install hint "
