@@ -39,6 +39,10 @@ class AutoGluonTabularAdapter(Adapter):
         "install_extra": "autogluon",
         "needs_gpu": False,
         "needs_weights": False,
+        # AutoGluon seeds each (non-bagged) model with 0 and has no predictor-level seed, so the
+        # trial seed does not reach it: seeds differ only by AutoGluon's own nondeterminism
+        # (time limits, thread timing). Declared for the check kit's seeds-differ rule.
+        "seed_independent": True,
         "conversions": 1,  # window features -> DataFrame with label and group columns
         "workarounds": [
             "validation_structure={'group_on': 'engine'} plus learner_kwargs ignored_columns: "

@@ -140,3 +140,38 @@ class ChronosEmbeddingAdapter(Adapter):
     def _predict(self, test: EngineSet) -> np.ndarray:
         z = (self._embed(test.last_windows()) - self.scaler_mean_) / self.scaler_std_
         return np.clip(self.head_.predict(z), 0, None)
+
+    @classmethod
+    def check_params(cls, workdir: Path) -> dict:
+        """The check kit's settings: pretrained weights cannot be assumed (no network in CI),
+        so a tiny randomly initialised Chronos-Bolt model saved in ``workdir`` stands in.
+        Random weights only ever test the plumbing; a study never falls back to them."""
+        params = cls.test_params()
+        if cls.unavailable_reason() is None:
+            params["model"] = str(build_tiny_random_model(workdir / "tiny-chronos-bolt"))
+        return params
+
+
+def build_tiny_random_model(folder: Path) -> Path:
+    """Save a randomly initialised micro Chronos-Bolt model (d_model 8) as a local model
+    folder, for tests only (seeded, so every test gets the same one)."""
+    if (folder / "config.json").is_file():
+        return folder
+    import torch
+    from chronos.chronos_bolt import ChronosBoltModelForForecasting
+    from transformers import T5Config
+
+    config = T5Config(
+        d_model=8, d_ff=16, d_kv=4, num_heads=2, num_layers=2, num_decoder_layers=2, vocab_size=2,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        architectures=["ChronosBoltModelForForecasting"], chronos_pipeline_class="ChronosBoltPipeline",
+        chronos_config={"context_length": 64, "prediction_length": 16, "input_patch_size": 16,
+                        "input_patch_stride": 16, "quantiles": [0.1, 0.5, 0.9], "use_reg_token": True},
+    )
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        ChronosBoltModelForForecasting(config).save_pretrained(folder)
+    finally:
+        torch.random.set_rng_state(state)
+    return folder

@@ -1,15 +1,15 @@
 """LSTM regressor (ours, PyTorch): the user's 2021 Keras model, done properly."""
 from __future__ import annotations
 
-from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+from study.networks import SMOKE_TRAINER_PARAMS, STUDY_INPUTS, NetworkAdapter, network_params, network_tags
 
 
-class LSTMAdapter(TorchWindowRegressor):
+class LSTMAdapter(NetworkAdapter):
     """Stacked LSTM (2 x 64, dropout 0.2) -> last hidden state -> dense head; shared trainer."""
 
     name = "lstm"
-    tags = torch_tags("LSTM")
-    default_params = {**TRAINER_PARAMS, "hidden_size": 64, "num_layers": 2, "dropout": 0.2, "head_size": 32}
+    tags = network_tags("LSTM")
+    default_params = network_params(**STUDY_INPUTS, hidden_size=64, num_layers=2, dropout=0.2, head_size=32)
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "hidden_size": 16, "num_layers": 1, "head_size": 8}}
 
     def _build_net(self, n_channels: int, window: int):

@@ -2,19 +2,19 @@
 uses mamba-ssm's fused CUDA kernel when that optional package and a GPU are present."""
 from __future__ import annotations
 
-from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+from study.networks import SMOKE_TRAINER_PARAMS, STUDY_INPUTS, NetworkAdapter, network_params, network_tags
 
 
-class MambaAdapter(TorchWindowRegressor):
+class MambaAdapter(NetworkAdapter):
     """Stack of Mamba blocks (d_model 32, d_state 16, expand 2; d_model 32 because the scan's
     state is d_inner x d_state per step and all network trials must fit the CPU hour) -> last step + mean over time
     -> dense head; shared trainer. ``scan_backend``: "auto" (mamba-ssm on CUDA if installed,
     else ours), "torch" (always ours) or "mamba_ssm" (required)."""
 
     name = "mamba"
-    tags = torch_tags("Mamba")
-    default_params = {**TRAINER_PARAMS, "d_model": 32, "n_layers": 2, "d_state": 16, "d_conv": 4, "expand": 2,
-                      "dropout": 0.1, "head_size": 64, "scan_backend": "auto"}
+    tags = network_tags("Mamba")
+    default_params = network_params(**STUDY_INPUTS, d_model=32, n_layers=2, d_state=16, d_conv=4, expand=2,
+                                    dropout=0.1, head_size=64, scan_backend="auto")
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_layers": 1, "d_state": 4, "head_size": 16}}
     # FD001 only: stronger weight decay (AdamW, 1e-4 -> 0.05). On FD001's 80 training engines
     # this net overfits within a few epochs; on five engine-disjoint validation splits and two

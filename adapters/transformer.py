@@ -1,17 +1,17 @@
 """Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
 from __future__ import annotations
 
-from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+from study.networks import SMOKE_TRAINER_PARAMS, STUDY_INPUTS, NetworkAdapter, network_params, network_tags
 
 
-class TransformerAdapter(TorchWindowRegressor):
+class TransformerAdapter(NetworkAdapter):
     """Pre-norm encoder (2 layers, d_model 64, 4 heads) with sinusoidal positions, attention
     pooling + last step into a dense head; shared trainer."""
 
     name = "transformer"
-    tags = torch_tags("Transformer")
-    default_params = {**TRAINER_PARAMS, "d_model": 64, "n_heads": 4, "n_layers": 2, "dim_feedforward": 128,
-                      "dropout": 0.1, "head_size": 64}
+    tags = network_tags("Transformer")
+    default_params = network_params(**STUDY_INPUTS, d_model=64, n_heads=4, n_layers=2, dim_feedforward=128,
+                                    dropout=0.1, head_size=64)
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_heads": 2, "n_layers": 1,
                           "dim_feedforward": 32, "head_size": 16}}
     # FD001 only, each chosen on five engine-disjoint validation splits of the FD001 training

@@ -24,12 +24,13 @@ FORMULATIONS = ("regression", "embedding+head", "forecast-threshold")
 
 @dataclass
 class TrialContext:
-    """What the runner lends an adapter for one trial: a folder for its own artefacts,
-    a progress callback, the time budget and its share of the CPU threads."""
+    """What the runner lends an adapter for one trial (``self.context``; the defaults when
+    an adapter is built outside the runner). Public: plugins may rely on these fields
+    (docs/adapter-helpers.md)."""
 
-    artifacts_dir: Path | None = None
-    progress: Callable[[str], None] = lambda message: None
-    time_budget_s: float | None = None
+    artifacts_dir: Path | None = None  # a folder for the adapter's own files, or None
+    progress: Callable[[str], None] = lambda message: None  # a short status line for the console
+    time_budget_s: float | None = None  # the trial's time limit; past it the trial is failed
     threads: int | None = None  # CPU threads this trial may use (cores / parallel trials)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +82,13 @@ class Adapter(ABC):
         return dict(cls.profiles.get("smoke", {}))
 
     @classmethod
+    def check_params(cls, workdir: Path) -> dict[str, Any]:
+        """Parameters for the check kit (``study.testing``): ``test_params()``. An adapter
+        that needs local test assets (Chronos: a tiny random model instead of pretrained
+        weights) overrides this and builds them in ``workdir``; never used for a score."""
+        return cls.test_params()
+
+    @classmethod
     def params_for(cls, profile: str, subset: str | None = None) -> dict[str, Any]:
         """Parameters for a runner profile (and subset): defaults, then the subset's
         overrides, then the profile's (a smoke profile stays tiny on every subset)."""
@@ -98,7 +106,9 @@ class Adapter(ABC):
         missing = [dep for dep in cls.tags.get("python_dependencies", []) if not _importable(dep.split("[")[0])]
         if missing:
             extra = cls.tags.get("install_extra")
-            hint = f" (pip install -e '.[{extra}]')" if extra else ""
+            hint = cls.tags.get("install_hint") or (f"pip install -e '.[{extra}]'" if extra else
+                                                   f"pip install {' '.join(missing)}")
+            hint = f" ({hint})"
             return f"needs {', '.join(missing)}, not installed{hint}"
         if cls.tags.get("needs_gpu"):
             try:

@@ -64,16 +64,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_models(console: Console) -> None:
-    from study.registry import all_adapters
+    """Every adapter found and whether it can run here; plugins that failed to load are rows
+    too (with their error and package), and a name claimed twice is shown, not raised."""
+    from rich.text import Text
 
+    from study.registry import name_conflicts, duplicate_message, registrations
+
+    found = registrations()
+    conflicts = name_conflicts(found)
     table = Table(title="Registered adapters")
-    for col in ("name", "library", "formulation", "available here"):
+    for col in ("name", "library", "formulation", "available here", "source"):
         table.add_column(col)
-    for name, cls in all_adapters().items():
-        reason = cls.unavailable_reason()
-        table.add_row(name, str(cls.tags.get("library", "")), str(cls.tags.get("formulation", "")),
-                      f"no: {reason}" if reason else
+    for reg in sorted(found, key=lambda r: r.name):
+        cls = reg.cls
+        if cls is None:
+            status = f"no: {reg.error}"
+        elif reg.name in conflicts:
+            status = f"no: {duplicate_message(reg.name, conflicts[reg.name])}"
+        else:
+            reason = cls.unavailable_reason()
+            status = (f"no: {reason}" if reason else
                       "yes, given its pretrained weights" if cls.tags.get("needs_weights") else "yes")
+        status = " ".join([status, *(f"(note: {note})" for note in reg.notes)])
+        tags = cls.tags if cls is not None else {}
+        # Text, not markup: an install hint's '.[extra]' would otherwise be read as a rich tag
+        table.add_row(*(Text(str(cell)) for cell in (reg.name, tags.get("library", ""), tags.get("formulation", ""),
+                                                      status, reg.source)))
     console.print(table)
 
 

@@ -49,21 +49,9 @@ def synthetic_prepared(synthetic_dir):
 @pytest.fixture(scope="session")
 def tiny_chronos_dir(tmp_path_factory):
     """A randomly initialised micro Chronos-Bolt model saved as a local model folder (tests
-    only: random weights are never used for a reported score)."""
+    only: random weights are never used for a reported score); the same one the check kit uses."""
     if importlib.util.find_spec("chronos") is None:
         pytest.skip("chronos-forecasting not installed")
-    import torch
-    from chronos.chronos_bolt import ChronosBoltModelForForecasting
-    from transformers import T5Config
+    from adapters.chronos_embed import build_tiny_random_model
 
-    config = T5Config(
-        d_model=8, d_ff=16, d_kv=4, num_heads=2, num_layers=2, num_decoder_layers=2, vocab_size=2,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-        architectures=["ChronosBoltModelForForecasting"], chronos_pipeline_class="ChronosBoltPipeline",
-        chronos_config={"context_length": 64, "prediction_length": 16, "input_patch_size": 16,
-                        "input_patch_stride": 16, "quantiles": [0.1, 0.5, 0.9], "use_reg_token": True},
-    )
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-chronos-bolt")
-    ChronosBoltModelForForecasting(config).save_pretrained(folder)
-    return folder
+    return build_tiny_random_model(tmp_path_factory.mktemp("tiny-chronos") / "tiny-chronos-bolt")

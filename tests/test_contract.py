@@ -1,71 +1,143 @@
-"""The contract every registered adapter must honour (one suite, like sklearn's check_estimator).
-
-Each adapter is fitted with its tiny ``test_params()`` on synthetic C-MAPSS-format data:
-predictions have one finite value per test engine, the same seed gives the same
-predictions, inputs are not mutated, and a perturbed RUL file changes nothing it predicts.
-"""
+"""The contract every registered adapter must honour, through the importable check kit
+(``study.testing``, one source of truth for the repo and for plugins), and the kit's own
+checks: each rule fails, naming itself, on an adapter that breaks it."""
 from __future__ import annotations
 
-import shutil
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from study.adapter import AdapterUnavailable
-from study.cmapss import load_subset
-from study.protocol import Protocol, prepare
+from study.adapter import Adapter
 from study.registry import all_adapters
-
-ADAPTERS = sorted(all_adapters())
-
-
-@pytest.fixture(scope="module")
-def perturbed_dir(synthetic_dir, tmp_path_factory):
-    """The same synthetic data with a different test truth (RUL file)."""
-    folder = tmp_path_factory.mktemp("perturbed")
-    for path in synthetic_dir.iterdir():
-        shutil.copy(path, folder / path.name)
-    truth = np.loadtxt(folder / "RUL_FD001.txt")
-    np.savetxt(folder / "RUL_FD001.txt", truth[::-1] * 3 + 7, fmt="%d")
-    return folder
+from study.testing import adapter_checks, check_adapter, parametrize_with_checks
 
 
-def _snapshot(engines):
-    return [s.copy() for s in engines.sequences], None if engines.rul is None else [r.copy() for r in engines.rul]
+@parametrize_with_checks(all_adapters().values())
+def test_adapter_honours_the_contract(check):
+    check()
 
 
-def _assert_unchanged(engines, snapshot):
-    seqs, rul = snapshot
-    for a, b in zip(engines.sequences, seqs):
-        np.testing.assert_array_equal(a, b)
-    if rul is not None:
-        for a, b in zip(engines.rul, rul):
-            np.testing.assert_array_equal(a, b)
+# ----- the kit fails each rule on an adapter that breaks it ------------------------------------
+
+class GoodAdapter(Adapter):
+    """Last-cycle ridge regression plus a seeded jitter: honours every rule, in milliseconds."""
+
+    name = "kit-good"
+    tags = {"library": "numpy", "family": "linear", "formulation": "regression", "python_dependencies": [],
+            "needs_gpu": False, "needs_weights": False}
+    default_params = {"ridge": 1.0}
+
+    def _fit(self, train, valid):
+        x, y, _ = train.windows()
+        last = x[:, -1, :]
+        self.coef_ = np.linalg.solve(last.T @ last + self.params["ridge"] * np.eye(last.shape[1]), last.T @ (y - y.mean()))
+        self.bias_ = float(y.mean()) + np.random.default_rng(self.seed).normal(0, 0.1)
+
+    def _predict(self, test):
+        return test.last_windows()[:, -1, :] @ self.coef_ + self.bias_
 
 
-@pytest.mark.parametrize("name", ADAPTERS)
-def test_adapter_honours_the_contract(name, synthetic_prepared, perturbed_dir, request):
-    cls = all_adapters()[name]
-    reason = cls.unavailable_reason()
-    if reason:
-        pytest.skip(f"{name}: {reason}")
-    params = cls.test_params()
-    if cls.tags.get("needs_weights"):  # pretrained weights are not downloadable here: a tiny random model
-        params["model"] = str(request.getfixturevalue("tiny_chronos_dir"))
-    prepared, truth = synthetic_prepared
-    assert prepared.test.rul is None  # the only labels an adapter could see are training ones
-    snapshots = {split: _snapshot(getattr(prepared, split)) for split in ("train", "valid", "test")}
-    try:
-        first = cls(seed=0, **params).fit(prepared.train, prepared.valid).predict(prepared.test)
-    except AdapterUnavailable as exc:
-        pytest.skip(f"{name}: {exc}")
-    assert first.shape == (len(prepared.test),)
-    assert np.all(np.isfinite(first))
-    for split, snap in snapshots.items():
-        _assert_unchanged(getattr(prepared, split), snap)
+class Unseeded(GoodAdapter):
+    name = "kit-unseeded"
 
-    perturbed, perturbed_truth = prepare(load_subset(perturbed_dir, "FD001", allow_unverified=True), Protocol())
-    assert not np.array_equal(perturbed_truth, truth)
-    second = cls(seed=0, **params).fit(perturbed.train, perturbed.valid).predict(perturbed.test)
-    np.testing.assert_allclose(second, first, rtol=0, atol=1e-6,
-                               err_msg=f"{name}: same seed must give the same predictions, whatever the RUL file says")
+    def _predict(self, test):
+        return super()._predict(test) + np.random.default_rng().normal(0, 1, len(test))
+
+
+class Leaky(GoodAdapter):
+    """Reads the test truth from the data folder itself."""
+
+    name = "kit-leaky"
+
+    def _predict(self, test):
+        truth = np.loadtxt(Path(os.environ["CMAPSS_DATA_DIR"]) / "RUL_FD001.txt")
+        return super()._predict(test) + truth.mean()
+
+
+class IgnoresSeed(GoodAdapter):
+    name = "kit-ignores-seed"
+
+    def _fit(self, train, valid):
+        super()._fit(train, valid)
+        self.bias_ = 50.0
+
+
+class Mutates(GoodAdapter):
+    name = "kit-mutates"
+
+    def _fit(self, train, valid):
+        train.sequences[0][:] = 0.0
+        super()._fit(train, valid)
+
+
+class WrongLength(GoodAdapter):
+    name = "kit-wrong-length"
+
+    def _predict(self, test):
+        return super()._predict(test)[:-1]
+
+
+class SwallowsParams(GoodAdapter):
+    name = "kit-swallows-params"
+
+    def __init__(self, seed=0, **params):
+        super().__init__(seed, **{k: v for k, v in params.items() if k in self.default_params})
+
+
+class ImportsAtTop(GoodAdapter):
+    """Declares a library it imports at module import time (here: this test module's numpy)."""
+
+    name = "kit-imports-at-top"
+    tags = {**GoodAdapter.tags, "python_dependencies": ["numpy"]}
+
+
+class Slow(GoodAdapter):
+    name = "kit-slow"
+
+    def _fit(self, train, valid):
+        time.sleep(0.3)
+        super()._fit(train, valid)
+
+
+class NoTags(GoodAdapter):
+    name = "kit-no-tags"
+    tags = {"library": "numpy"}
+
+
+def test_a_correct_adapter_passes_every_check():
+    check_adapter(GoodAdapter)
+
+
+@pytest.mark.parametrize("adapter, rule, message", [
+    (Unseeded, "same_seed_same_predictions", "rule 'same seed, same predictions'"),
+    (Leaky, "test_rul_does_not_leak", "rule 'no leakage'"),
+    (IgnoresSeed, "seeds_differ", "rule 'seeds differ'"),
+    (Mutates, "inputs_not_mutated", "rule 'inputs not mutated'"),
+    (WrongLength, "one_finite_prediction_per_engine", "rule 'one finite prediction per engine'.*returned 7 predictions for 8 engines"),
+    (SwallowsParams, "refuses_unknown_parameters", "rule 'unknown parameters refused'"),
+    (ImportsAtTop, "missing_library_gives_skipped_row", "rule 'missing library gives a skipped row'"),
+    (NoTags, "name_and_tags", "rule 'tags'"),
+])
+def test_each_rule_fails_naming_itself(adapter, rule, message):
+    check = next(check for check in adapter_checks(adapter) if check.rule == rule)
+    with pytest.raises(AssertionError, match=message):
+        check()
+    with pytest.raises(AssertionError):
+        check_adapter(adapter)
+
+
+def test_the_time_limit_is_a_setting():
+    check = next(check for check in adapter_checks(Slow, time_limit_s=0.1) if check.rule == "check_params_are_fast")
+    with pytest.raises(AssertionError, match="rule 'check_params are fast'"):
+        check()
+
+
+def test_a_seed_independent_adapter_declares_it():
+    class Declared(IgnoresSeed):
+        name = "kit-declared"
+        tags = {**IgnoresSeed.tags, "seed_independent": True}
+
+    check_adapter(Declared)

@@ -1,15 +1,40 @@
-"""Adapter discovery: built-ins by module, third parties by entry point."""
+"""Adapter discovery: built-ins by module, third parties by entry point, one bad plugin
+breaking nothing else."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from study.adapter import Adapter, AdapterError
-from study.registry import all_adapters, get_adapter
+from study.registry import all_adapters, get_adapter, registrations
 
+ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = Path(__file__).parent / "fake_plugin"
+BAD_PLUGINS = Path(__file__).parent / "plugins"  # broken/, duplicate/, renamed/: one fake package each
+
+
+@pytest.fixture
+def bad_plugin(monkeypatch):
+    """Put one of the fake packages of tests/plugins/ on sys.path (as if pip-installed)."""
+    added = []
+
+    def install(kind: str) -> None:
+        monkeypatch.syspath_prepend(str(BAD_PLUGINS / kind))
+        added.append(f"{kind}_study_plugin")
+
+    yield install
+    for module in added:
+        sys.modules.pop(module, None)
+
+
+def _list_models(*plugin_dirs: Path) -> subprocess.CompletedProcess:
+    path = os.pathsep.join([*(str(d) for d in plugin_dirs), str(ROOT)])
+    return subprocess.run([sys.executable, "-m", "study.run", "--list-models"], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": path, "COLUMNS": "300"}, timeout=120)
 
 
 @pytest.fixture
@@ -39,20 +64,63 @@ def test_unknown_parameter_lists_valid_parameters():
         get_adapter("xgboost")(depth=3)
 
 
-def test_every_adapter_declares_the_required_tags():
+def test_every_adapter_is_registered_under_its_own_name():
     for name, cls in all_adapters().items():
         assert cls.name == name
-        assert cls.tags.get("formulation") in ("regression", "embedding+head", "forecast-threshold"), name
-        for tag in ("library", "family", "python_dependencies", "needs_gpu", "needs_weights"):
-            assert tag in cls.tags, f"{name} lacks tag {tag}"
 
 
-def test_profile_and_subset_overrides_name_only_known_parameters():
-    for name, cls in all_adapters().items():
-        for kind, table in (("profile", cls.profiles), ("subset", cls.subset_params)):
-            for key, overrides in table.items():
-                unknown = set(overrides) - set(cls.default_params)
-                assert not unknown, f"{name}: {kind} {key} overrides unknown parameter(s) {unknown}"
+def test_a_plugin_that_fails_to_import_is_listed_with_its_error_and_the_others_still_load(bad_plugin):
+    bad_plugin("broken")
+    broken = [reg for reg in registrations() if reg.name == "broken-model"]
+    assert len(broken) == 1 and not broken[0].loaded
+    assert "ModuleNotFoundError" in broken[0].error and "a_library_that_is_not_installed" in broken[0].error
+    assert "broken-study-plugin" in broken[0].source
+    assert "xgboost" in all_adapters() and "broken-model" not in all_adapters()
+    with pytest.raises(AdapterError, match="broken-study-plugin.*could not be loaded.*ModuleNotFoundError"):
+        get_adapter("broken-model")
+
+
+def test_list_models_exits_0_and_shows_a_broken_plugin_as_unavailable():
+    result = _list_models(BAD_PLUGINS / "broken", PLUGIN_DIR)
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "broken-model" in line)
+    assert "no: could not be loaded: ModuleNotFoundError" in line and "broken-study-plugin 0.1" in line
+    assert "xgboost" in result.stdout
+
+
+def test_list_models_prints_the_install_hint_with_its_extra(plugin_on_path, monkeypatch):
+    """rich markup once swallowed "[torch]" from "pip install -e '.[torch]'"."""
+    import io
+
+    from rich.console import Console
+
+    from study.run import list_models
+
+    cls = get_adapter("test-needs-missing-package")
+    monkeypatch.setitem(cls.tags, "install_extra", "some-extra")
+    out = io.StringIO()
+    list_models(Console(file=out, width=400))
+    line = next(line for line in out.getvalue().splitlines() if "test-needs-missing-package" in line)
+    assert "pip install -e '.[some-extra]'" in line
+
+
+def test_a_duplicate_name_is_an_error_naming_both_sources(bad_plugin):
+    bad_plugin("duplicate")
+    message = "registered twice: by built-in module adapters/xgboost_features.py and by package duplicate-study-plugin"
+    with pytest.raises(AdapterError, match=message):
+        get_adapter("xgboost")
+    with pytest.raises(AdapterError, match=message):
+        all_adapters()
+    assert get_adapter("lstm").name == "lstm"  # other models still run with --models
+
+
+def test_an_entry_point_name_differing_from_the_class_name_is_reported(bad_plugin):
+    bad_plugin("renamed")
+    reg = next(reg for reg in registrations() if reg.entry_point == "entry-name")
+    assert reg.name == "class-name" and "differs from the class's name 'class-name'" in reg.notes[0]
+    assert get_adapter("class-name").__name__ == "RenamedAdapter"
+    with pytest.raises(AdapterError, match="Its entry point registers the class named 'class-name'"):
+        get_adapter("entry-name")
 
 
 def test_params_for_applies_subset_overrides_under_the_profile():
@@ -78,3 +146,14 @@ def test_a_dependency_inside_a_missing_package_makes_the_adapter_unavailable(plu
     cls = get_adapter("test-needs-missing-package")
     monkeypatch.setitem(cls.tags, "python_dependencies", ["package_that_is_not_installed_anywhere.tabular"])
     assert "needs package_that_is_not_installed_anywhere.tabular, not installed" in cls.unavailable_reason()
+
+
+def test_a_study_runs_the_other_models_beside_a_broken_plugin(synthetic_dir, tmp_path):
+    path = os.pathsep.join([str(BAD_PLUGINS / "broken"), str(PLUGIN_DIR), str(ROOT)])
+    result = subprocess.run(
+        [sys.executable, "-m", "study.run", "--profile", "smoke", "--models", "test-constant", "--subsets", "FD001",
+         "--seeds", "1", "--data-dir", str(synthetic_dir), "--allow-unverified-data", "--executor", "inline",
+         "--out", str(tmp_path / "run"), "--no-report"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "run" / "trials.jsonl").read_text().count('"status": "ok"') == 1

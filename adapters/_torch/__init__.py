@@ -114,8 +114,8 @@ class TorchWindowRegressor(Adapter):
     validation RMSE of the kept checkpoint and the per-epoch history.
     """
 
-    # what the trials before these parameters existed ran: one net, float32
-    key_neutral_params = {"ensemble": 1, "precision": "fp32"}
+    # what the trials before these parameters existed ran: one net, float32, labels / largest label
+    key_neutral_params = {"ensemble": 1, "precision": "fp32", "label_scale": None}
 
     @abstractmethod
     def _build_net(self, n_channels: int, window: int):
@@ -175,7 +175,7 @@ class TorchWindowRegressor(Adapter):
         if valid is not None and len(valid):
             xv, yv = self._inputs(valid, last_only=False), valid.windows()[1]
         budget = self.context.time_budget_s
-        config = TrainConfig.from_params(self.params, label_scale=float(max(y.max(), 1.0)),
+        config = TrainConfig.from_params(self.params, label_scale=float(self.params.get("label_scale") or max(y.max(), 1.0)),
                                          time_budget_s=budget / members if budget else None)
         self.label_scale_ = config.label_scale
         self.nets_, results = [], []

@@ -1,0 +1,2 @@
+from study.testing import contract_tests
+test_contract = contract_tests("study_hgb:HistGradientBoostingAdapter")
