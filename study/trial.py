@@ -16,9 +16,10 @@ from typing import Any, Callable
 import numpy as np
 
 from study.adapter import AdapterUnavailable, TrialContext
+from study.probes import PROBE_NAME, validation_probes
 from study.protocol import PreparedSubset
 from study.registry import get_adapter
-from study.scoring import score_predictions
+from study.scoring import rmse, score_predictions
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
                                            time_budget_s=spec.time_limit_s, threads=spec.threads)
             adapter.fit(prepared.train, prepared.valid)
             y_pred = adapter.predict(prepared.test)
+            predict_seconds = adapter.predict_seconds_
+            valid_fields = _validation_predictions(adapter, prepared)
         except AdapterUnavailable as exc:
             return {**row, "status": "skipped", "reason": str(exc)}
         except Exception as exc:  # an adapter's failure is a result, not a crash of the study
@@ -87,14 +90,29 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
     wall = time.perf_counter() - start
     row.update(status="ok", reason=None, **score_predictions(truth, y_pred, max_rul))
     row.update(
-        fit_seconds=adapter.fit_seconds_, predict_seconds=adapter.predict_seconds_, wall_seconds=wall,
+        fit_seconds=adapter.fit_seconds_, predict_seconds=predict_seconds, wall_seconds=wall,
         n_test_engines=len(y_pred), n_parameters=adapter.info_.get("n_parameters"), info=adapter.info_,
         units=prepared.test.units.tolist(), y_true=np.asarray(truth).tolist(), y_pred=y_pred.tolist(),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_warning_fields(caught),
+        **valid_fields,
     )
     if spec.time_limit_s and wall > spec.time_limit_s:
         row.update(status="failed", reason=f"exceeded the profile's time limit ({wall:.0f} s > {spec.time_limit_s:.0f} s)")
     return row
+
+
+def _validation_predictions(adapter: Any, prepared: PreparedSubset) -> dict[str, Any]:
+    """The fitted model's predictions on the validation probes (validation engines cut at a grid
+    of remaining cycles, ``study.probes``) with their training-derived truth, so models can be
+    combined later without refitting. Not part of the test score; no test label is involved."""
+    if not len(prepared.valid):
+        return {}
+    probes = validation_probes(prepared.valid)
+    start = time.perf_counter()
+    y_pred = adapter.predict(probes.engines)
+    return {"valid_probe": PROBE_NAME, "valid_units": probes.units.tolist(), "valid_cycles": probes.cycles.tolist(),
+            "valid_y_true": probes.truth.tolist(), "valid_y_pred": y_pred.tolist(),
+            "valid_rmse": rmse(probes.truth, y_pred), "valid_predict_seconds": time.perf_counter() - start}
 
 
 def _warning_fields(caught: list[warnings.WarningMessage]) -> dict[str, Any]:
