@@ -151,6 +151,36 @@ def model_summary_table(board: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.DataFrame, max_rul: float) -> str:
+    """Per subset and ensemble method: its RMSE, the best single model's, the paired difference
+    between the two on the same test engines, the members' mean weights over seeds and the cost."""
+    from study.ensemble import ENSEMBLE_MODELS
+
+    ensembles = [r for r in rows if r.get("model") in ENSEMBLE_MODELS and r.get("status") == "ok"]
+    if not ensembles:
+        return "_no ensemble in this run (`python -m study.ensemble RUN` adds one)_\n"
+    singles = board[~board["model"].isin(ENSEMBLE_MODELS) & board["rmse"].notna()]
+    lines = ["| subset | ensemble | RMSE | best single model | its RMSE | ensemble minus best single (95% CI) "
+             "| weights (mean over seeds) | fit s (sum of members) |", "|" + "---|" * 8]
+    for (subset, model), group in pd.DataFrame(ensembles).groupby(["subset", "model"], sort=True):
+        line = board[(board["subset"] == subset) & (board["model"] == model)].iloc[0]
+        candidates = singles[singles["subset"] == subset]
+        best = candidates.sort_values("rmse").iloc[0] if len(candidates) else None
+        paired = ""
+        if best is not None:
+            part = preds[(preds["subset"] == subset) & preds["model"].isin([model, best["model"]])]
+            diff = compare_to_baseline(part, best["model"], max_rul)
+            if len(diff):
+                d = diff.iloc[0]
+                paired = f"{d['difference']:+.2f} ({d['ci_low']:+.2f} to {d['ci_high']:+.2f}) {d['verdict']}"
+        weights = pd.DataFrame([r["info"]["weights"] for r in group.to_dict("records")]).fillna(0).mean()
+        shown = ", ".join(f"{m} {w:.2f}" for m, w in weights.sort_values(ascending=False).items() if w >= 0.005)
+        lines.append(f"| {subset} | {model} | {_mean_std(line['rmse'], line['rmse_std'], line['n_seeds'])} | "
+                     f"{'' if best is None else best['model']} | {'' if best is None else f'{best.rmse:.2f}'} | "
+                     f"{paired} | {shown} | {line['fit_seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def refresh_markers(text: str, tables: dict[str, str]) -> str:
     """Replace the body between ``<!-- table:NAME -->`` and ``<!-- /table -->`` markers."""
     def swap(match: re.Match) -> str:
@@ -270,6 +300,7 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
+    tables["ensemble"] = ensemble_table(rows, board, preds, max_rul)
     if preds.empty or baseline not in set(preds["model"]):
         tables["vs-baseline"] = (f"_`{baseline}` has no results in this run; `python -m study.report RUN "
                                  "--baseline MODEL` compares with another model._\n")
@@ -316,6 +347,12 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
               "interval is on that side of zero; `not distinguishable`: this test set cannot tell them apart. "
               "The interval covers test-engine sampling only; the spread over seeds is the ± std above.", "",
               tables["vs-baseline"]]
+    lines += ["## Ensembles", "",
+              "Models combined with weights chosen on validation probes only (validation engines cut at a grid "
+              "of remaining cycles; `study/ensemble.py`), each seed's ensemble from the members' trials of that "
+              "seed, scored once on the test engines. The difference with the subset's best single model is "
+              "paired over the same test engines (95% bootstrap interval). The cost is the sum of the members'.",
+              "", tables["ensemble"]]
     lines += ["## Ranking across subsets", "",
               "Average rank by RMSE over the subsets (only models with results on every subset).", "",
               tables["average-rank"]]

@@ -143,3 +143,21 @@ def test_a_run_stores_validation_probes_and_the_ensemble_command_adds_rows_once(
     assert second.returncode == 0 and len(ResultStore(tmp_path).rows()) == n_rows  # resumed: nothing appended
     stored = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
     assert {r["model"] for r in stored} == {"xgboost", "test-constant", "ensemble", "ensemble-nnls"}
+
+
+def test_the_report_shows_each_ensemble_against_the_best_single_model(synthetic_dir, tmp_path, monkeypatch):
+    from study.ensemble import add_ensembles
+    from study.report import write_report
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    config = RunConfig(out=tmp_path, profile="smoke", subsets=["FD001"], models=["xgboost", "test-constant"],
+                       seeds=2, data_dir=synthetic_dir, offline=True, allow_unverified_data=True, executor="inline")
+    run_study(config, QUIET)
+    add_ensembles(tmp_path, methods=["greedy"])
+    report = write_report(tmp_path).read_text()
+    section = report.split("## Ensembles")[1].split("\n## ")[0]
+    line = next(l for l in section.splitlines() if l.startswith("| FD001 | ensemble |"))
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
+    best = board.drop(index="ensemble")["rmse"].idxmin()
+    assert f"| {best} | {board.loc[best, 'rmse']:.2f} |" in line
+    assert ("lower" in line or "higher" in line or "not distinguishable" in line) and "(2 seeds)" not in line
