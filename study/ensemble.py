@@ -1,5 +1,5 @@
 """The study's own ensemble: combine models' predictions with weights chosen on validation
-probes only, then score the combination once on the test engines.
+engines only, then score the combination once on the test engines.
 
 ``python -m study.ensemble RUN_DIR`` reads a run folder's rows, and for each (subset, seed)
 combines the models' trials of that seed (so the ensemble's spread over seeds is comparable
@@ -13,8 +13,9 @@ Two well-known ways to choose weights, both from the members' validation predict
 - ``nnls`` (the ``ensemble-nnls`` row): a non-negative least-squares stack (no intercept).
 
 Test labels are only read to score the combined prediction, after its weights are final;
-the weights are a pure function of the validation probes (``study.probes``) and their
-training-derived truth. A caveat the report states: members that early-stop or select on the
+the weights are a pure function of the members' predictions for the cut validation engines
+(``study.validation``: engine-disjoint validation engines cut short as test engines are) and
+their training-derived truth. A caveat the report states: members that early-stop or select on the
 validation engines (our networks, XGBoost, AutoGluon) saw those engines' labels while training,
 so their validation predictions are slightly optimistic; the test score is not affected.
 """
@@ -39,7 +40,7 @@ DEFAULT_ROUNDS = 25  # AutoGluon's default ensemble size
 
 
 def greedy_weights(preds: np.ndarray, truth: np.ndarray, rounds: int = DEFAULT_ROUNDS) -> np.ndarray:
-    """Caruana ensemble selection with replacement. ``preds``: (members, probes). Ties go to the
+    """Caruana ensemble selection with replacement. ``preds``: (members, cut engines). Ties go to the
     earlier member, so the result is deterministic."""
     preds, truth = np.asarray(preds, float), np.asarray(truth, float)
     if rounds < 1:
@@ -47,7 +48,7 @@ def greedy_weights(preds: np.ndarray, truth: np.ndarray, rounds: int = DEFAULT_R
     counts = np.zeros(len(preds))
     running = np.zeros(preds.shape[1])
     for step in range(1, rounds + 1):
-        candidates = (running * (step - 1) + preds) / step  # (members, probes): the average if each were added
+        candidates = (running * (step - 1) + preds) / step  # (members, cut engines): the average if each were added
         errors = np.sqrt(((candidates - truth) ** 2).mean(axis=1))
         best = int(np.argmin(errors))
         counts[best] += 1
@@ -71,7 +72,7 @@ def choose_weights(method: str, preds: np.ndarray, truth: np.ndarray, rounds: in
     raise StudyError(f"Unknown ensemble method {method!r}; valid: {', '.join(METHODS)}.")
 
 
-def _has_probes(row: dict[str, Any]) -> bool:
+def _has_valid_predictions(row: dict[str, Any]) -> bool:
     return row.get("status") == "ok" and bool(row.get("valid_y_pred")) and row["model"] not in ENSEMBLE_MODELS
 
 
@@ -84,18 +85,18 @@ def _aligned(rows: Sequence[dict[str, Any]], ids_field: tuple[str, ...], pred_fi
 
 def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
             rounds: int = DEFAULT_ROUNDS) -> dict[str, Any]:
-    """One ensemble row from the rows of one (subset, seed): weights from the validation probes,
+    """One ensemble row from the rows of one (subset, seed): weights from the cut validation engines,
     then the weighted test prediction, scored like any trial."""
     members = sorted(members, key=lambda r: r["model"])
     subset, seed = members[0]["subset"], members[0]["seed"]
     for field in ("protocol_hash", "data_fingerprint"):
         if len({r.get(field) for r in members}) > 1:
             raise StudyError(f"{subset} seed {seed}: members differ in {field}; they are not from one study.")
-    probe_ids, valid_preds = _aligned(members, ("valid_units", "valid_cycles"), "valid_y_pred")
+    cut_ids, valid_preds = _aligned(members, ("valid_units", "valid_cycles"), "valid_y_pred")
     truths = [dict(zip(zip(r["valid_units"], r["valid_cycles"]), r["valid_y_true"])) for r in members]
-    if not probe_ids or any(t[i] != truths[0][i] for t in truths for i in probe_ids):
-        raise StudyError(f"{subset} seed {seed}: the members' validation probes do not match.")
-    valid_truth = np.array([truths[0][i] for i in probe_ids], dtype=float)
+    if not cut_ids or any(t[i] != truths[0][i] for t in truths for i in cut_ids):
+        raise StudyError(f"{subset} seed {seed}: the members' cut validation engines do not match.")
+    valid_truth = np.array([truths[0][i] for i in cut_ids], dtype=float)
     weights = choose_weights(method, valid_preds, valid_truth, rounds)
     # the test side: predictions combined with the final weights; the truth is read only to score
     units, test_preds = _aligned(members, ("units",), "y_pred")
@@ -122,9 +123,9 @@ def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
         "n_test_engines": len(units), "n_parameters": None,
         "info": {"weights": chosen, "valid_rmse": rmse(valid_truth, valid_pred),
                  "member_valid_rmse": {r["model"]: rmse(valid_truth, p) for r, p in zip(members, valid_preds)},
-                 "member_keys": {r["model"]: r["key"] for r in members}, "n_probes": len(probe_ids)},
+                 "member_keys": {r["model"]: r["key"] for r in members}, "n_valid_cuts": len(cut_ids)},
         "units": [u for (u,) in units], "y_true": y_true.tolist(), "y_pred": y_pred.tolist(),
-        "valid_units": [u for u, _ in probe_ids], "valid_cycles": [c for _, c in probe_ids],
+        "valid_units": [u for u, _ in cut_ids], "valid_cycles": [c for _, c in cut_ids],
         "valid_y_true": valid_truth.tolist(), "valid_y_pred": valid_pred.tolist(),
         "valid_in_sample": True,  # the ensemble's own validation error is where its weights were fitted
     }
@@ -133,10 +134,10 @@ def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
 def ensemble_rows(rows: Iterable[dict[str, Any]], methods: Sequence[str] = ("greedy", "nnls"),
                   members: Sequence[str] | None = None, max_rul: float = 125,
                   rounds: int = DEFAULT_ROUNDS) -> list[dict[str, Any]]:
-    """Ensemble rows for every (subset, seed) where at least two members have validation probes."""
+    """Ensemble rows for every (subset, seed) where at least two members have cut validation engines."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if _has_probes(row) and (members is None or row["model"] in members):
+        if _has_valid_predictions(row) and (members is None or row["model"] in members):
             groups[row["subset"], row["seed"]].append(row)
     out = []
     for (subset, seed), group in sorted(groups.items()):
@@ -159,7 +160,7 @@ def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), me
     new = ensemble_rows(rows, methods, members, max_rul, rounds)
     if not new:
         raise StudyError(f"{run_dir}: no (subset, seed) has two models with validation predictions; rows "
-                         "written before validation probes were stored cannot be combined (rerun with --force).")
+                         "written before cut validation engines were stored cannot be combined (rerun with --force).")
     store = ResultStore(Path(run_dir))
     stored = store.latest_by_key()
     appended = [store.append(row) for row in new if row["key"] not in stored]
@@ -171,7 +172,7 @@ def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), me
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m study.ensemble",
-        description="Combine a run's models with weights chosen on validation probes only; score once on test.")
+        description="Combine a run's models with weights chosen on cut validation engines only; score once on test.")
     parser.add_argument("run_dir", type=Path, help="a run folder written by python -m study.run")
     parser.add_argument("--method", choices=[*METHODS, "both"], default="both",
                         help="greedy (Caruana ensemble selection), nnls (stack), or both (default)")

@@ -348,8 +348,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
               "The interval covers test-engine sampling only; the spread over seeds is the ± std above.", "",
               tables["vs-baseline"]]
     lines += ["## Ensembles", "",
-              "Models combined with weights chosen on validation probes only (validation engines cut at a grid "
-              "of remaining cycles; `study/ensemble.py`), each seed's ensemble from the members' trials of that "
+              "Models combined with weights chosen on validation engines only (their predictions for the "
+              "validation engines cut short as test engines are, `study/validation.py`; `study/ensemble.py`), each seed's ensemble from the members' trials of that "
               "seed, scored once on the test engines. The difference with the subset's best single model is "
               "paired over the same test engines (95% bootstrap interval). The cost is the sum of the members'.",
               "", tables["ensemble"]]

@@ -16,10 +16,10 @@ from typing import Any, Callable
 import numpy as np
 
 from study.adapter import AdapterUnavailable, TrialContext
-from study.probes import PROBE_NAME, validation_probes
 from study.protocol import PreparedSubset
 from study.registry import get_adapter
-from study.scoring import rmse, score_predictions
+from study.scoring import score_predictions
+from study.validation import cut_engines
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class TrialSpec:
     config: str = ""  # the key without the seed: the trials one leaderboard line averages
     time_limit_s: float | None = None
     threads: int | None = None  # not part of the key: it changes speed, not results
+    # predict the cut validation engines too (study.validation); the tuner turns it off, as
+    # its test engines are those cut validation engines already
+    predict_valid: bool = True
 
 
 def seed_everything(seed: int) -> None:
@@ -79,8 +82,8 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
                                            time_budget_s=spec.time_limit_s, threads=spec.threads)
             adapter.fit(prepared.train, prepared.valid)
             y_pred = adapter.predict(prepared.test)
-            predict_seconds = adapter.predict_seconds_
-            valid_fields = _validation_predictions(adapter, prepared)
+            predict_seconds = adapter.predict_seconds_  # before the validation predict resets it
+            valid_fields = _valid_predictions(adapter, prepared, max_rul) if spec.predict_valid else {}
         except AdapterUnavailable as exc:
             return {**row, "status": "skipped", "reason": str(exc)}
         except Exception as exc:  # an adapter's failure is a result, not a crash of the study
@@ -101,18 +104,19 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
     return row
 
 
-def _validation_predictions(adapter: Any, prepared: PreparedSubset) -> dict[str, Any]:
-    """The fitted model's predictions on the validation probes (validation engines cut at a grid
-    of remaining cycles, ``study.probes``) with their training-derived truth, so models can be
-    combined later without refitting. Not part of the test score; no test label is involved."""
-    if not len(prepared.valid):
+def _valid_predictions(adapter: Any, prepared: PreparedSubset, max_rul: float) -> dict[str, Any]:
+    """The adapter's predictions for the cut validation engines (``study.validation``), with
+    their capped truth from the training labels and their RMSE: results a later step (an
+    ensemble, a comparison) can use without refitting. Nothing here reads test labels."""
+    if prepared.valid.rul is None or not len(prepared.valid):
         return {}
-    probes = validation_probes(prepared.valid)
-    start = time.perf_counter()
-    y_pred = adapter.predict(probes.engines)
-    return {"valid_probe": PROBE_NAME, "valid_units": probes.units.tolist(), "valid_cycles": probes.cycles.tolist(),
-            "valid_y_true": probes.truth.tolist(), "valid_y_pred": y_pred.tolist(),
-            "valid_rmse": rmse(probes.truth, y_pred), "valid_predict_seconds": time.perf_counter() - start}
+    cut = cut_engines(prepared.valid)
+    y_pred = adapter.predict(cut.engines)
+    y_true = np.minimum(cut.truth, max_rul)
+    return {"valid_units": cut.units.tolist(), "valid_cycles": cut.cycles.tolist(),
+            "valid_y_true": y_true.tolist(), "valid_y_pred": y_pred.tolist(),
+            "valid_rmse": float(np.sqrt(np.mean((y_pred - y_true) ** 2))),
+            "valid_predict_seconds": adapter.predict_seconds_}
 
 
 def _warning_fields(caught: list[warnings.WarningMessage]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The cross-family ensemble: weights from validation probes only, scored once on test."""
+"""The cross-family ensemble: weights from validation engines only, scored once on test."""
 from __future__ import annotations
 
 import copy
@@ -14,32 +14,12 @@ import pytest
 from rich.console import Console
 
 from study.ensemble import combine, ensemble_rows, greedy_weights, nnls_weights
-from study.probes import PROBE_RUL, validation_probes
 from study.results import ResultStore
 from study.runner import RunConfig, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = Path(__file__).parent / "fake_plugin"
 QUIET = Console(file=open(os.devnull, "w"))
-
-
-# ----- probes --------------------------------------------------------------------------------
-def test_probes_cut_validation_engines_at_the_grid_with_the_remaining_cycles_as_truth(synthetic_prepared):
-    prepared, _ = synthetic_prepared
-    valid = prepared.valid
-    probes = validation_probes(valid)
-    lengths = dict(zip(valid.units.tolist(), (len(s) for s in valid.sequences)))
-    assert len(probes.engines) == len(probes.truth) > 0 and probes.engines.rul is None
-    assert len(set(probes.engines.units.tolist())) == len(probes.engines)  # unique ids for per-series libraries
-    for i, (unit, kept) in enumerate(probes.ids()):
-        remaining = lengths[unit] - kept
-        assert remaining in PROBE_RUL
-        assert probes.truth[i] == min(remaining, 125)
-        assert len(probes.engines.sequences[i]) == kept
-        # the probe is the engine's first `kept` cycles, not some other part of it
-        full = valid.sequences[list(valid.units).index(unit)]
-        np.testing.assert_array_equal(probes.engines.sequences[i], full[:kept])
-    assert set(np.round(probes.truth)) - {float(min(r, 125)) for r in PROBE_RUL} == set()
 
 
 # ----- weights -------------------------------------------------------------------------------
@@ -113,24 +93,23 @@ def test_ensembles_combine_the_same_seed_only_and_need_two_members(members):
     assert set(rows[0]["info"]["member_keys"].values()) == {m["key"] for m in members}
 
 
-def test_mismatched_probes_are_refused(members):
+def test_mismatched_validation_cuts_are_refused(members):
     from study.errors import StudyError
 
     members[1]["valid_y_true"] = list(np.asarray(members[1]["valid_y_true"]) + 1)
-    with pytest.raises(StudyError, match="probes do not match"):
+    with pytest.raises(StudyError, match="cut validation engines do not match"):
         combine(members, "greedy", 125)
 
 
 # ----- end to end ----------------------------------------------------------------------------
-def test_a_run_stores_validation_probes_and_the_ensemble_command_adds_rows_once(synthetic_dir, tmp_path,
+def test_a_run_stores_validation_predictions_and_the_ensemble_command_adds_rows_once(synthetic_dir, tmp_path,
                                                                                monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     config = RunConfig(out=tmp_path, profile="smoke", subsets=["FD001"], models=["xgboost", "test-constant"],
                        seeds=2, data_dir=synthetic_dir, offline=True, allow_unverified_data=True, executor="inline")
     run_study(config, QUIET)
     rows = ResultStore(tmp_path).rows()
-    assert all(r["valid_probe"].startswith("rul-grid") and len(r["valid_y_pred"]) == len(r["valid_units"]) > 0
-               for r in rows)
+    assert all(len(r["valid_y_pred"]) == len(r["valid_units"]) == len(r["valid_y_true"]) > 0 for r in rows)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), str(ROOT)])}
     cli = [sys.executable, "-m", "study.ensemble", str(tmp_path)]
     first = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
