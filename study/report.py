@@ -193,15 +193,6 @@ def refresh_markers(text: str, tables: dict[str, str]) -> str:
 
 
 # ----- figures ------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     """Family -> its model with the lowest mean RMSE over the subsets it ran on."""
     ok = board[board["rmse"].notna()]
@@ -209,83 +200,69 @@ def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     return {fam: grp.sort_values("rmse")["model"].iloc[0] for fam, grp in means.groupby("family")}
 
 
-def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float) -> dict[str, Path]:
-    """All report figures as PNG files in ``out``."""
-    plt = _plt()
+def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float,
+                  rows: list[dict[str, Any]] | None = None, baseline: str = DEFAULT_BASELINE) -> dict[str, Path]:
+    """The report's figures as PNG files in ``out`` (drawn by ``study.figures``, one colour per
+    model throughout). ``rows`` give the seeds' spread; ``baseline`` is drawn next to the best."""
+    from study import figures
+
     ok = board[board["rmse"].notna()]
-    subsets = sorted(ok["subset"].unique())
-    models = sorted(ok["model"].unique())
-    written: dict[str, Path] = {}
     if ok.empty:
-        return written
-
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(subsets) * max(1, len(models)) / 3), 4))
-    width = 0.8 / len(models)
-    for i, model in enumerate(models):
-        part = ok[ok["model"] == model].set_index("subset").reindex(subsets)
-        ax.bar(np.arange(len(subsets)) + i * width, part["rmse"], width, yerr=part["rmse_std"], label=model, capsize=2)
-    ax.set_xticks(np.arange(len(subsets)) + 0.4 - width / 2, subsets)
-    ax.set_ylabel("RMSE (capped truth), mean ± std over seeds")
-    ax.legend(fontsize=7, ncol=2)
-    written["bars"] = _save(fig, out / FIGURES["bars"])
-
+        return {}
+    spread = figures.seed_spread(rows or [])
+    board = board.merge(spread, on=["model", "subset"], how="left")
     best = best_per_family(board)
-    first_seed = preds.sort_values("seed").groupby(["model", "subset", "unit"], as_index=False).first()
-    fig, axes = plt.subplots(len(best), len(subsets), figsize=(3.2 * len(subsets), 2.6 * len(best)), squeeze=False)
-    for row, (family, model) in enumerate(sorted(best.items())):
-        for col, subset in enumerate(subsets):
-            ax = axes[row][col]
-            part = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
-            part = part.assign(capped=np.minimum(part["y_true"], max_rul)).sort_values("capped")
-            ax.plot(np.arange(len(part)), part["capped"], "k-", lw=1, label="true (capped)")
-            ax.plot(np.arange(len(part)), part["y_pred"], ".", ms=3, label="predicted")
-            ax.set_title(f"{model} ({family}) {subset}", fontsize=8)
-            ax.tick_params(labelsize=6)
-    axes[0][0].legend(fontsize=6)
-    fig.supxlabel("test engines, sorted by true RUL", fontsize=8)
-    written["pred_vs_true"] = _save(fig, out / FIGURES["pred_vs_true"])
-
-    fig, axes = plt.subplots(1, len(subsets), figsize=(3.4 * len(subsets), 3), squeeze=False)
-    for col, subset in enumerate(subsets):
-        ax = axes[0][col]
-        for family, model in sorted(best.items()):
-            part = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
-            capped = np.minimum(part["y_true"], max_rul)
-            ax.scatter(capped, part["y_pred"] - capped, s=4, alpha=0.6, label=model)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_title(subset, fontsize=8)
-        ax.set_xlabel("true RUL (capped)", fontsize=7)
-    axes[0][0].set_ylabel("prediction error (late > 0)", fontsize=7)
-    axes[0][-1].legend(fontsize=6)
-    written["error_vs_true"] = _save(fig, out / FIGURES["error_vs_true"])
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for subset in subsets:
-        part = ok[ok["subset"] == subset]
-        ax.scatter(part["fit_seconds"], part["rmse"], label=subset)
-        for _, r in part.iterrows():
-            ax.annotate(r["model"], (r["fit_seconds"], r["rmse"]), fontsize=6)
-    ax.set_xscale("log")
-    ax.set_xlabel("fit time per trial (s, log scale)")
-    ax.set_ylabel("RMSE (capped truth)")
-    ax.legend(fontsize=7)
-    written["pareto"] = _save(fig, out / FIGURES["pareto"])
-
+    shown = [m for m in figures.model_means(board).index if m in best.values() or m == baseline]
+    drawn = {
+        "bars": figures.sorted_results(board, out / FIGURES["bars"]),
+        "pred_vs_true": _pred_vs_true(preds, out / FIGURES["pred_vs_true"], ok, max_rul, baseline),
+        "error_vs_true": figures.error_by_stage(preds, out / FIGURES["error_vs_true"], shown[:5], max_rul),
+        "pareto": figures.accuracy_vs_cost(board, out / FIGURES["pareto"]),
+    }
     rank = ranks(board)
     if not rank.empty:
+        plt = figures.pyplot()
+        colours = figures.model_colours(rank["model"])
         fig, ax = plt.subplots(figsize=(6, 0.4 * len(rank) + 1))
-        ax.barh(rank["model"], rank["average_rank"])
+        ax.barh(rank["model"], rank["average_rank"], color=[colours[m] for m in rank["model"]])
         ax.invert_yaxis()
         ax.set_xlabel("average rank across subsets (1 = best RMSE)")
-        written["ranks"] = _save(fig, out / FIGURES["ranks"])
-    return written
+        drawn["ranks"] = figures.save(fig, out / FIGURES["ranks"])
+    return {key: path for key, path in drawn.items() if path is not None}
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    _plt().close(fig)
-    return path
+def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: float, baseline: str) -> Path | None:
+    """Per subset: every test engine's true (capped) RUL and the predictions of the subset's
+    best model and of the baseline (first seed), engines sorted by true RUL."""
+    from study import figures
+
+    subsets = sorted(ok["subset"].unique())
+    plt = figures.pyplot()
+    cols = 2 if len(subsets) > 1 else 1
+    fig, axes = plt.subplots(int(np.ceil(len(subsets) / cols)), cols, figsize=(6.6 if cols == 2 else 4.4,
+                             2.6 * int(np.ceil(len(subsets) / cols)) + 0.4), squeeze=False)
+    first_seed = preds.sort_values("seed").groupby(["model", "subset", "unit"], as_index=False).first()
+    for ax, subset in zip(axes.flat, subsets):
+        part = ok[ok["subset"] == subset].sort_values("rmse")
+        models = list(dict.fromkeys([part["model"].iloc[0]] + ([baseline] if baseline in set(part["model"]) else [])))
+        colours = figures.model_colours(models)
+        order = None
+        for model in models:
+            mine = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
+            mine = mine.assign(capped=np.minimum(mine["y_true"], max_rul)).sort_values(["capped", "unit"])
+            if order is None:
+                order = mine["unit"].tolist()
+                ax.plot(np.arange(len(mine)), mine["capped"], color="black", lw=1.2, label="true (capped)")
+            mine = mine.set_index("unit").loc[order]
+            ax.plot(np.arange(len(mine)), mine["y_pred"], ".", ms=3.5, color=colours[model], label=model)
+        ax.set_title(subset, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, frameon=False, loc="upper left")
+    for ax in list(axes.flat)[len(subsets):]:
+        ax.axis("off")
+    fig.supxlabel("test engines, sorted by true RUL", fontsize=8)
+    fig.supylabel("RUL (cycles)", fontsize=8)
+    return figures.save(fig, path)
 
 
 # ----- the report ---------------------------------------------------------------------------
@@ -361,10 +338,12 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
               "protocols differ (some select epochs on the test set), so they are never ranked with the rows above.",
               "", tables["reference"]]
     lines += ["## Figures", ""]
-    captions = {"bars": "RMSE per subset (error bars: std over seeds)",
-                "pred_vs_true": "Predicted vs true RUL per test engine, best model of each family (first seed)",
-                "error_vs_true": "Prediction error against true RUL (late predictions are above zero)",
-                "pareto": "Accuracy against training cost",
+    captions = {"bars": "Test RMSE per subset, models sorted (whiskers: lowest to highest seed, where seeds differ)",
+                "pred_vs_true": f"Predicted vs true RUL per test engine: each subset's best model and {baseline} "
+                                "(first seed)",
+                "error_vs_true": "Mean error by stage of engine life, best model of each family (above zero: late, "
+                                 "the dangerous direction)",
+                "pareto": "Accuracy against training cost, one point per model",
                 "ranks": "Average rank across subsets"}
     for key, path in figures.items():
         lines += [f"![{captions[key]}]({path.name})", f"*{captions[key]}*", ""]
@@ -398,7 +377,7 @@ def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEF
     board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     preds = predictions_frame(rows)
-    figures = write_figures(board, preds, run_dir, max_rul)
+    figures = write_figures(board, preds, run_dir, max_rul, rows, baseline)
     tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
     path = run_dir / "report.md"
     path.write_text(render(rows, info, board, tables, figures, baseline))
