@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
 from study.leaderboard import configs_from, predictions_frame, ranks, study_rows, to_markdown, write_tables
+from study.markers import RunValues, refresh_tables, refresh_values
 from study.results import ResultStore
 
 FIGURES = {
@@ -31,8 +32,6 @@ FIGURES = {
 }
 #: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
 DEFAULT_BASELINE = "lstm"
-# a block's body may be empty, and never runs past its own closing marker
-MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
 
 
 def published_results() -> pd.DataFrame:
@@ -181,15 +180,11 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
     return "\n".join(lines) + "\n"
 
 
-def refresh_markers(text: str, tables: dict[str, str]) -> str:
-    """Replace the body between ``<!-- table:NAME -->`` and ``<!-- /table -->`` markers."""
-    def swap(match: re.Match) -> str:
-        name = match.group("name")
-        if name not in tables:
-            return match.group(0)
-        return match.group(1) + tables[name].rstrip("\n") + "\n" + match.group(3)
-
-    return MARKER.sub(swap, text)
+def refresh_markers(text: str, tables: dict[str, str], values: RunValues | None = None) -> str:
+    """Refresh a markdown file's ``<!-- table:NAME -->`` blocks and, given the run's ``values``,
+    its ``<!-- value:NAME -->`` numbers (``study.markers``)."""
+    text = refresh_tables(text, tables)
+    return refresh_values(text, values) if values is not None else text
 
 
 # ----- figures ------------------------------------------------------------------------------
@@ -362,13 +357,15 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEFAULT_BASELINE) -> Path:
+def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, baseline: str = DEFAULT_BASELINE) -> Path:
     """Write ``report.md`` and figures into ``run_dir`` and rebuild its derived tables from
-    ``trials.jsonl``; refresh tables in ``writeup`` if given. ``baseline``: the model the
-    others are compared with engine by engine."""
+    ``trials.jsonl``; refresh the table and value markers (``study.markers``) of each
+    ``writeup`` file given. ``baseline``: the model the others are compared with engine by engine."""
     run_dir = Path(run_dir)
-    if writeup is not None and not writeup.is_file():
-        raise StudyError(f"--writeup {writeup} does not exist: give the markdown file whose tables to refresh.")
+    writeups = [] if writeup is None else [writeup] if isinstance(writeup, (str, Path)) else list(writeup)
+    for path in map(Path, writeups):
+        if not path.is_file():
+            raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
     rows, info = load_run(run_dir)
     measured = sorted({r["model"] for r in rows if r.get("status") == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
@@ -381,8 +378,13 @@ def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEF
     tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
     path = run_dir / "report.md"
     path.write_text(render(rows, info, board, tables, figures, baseline))
-    if writeup is not None:
-        writeup.write_text(refresh_markers(writeup.read_text(), tables))
+    if writeups:
+        comparison = (compare_to_baseline(preds, baseline, max_rul)
+                      if not preds.empty and baseline in set(preds["model"]) else None)
+        values = RunValues(board, comparison)
+        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
+        for target, text in refreshed.items():  # every file checked before any is written
+            target.write_text(text)
     return path
 
 
@@ -391,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m study.report",
         description="Write the markdown report and figures of a run folder, from its trial rows.")
     parser.add_argument("run_dir", type=Path, help="a run folder written by python -m study.run")
-    parser.add_argument("--writeup", type=Path, help="a markdown file whose <!-- table:NAME --> blocks to refresh")
+    parser.add_argument("--writeup", type=Path, action="append",
+                        help="a markdown file whose <!-- table:NAME --> and <!-- value:NAME --> markers to refresh "
+                             "(repeatable: the writeup and the blog post)")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help=f"the model every other is compared with, engine by engine (default: {DEFAULT_BASELINE})")
     args = parser.parse_args(argv)
