@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pandas as pd
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
 from study.leaderboard import configs_from, predictions_frame, ranks, study_rows, to_markdown, write_tables
+from study.markers import RunValues, refresh_tables, refresh_values
 from study.results import ResultStore
 
 FIGURES = {
@@ -31,8 +32,6 @@ FIGURES = {
 }
 #: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
 DEFAULT_BASELINE = "lstm"
-# a block's body may be empty, and never runs past its own closing marker
-MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
 
 
 def published_results() -> pd.DataFrame:
@@ -151,27 +150,44 @@ def model_summary_table(board: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def refresh_markers(text: str, tables: dict[str, str]) -> str:
-    """Replace the body between ``<!-- table:NAME -->`` and ``<!-- /table -->`` markers."""
-    def swap(match: re.Match) -> str:
-        name = match.group("name")
-        if name not in tables:
-            return match.group(0)
-        return match.group(1) + tables[name].rstrip("\n") + "\n" + match.group(3)
+def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.DataFrame, max_rul: float) -> str:
+    """Per subset and ensemble method: its RMSE, the best single model's, the paired difference
+    between the two on the same test engines, the members' mean weights over seeds and the cost."""
+    from study.ensemble import ENSEMBLE_MODELS
 
-    return MARKER.sub(swap, text)
+    ensembles = [r for r in rows if r.get("model") in ENSEMBLE_MODELS and r.get("status") == "ok"]
+    if not ensembles:
+        return "_no ensemble in this run (`python -m study.ensemble RUN` adds one)_\n"
+    singles = board[~board["model"].isin(ENSEMBLE_MODELS) & board["rmse"].notna()]
+    lines = ["| subset | ensemble | RMSE | best single model | its RMSE | ensemble minus best single (95% CI) "
+             "| weights (mean over seeds) | fit s (sum of members) |", "|" + "---|" * 8]
+    for (subset, model), group in pd.DataFrame(ensembles).groupby(["subset", "model"], sort=True):
+        line = board[(board["subset"] == subset) & (board["model"] == model)].iloc[0]
+        candidates = singles[singles["subset"] == subset]
+        best = candidates.sort_values("rmse").iloc[0] if len(candidates) else None
+        paired = ""
+        if best is not None:
+            part = preds[(preds["subset"] == subset) & preds["model"].isin([model, best["model"]])]
+            diff = compare_to_baseline(part, best["model"], max_rul)
+            if len(diff):
+                d = diff.iloc[0]
+                paired = f"{d['difference']:+.2f} ({d['ci_low']:+.2f} to {d['ci_high']:+.2f}) {d['verdict']}"
+        weights = pd.DataFrame([r["info"]["weights"] for r in group.to_dict("records")]).fillna(0).mean()
+        shown = ", ".join(f"{m} {w:.2f}" for m, w in weights.sort_values(ascending=False).items() if w >= 0.005)
+        lines.append(f"| {subset} | {model} | {_mean_std(line['rmse'], line['rmse_std'], line['n_seeds'])} | "
+                     f"{'' if best is None else best['model']} | {'' if best is None else f'{best.rmse:.2f}'} | "
+                     f"{paired} | {shown} | {line['fit_seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def refresh_markers(text: str, tables: dict[str, str], values: RunValues | None = None) -> str:
+    """Refresh a markdown file's ``<!-- table:NAME -->`` blocks and, given the run's ``values``,
+    its ``<!-- value:NAME -->`` numbers (``study.markers``)."""
+    text = refresh_tables(text, tables)
+    return refresh_values(text, values) if values is not None else text
 
 
 # ----- figures ------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     """Family -> its model with the lowest mean RMSE over the subsets it ran on."""
     ok = board[board["rmse"].notna()]
@@ -179,83 +195,69 @@ def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     return {fam: grp.sort_values("rmse")["model"].iloc[0] for fam, grp in means.groupby("family")}
 
 
-def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float) -> dict[str, Path]:
-    """All report figures as PNG files in ``out``."""
-    plt = _plt()
+def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float,
+                  rows: list[dict[str, Any]] | None = None, baseline: str = DEFAULT_BASELINE) -> dict[str, Path]:
+    """The report's figures as PNG files in ``out`` (drawn by ``study.figures``, one colour per
+    model throughout). ``rows`` give the seeds' spread; ``baseline`` is drawn next to the best."""
+    from study import figures
+
     ok = board[board["rmse"].notna()]
-    subsets = sorted(ok["subset"].unique())
-    models = sorted(ok["model"].unique())
-    written: dict[str, Path] = {}
     if ok.empty:
-        return written
-
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(subsets) * max(1, len(models)) / 3), 4))
-    width = 0.8 / len(models)
-    for i, model in enumerate(models):
-        part = ok[ok["model"] == model].set_index("subset").reindex(subsets)
-        ax.bar(np.arange(len(subsets)) + i * width, part["rmse"], width, yerr=part["rmse_std"], label=model, capsize=2)
-    ax.set_xticks(np.arange(len(subsets)) + 0.4 - width / 2, subsets)
-    ax.set_ylabel("RMSE (capped truth), mean ± std over seeds")
-    ax.legend(fontsize=7, ncol=2)
-    written["bars"] = _save(fig, out / FIGURES["bars"])
-
+        return {}
+    spread = figures.seed_spread(rows or [])
+    board = board.merge(spread, on=["model", "subset"], how="left")
     best = best_per_family(board)
-    first_seed = preds.sort_values("seed").groupby(["model", "subset", "unit"], as_index=False).first()
-    fig, axes = plt.subplots(len(best), len(subsets), figsize=(3.2 * len(subsets), 2.6 * len(best)), squeeze=False)
-    for row, (family, model) in enumerate(sorted(best.items())):
-        for col, subset in enumerate(subsets):
-            ax = axes[row][col]
-            part = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
-            part = part.assign(capped=np.minimum(part["y_true"], max_rul)).sort_values("capped")
-            ax.plot(np.arange(len(part)), part["capped"], "k-", lw=1, label="true (capped)")
-            ax.plot(np.arange(len(part)), part["y_pred"], ".", ms=3, label="predicted")
-            ax.set_title(f"{model} ({family}) {subset}", fontsize=8)
-            ax.tick_params(labelsize=6)
-    axes[0][0].legend(fontsize=6)
-    fig.supxlabel("test engines, sorted by true RUL", fontsize=8)
-    written["pred_vs_true"] = _save(fig, out / FIGURES["pred_vs_true"])
-
-    fig, axes = plt.subplots(1, len(subsets), figsize=(3.4 * len(subsets), 3), squeeze=False)
-    for col, subset in enumerate(subsets):
-        ax = axes[0][col]
-        for family, model in sorted(best.items()):
-            part = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
-            capped = np.minimum(part["y_true"], max_rul)
-            ax.scatter(capped, part["y_pred"] - capped, s=4, alpha=0.6, label=model)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_title(subset, fontsize=8)
-        ax.set_xlabel("true RUL (capped)", fontsize=7)
-    axes[0][0].set_ylabel("prediction error (late > 0)", fontsize=7)
-    axes[0][-1].legend(fontsize=6)
-    written["error_vs_true"] = _save(fig, out / FIGURES["error_vs_true"])
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for subset in subsets:
-        part = ok[ok["subset"] == subset]
-        ax.scatter(part["fit_seconds"], part["rmse"], label=subset)
-        for _, r in part.iterrows():
-            ax.annotate(r["model"], (r["fit_seconds"], r["rmse"]), fontsize=6)
-    ax.set_xscale("log")
-    ax.set_xlabel("fit time per trial (s, log scale)")
-    ax.set_ylabel("RMSE (capped truth)")
-    ax.legend(fontsize=7)
-    written["pareto"] = _save(fig, out / FIGURES["pareto"])
-
+    shown = [m for m in figures.model_means(board).index if m in best.values() or m == baseline]
+    drawn = {
+        "bars": figures.sorted_results(board, out / FIGURES["bars"]),
+        "pred_vs_true": _pred_vs_true(preds, out / FIGURES["pred_vs_true"], ok, max_rul, baseline),
+        "error_vs_true": figures.error_by_stage(preds, out / FIGURES["error_vs_true"], shown[:5], max_rul),
+        "pareto": figures.accuracy_vs_cost(board, out / FIGURES["pareto"]),
+    }
     rank = ranks(board)
     if not rank.empty:
+        plt = figures.pyplot()
+        colours = figures.model_colours(rank["model"])
         fig, ax = plt.subplots(figsize=(6, 0.4 * len(rank) + 1))
-        ax.barh(rank["model"], rank["average_rank"])
+        ax.barh(rank["model"], rank["average_rank"], color=[colours[m] for m in rank["model"]])
         ax.invert_yaxis()
         ax.set_xlabel("average rank across subsets (1 = best RMSE)")
-        written["ranks"] = _save(fig, out / FIGURES["ranks"])
-    return written
+        drawn["ranks"] = figures.save(fig, out / FIGURES["ranks"])
+    return {key: path for key, path in drawn.items() if path is not None}
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    _plt().close(fig)
-    return path
+def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: float, baseline: str) -> Path | None:
+    """Per subset: every test engine's true (capped) RUL and the predictions of the subset's
+    best model and of the baseline (first seed), engines sorted by true RUL."""
+    from study import figures
+
+    subsets = sorted(ok["subset"].unique())
+    plt = figures.pyplot()
+    cols = 2 if len(subsets) > 1 else 1
+    fig, axes = plt.subplots(int(np.ceil(len(subsets) / cols)), cols, figsize=(6.6 if cols == 2 else 4.4,
+                             2.6 * int(np.ceil(len(subsets) / cols)) + 0.4), squeeze=False)
+    first_seed = preds.sort_values("seed").groupby(["model", "subset", "unit"], as_index=False).first()
+    for ax, subset in zip(axes.flat, subsets):
+        part = ok[ok["subset"] == subset].sort_values("rmse")
+        models = list(dict.fromkeys([part["model"].iloc[0]] + ([baseline] if baseline in set(part["model"]) else [])))
+        colours = figures.model_colours(models)
+        order = None
+        for model in models:
+            mine = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
+            mine = mine.assign(capped=np.minimum(mine["y_true"], max_rul)).sort_values(["capped", "unit"])
+            if order is None:
+                order = mine["unit"].tolist()
+                ax.plot(np.arange(len(mine)), mine["capped"], color="black", lw=1.2, label="true (capped)")
+            mine = mine.set_index("unit").loc[order]
+            ax.plot(np.arange(len(mine)), mine["y_pred"], ".", ms=3.5, color=colours[model], label=model)
+        ax.set_title(subset, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, frameon=False, loc="upper left")
+    for ax in list(axes.flat)[len(subsets):]:
+        ax.axis("off")
+    fig.supxlabel("test engines, sorted by true RUL", fontsize=8)
+    fig.supylabel("RUL (cycles)", fontsize=8)
+    return figures.save(fig, path)
 
 
 # ----- the report ---------------------------------------------------------------------------
@@ -270,6 +272,7 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
+    tables["ensemble"] = ensemble_table(rows, board, preds, max_rul)
     if preds.empty or baseline not in set(preds["model"]):
         tables["vs-baseline"] = (f"_`{baseline}` has no results in this run; `python -m study.report RUN "
                                  "--baseline MODEL` compares with another model._\n")
@@ -316,6 +319,12 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
               "interval is on that side of zero; `not distinguishable`: this test set cannot tell them apart. "
               "The interval covers test-engine sampling only; the spread over seeds is the ± std above.", "",
               tables["vs-baseline"]]
+    lines += ["## Ensembles", "",
+              "Models combined with weights chosen on validation engines only (their predictions for the "
+              "validation engines cut short as test engines are, `study/validation.py`; `study/ensemble.py`), each seed's ensemble from the members' trials of that "
+              "seed, scored once on the test engines. The difference with the subset's best single model is "
+              "paired over the same test engines (95% bootstrap interval). The cost is the sum of the members'.",
+              "", tables["ensemble"]]
     lines += ["## Ranking across subsets", "",
               "Average rank by RMSE over the subsets (only models with results on every subset).", "",
               tables["average-rank"]]
@@ -324,10 +333,12 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
               "protocols differ (some select epochs on the test set), so they are never ranked with the rows above.",
               "", tables["reference"]]
     lines += ["## Figures", ""]
-    captions = {"bars": "RMSE per subset (error bars: std over seeds)",
-                "pred_vs_true": "Predicted vs true RUL per test engine, best model of each family (first seed)",
-                "error_vs_true": "Prediction error against true RUL (late predictions are above zero)",
-                "pareto": "Accuracy against training cost",
+    captions = {"bars": "Test RMSE per subset, models sorted (whiskers: lowest to highest seed, where seeds differ)",
+                "pred_vs_true": f"Predicted vs true RUL per test engine: each subset's best model and {baseline} "
+                                "(first seed)",
+                "error_vs_true": "Mean error by stage of engine life, best model of each family (above zero: late, "
+                                 "the dangerous direction)",
+                "pareto": "Accuracy against training cost, one point per model",
                 "ranks": "Average rank across subsets"}
     for key, path in figures.items():
         lines += [f"![{captions[key]}]({path.name})", f"*{captions[key]}*", ""]
@@ -346,13 +357,15 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEFAULT_BASELINE) -> Path:
+def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, baseline: str = DEFAULT_BASELINE) -> Path:
     """Write ``report.md`` and figures into ``run_dir`` and rebuild its derived tables from
-    ``trials.jsonl``; refresh tables in ``writeup`` if given. ``baseline``: the model the
-    others are compared with engine by engine."""
+    ``trials.jsonl``; refresh the table and value markers (``study.markers``) of each
+    ``writeup`` file given. ``baseline``: the model the others are compared with engine by engine."""
     run_dir = Path(run_dir)
-    if writeup is not None and not writeup.is_file():
-        raise StudyError(f"--writeup {writeup} does not exist: give the markdown file whose tables to refresh.")
+    writeups = [] if writeup is None else [writeup] if isinstance(writeup, (str, Path)) else list(writeup)
+    for path in map(Path, writeups):
+        if not path.is_file():
+            raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
     rows, info = load_run(run_dir)
     measured = sorted({r["model"] for r in rows if r.get("status") == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
@@ -361,12 +374,17 @@ def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEF
     board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     preds = predictions_frame(rows)
-    figures = write_figures(board, preds, run_dir, max_rul)
+    figures = write_figures(board, preds, run_dir, max_rul, rows, baseline)
     tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
     path = run_dir / "report.md"
     path.write_text(render(rows, info, board, tables, figures, baseline))
-    if writeup is not None:
-        writeup.write_text(refresh_markers(writeup.read_text(), tables))
+    if writeups:
+        comparison = (compare_to_baseline(preds, baseline, max_rul)
+                      if not preds.empty and baseline in set(preds["model"]) else None)
+        values = RunValues(board, comparison)
+        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
+        for target, text in refreshed.items():  # every file checked before any is written
+            target.write_text(text)
     return path
 
 
@@ -375,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m study.report",
         description="Write the markdown report and figures of a run folder, from its trial rows.")
     parser.add_argument("run_dir", type=Path, help="a run folder written by python -m study.run")
-    parser.add_argument("--writeup", type=Path, help="a markdown file whose <!-- table:NAME --> blocks to refresh")
+    parser.add_argument("--writeup", type=Path, action="append",
+                        help="a markdown file whose <!-- table:NAME --> and <!-- value:NAME --> markers to refresh "
+                             "(repeatable: the writeup and the blog post)")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help=f"the model every other is compared with, engine by engine (default: {DEFAULT_BASELINE})")
     args = parser.parse_args(argv)

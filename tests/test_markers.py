@@ -1,0 +1,49 @@
+"""Numbers in prose come from the run: value markers are refreshed, unknown names refused."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from study.errors import StudyError
+from study.markers import RunValues, refresh_values, unmarked_numbers
+
+
+@pytest.fixture
+def values():
+    board = pd.DataFrame({"model": ["lstm", "transformer", "lstm", "transformer"],
+                          "subset": ["FD001", "FD001", "FD002", "FD002"], "rmse": [14.107, 12.826, 13.75, 13.12],
+                          "rmse_std": [0.5, 0.4, 0.3, 0.2], "score": [300.4, 250.6, 900, 800],
+                          "fit_seconds": [102.7, 200.5, 59.7, 122.1], "n_seeds": [3, 3, 3, 3]})
+    comparison = pd.DataFrame({"model": ["transformer"] * 2, "subset": ["FD001", "FD002"],
+                               "difference": [-1.28, -0.64], "ci_low": [-3.26, -1.49], "ci_high": [0.63, 0.21],
+                               "verdict": ["not distinguishable"] * 2})
+    return RunValues(board, comparison)
+
+
+def test_value_markers_are_filled_from_the_run_and_stale_numbers_replaced(values):
+    text = ("The Transformer scored <!-- value:rmse/transformer/FD001 -->99.99<!-- /value --> against "
+            "<!-- value:rmse/lstm/FD001 --><!-- /value --> (<!-- value:diff/transformer/FD001 --><!-- /value -->, "
+            "<!-- value:ci/transformer/FD001 --><!-- /value -->); best on FD002: "
+            "<!-- value:best/FD002 --><!-- /value --> at <!-- value:best-rmse/FD002 --><!-- /value -->, "
+            "<!-- value:mean-fit/transformer --><!-- /value --> s per trial.")
+    out = refresh_values(text, values)
+    assert "99.99" not in out
+    plain = out.replace("<!-- /value -->", "")
+    for marker in ("rmse/transformer/FD001", "rmse/lstm/FD001", "diff/transformer/FD001", "ci/transformer/FD001",
+                   "best/FD002", "best-rmse/FD002", "mean-fit/transformer"):
+        plain = plain.replace(f"<!-- value:{marker} -->", "")
+    assert plain == ("The Transformer scored 12.83 against 14.11 (-1.28, -3.26 to +0.63); best on FD002: "
+                     "transformer at 13.12, 161 s per trial.")
+    assert refresh_values(out, values) == out  # refreshing again changes nothing
+
+
+@pytest.mark.parametrize("name", ["rmse/mamba/FD001", "rmse/lstm/FD009", "speed/lstm/FD001", "rmse/lstm"])
+def test_a_value_the_run_does_not_have_is_an_error_naming_it(values, name):
+    with pytest.raises(StudyError, match=name):
+        refresh_values(f"<!-- value:{name} -->1.0<!-- /value -->", values)
+
+
+def test_unmarked_numbers_finds_hand_typed_results_only():
+    text = ("FD001 has 100 engines; RMSE <!-- value:rmse/lstm/FD001 -->14.11<!-- /value --> beat 12.5 "
+            "in 2021.\n<!-- table:summary -->\n| 13.20 |\n<!-- /table -->\n```\nrmse 9.99\n```\n")
+    assert unmarked_numbers(text) == ["12.5"]
