@@ -1,7 +1,7 @@
 """LSTM regressor (ours, PyTorch): the user's 2021 Keras model, done properly."""
 from __future__ import annotations
 
-from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAM_RANGES, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
 
 
 class LSTMAdapter(TorchWindowRegressor):
@@ -10,6 +10,8 @@ class LSTMAdapter(TorchWindowRegressor):
     name = "lstm"
     tags = torch_tags("LSTM")
     default_params = {**TRAINER_PARAMS, "hidden_size": 64, "num_layers": 2, "dropout": 0.2, "head_size": 32}
+    param_ranges = {**TRAINER_PARAM_RANGES, "hidden_size": (1, None), "num_layers": (1, None), "dropout": (0, 1),
+                    "head_size": (1, None)}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "hidden_size": 16, "num_layers": 1, "head_size": 8}}
 
     def _build_net(self, n_channels: int, window: int):

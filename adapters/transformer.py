@@ -1,7 +1,7 @@
 """Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
 from __future__ import annotations
 
-from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAM_RANGES, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
 
 
 class TransformerAdapter(TorchWindowRegressor):
@@ -12,6 +12,8 @@ class TransformerAdapter(TorchWindowRegressor):
     tags = torch_tags("Transformer")
     default_params = {**TRAINER_PARAMS, "d_model": 64, "n_heads": 4, "n_layers": 2, "dim_feedforward": 128,
                       "dropout": 0.1, "head_size": 64}
+    param_ranges = {**TRAINER_PARAM_RANGES, "d_model": (1, None), "n_heads": (1, None), "n_layers": (1, None),
+                    "dim_feedforward": (1, None), "dropout": (0, 1), "head_size": (1, None)}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_heads": 2, "n_layers": 1,
                           "dim_feedforward": 32, "head_size": 16}}
     # FD001 only, each chosen on five engine-disjoint validation splits of the FD001 training

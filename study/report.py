@@ -7,9 +7,9 @@ in their own, labelled table - never in the measured ranking.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rich.console import Console
+
+from study import atomic
+from study.cli import run_guarded, sigterm_as_interrupt
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
+from study.lock import run_folder_lock
 from study.leaderboard import configs_from, predictions_frame, ranks, study_rows, to_markdown, write_tables
-from study.results import ResultStore
+from study.results import ResultStore, read_run_info
 
 FIGURES = {
     "bars": "fig_rmse_by_subset.png",
@@ -48,7 +53,7 @@ def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         raise StudyError(f"{run_dir} is a file; give the run folder that holds it ({run_dir.parent}).")
     if not run_dir.is_dir():
         raise StudyError(f"{run_dir} does not exist; give a run folder written by python -m study.run.")
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    info = read_run_info(run_dir, warn=None)  # a corrupt run.json is refused with the way out
     rows = study_rows(ResultStore(run_dir).rows(), info.get("protocol_hash"), configs=configs_from(info))
     if not rows:
         raise StudyError(f"{run_dir} holds no trial rows ({run_dir / 'trials.jsonl'}); run python -m study.run first.")
@@ -364,9 +369,9 @@ def write_report(run_dir: Path, writeup: Path | None = None, baseline: str = DEF
     figures = write_figures(board, preds, run_dir, max_rul)
     tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
     path = run_dir / "report.md"
-    path.write_text(render(rows, info, board, tables, figures, baseline))
+    atomic.write_text(path, render(rows, info, board, tables, figures, baseline))
     if writeup is not None:
-        writeup.write_text(refresh_markers(writeup.read_text(), tables))
+        atomic.write_text(writeup, refresh_markers(writeup.read_text(), tables))
     return path
 
 
@@ -378,14 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writeup", type=Path, help="a markdown file whose <!-- table:NAME --> blocks to refresh")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help=f"the model every other is compared with, engine by engine (default: {DEFAULT_BASELINE})")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
-    try:
-        path = write_report(args.run_dir, args.writeup, args.baseline)
-    except StudyError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Report written to {path}")
-    return 0
+
+    def body() -> int:
+        held = run_folder_lock(args.run_dir) if args.run_dir.is_dir() else nullcontext()
+        with held:  # refused while a run writes this folder's tables
+            path = write_report(args.run_dir, args.writeup, args.baseline)
+        print(f"Report written to {path}")
+        return 0
+
+    with sigterm_as_interrupt():
+        return run_guarded(body, Console(stderr=True, width=200), args.debug)
 
 
 if __name__ == "__main__":
