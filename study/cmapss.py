@@ -130,7 +130,8 @@ def _first_bad_line(path: Path, n_columns: int) -> str:
                 if not cells:
                     continue
                 if len(cells) != n_columns:
-                    return f"line {number} has {len(cells)} values, expected {n_columns}."
+                    expected = "1 value" if n_columns == 1 else f"{n_columns} columns"
+                    return f"line {number} has {len(cells)} values, expected {expected}."
                 for column, cell in enumerate(cells, start=1):
                     try:
                         value = float(cell)

@@ -134,9 +134,9 @@ def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         if len(ok):
             for col in ("rmse", "rmse_raw", "score", "score_mean", "mae", "rmse_ci_low", "rmse_ci_high",
                         "fit_seconds", "predict_seconds"):
-                line[col] = float(ok[col].mean())
-            line["rmse_std"] = float(ok["rmse"].std(ddof=1)) if len(ok) > 1 else 0.0
-            line["n_test_engines"] = int(ok["n_test_engines"].iloc[0])
+                line[col] = float(ok[col].mean()) if col in ok else None  # a hand-made row may lack one
+            line["rmse_std"] = float(ok["rmse"].std(ddof=1)) if len(ok) > 1 and "rmse" in ok else 0.0
+            line["n_test_engines"] = int(ok["n_test_engines"].iloc[0]) if "n_test_engines" in ok else len(ok["units"].iloc[0])
             n_params = ok["n_parameters"].dropna() if "n_parameters" in ok else pd.Series(dtype=float)
             line["n_parameters"] = int(n_params.iloc[0]) if len(n_params) else None
         out.append(line)
