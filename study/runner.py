@@ -182,6 +182,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
 
 def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     started = time.time()
+    sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None  # a bad URI is refused before any work
     prepared = load_prepared(config, log=console.print)
     specs = plan_trials(config, prepared)
     def warn(message: str) -> None:
@@ -223,7 +224,6 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
         return write_outputs(config.out, study_rows(rows, config.protocol.hash(), fingerprints,
                                                     configs_from(run_info)), run_info)
 
-    sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None  # checked before any trial
     executor = make_executor(config.executor, config.workers, config.ray_address)
     t_trials = time.time()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
