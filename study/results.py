@@ -59,7 +59,7 @@ def row_problem(row: Any) -> str | None:
             return f"no {name!r}"
         value = row[name]
         if not isinstance(value, kind) or isinstance(value, bool):
-            return f"{name!r} is {value!r}, not a {kind.__name__}"
+            return f"{name!r} is {value!r}, not {'a whole number' if kind is int else 'text'}"
     if row["status"] not in STATUSES:
         return f"unknown status {row['status']!r}"
     if row["status"] != "ok":
