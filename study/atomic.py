@@ -28,8 +28,9 @@ def write_bytes(path: Path, data: bytes) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
         tmp = None
-    except OSError as exc:
-        raise environment_fault(exc, "write", f"{path} is unchanged; rerun the same command once "
+    except OSError as exc:  # named by the file being replaced, not by its temporary
+        named = OSError(exc.errno, exc.strerror, str(path))
+        raise environment_fault(named, "write", f"{path.name} is unchanged; rerun the same command once "
                                 "the problem is fixed (finished trials are reused).") from exc
     finally:
         if tmp is not None:

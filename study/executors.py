@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from study.errors import StudyError
+from study.errors import EnvironmentFault, StudyError
 from study.protocol import PreparedSubset
 from study.trial import TrialSpec, base_row, run_trial
 
@@ -268,6 +268,7 @@ class RayExecutor(Executor):
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 otherwise demands a token
         if not ray.is_initialized():
             if address:
+                _check_reachable(address)
                 ray.init(address=address, log_to_driver=False)
             else:
                 self._tmp = tempfile.mkdtemp(prefix="ray-")
@@ -299,6 +300,22 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self.owns and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Refuse a ``--ray-address`` nothing answers at within seconds (``ray.init`` would retry
+    for minutes). Only plain ``HOST:PORT`` addresses are probed; ``auto`` and ``ray://`` go to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EnvironmentFault(f"No Ray cluster answers at --ray-address {address} ({exc.strerror or exc}). Start "
+                               "one there (ray start --head --port=PORT), fix the address, or leave --ray-address "
+                               "out to start a local Ray instance.") from exc
 
 
 def make_executor(name: str, workers: int = 1, ray_address: str | None = None) -> Executor:

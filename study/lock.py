@@ -4,7 +4,8 @@ command writes there.
 A second writer is refused at once (never made to wait: a study can run for hours) with
 the holder's pid, host, command and start time, read from the lock file. The kernel drops
 the lock when its holder exits, however it exits (even SIGKILL), so a lock is never stale;
-the holder details left in the file after that are simply overwritten by the next writer.
+a lock file left by a killed holder is simply taken over by the next writer, and a writer
+that finishes removes it.
 Within one process the lock is re-entrant, so a command can hold it across the run and its
 report. ``flock`` is advisory and local: it does not protect a folder shared over NFS by
 several machines.
@@ -49,22 +50,7 @@ def run_folder_lock(folder: Path, command: str | None = None) -> Iterator[None]:
             _held[folder][1] -= 1
         return
     path = folder / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise environment_fault(exc, "create the run folder's lock file", "Choose another --out.") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise EnvironmentFault(
-            f"{folder} is in use by another run ({holder_description(folder)}). Two writers on one "
-            "run folder would run trials twice and overwrite each other's tables, so this command "
-            "is refused rather than made to wait: wait for that run to finish (or stop it; its "
-            "finished trials are kept), or choose another --out.") from None
-    except OSError as exc:
-        os.close(fd)
-        raise environment_fault(exc, "lock the run folder", "Choose another --out.") from exc
+    fd = _acquire(path, folder)
     try:
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "command": command or " ".join([os.path.basename(sys.executable), *sys.argv]),
@@ -78,5 +64,37 @@ def run_folder_lock(folder: Path, command: str | None = None) -> Iterator[None]:
         yield
     finally:
         _held.pop(folder, None)
+        try:
+            os.unlink(path)  # removed while still locked, so no run folder keeps a stray lock file
+        except OSError:
+            pass
         fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _acquire(path: Path, folder: Path) -> int:
+    """Open and lock ``path``; retried if a releasing holder removed the file meanwhile (the
+    lock must be on the file that is in the folder now, not on an unlinked one)."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise environment_fault(exc, "create the run folder's lock file", "Choose another --out.") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EnvironmentFault(
+                f"{folder} is in use by another run ({holder_description(folder)}). Two writers on one "
+                "run folder would run trials twice and overwrite each other's tables, so this command "
+                "is refused rather than made to wait: wait for that run to finish (or stop it; its "
+                "finished trials are kept), or choose another --out.") from None
+        except OSError as exc:
+            os.close(fd)
+            raise environment_fault(exc, "lock the run folder", "Choose another --out.") from exc
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
         os.close(fd)

@@ -222,14 +222,30 @@ def read_run_info(folder: Path, warn: Callable[[str], None] | None = _stderr) ->
     except ValueError as exc:
         problem = f"{path} is not valid JSON ({exc})"
     else:
-        if isinstance(info, dict):
+        problem = _run_info_problem(info)
+        if problem is None:
             return info
-        problem = f"{path} holds a JSON {type(info).__name__}, not an object"
+        problem = f"{path} {problem}"
     if warn is None:
         raise StudyError(f"{problem}. It is derived from the run; rerun the python -m study.run command that "
                          "made this folder to rewrite it (finished trials are reused).")
     warn(f"{problem}; it is rewritten by this run (the history of earlier commands in it is lost).")
     return {}
+
+
+#: run.json fields the runner and the report read, and the JSON type each must have.
+RUN_INFO_FIELDS: dict[str, type] = {"config": dict, "protocol": dict, "data_checksums": dict, "versions": dict,
+                                    "machine": dict, "configs": dict, "previous_runs": list, "protocol_hash": str}
+
+
+def _run_info_problem(info: Any) -> str | None:
+    """Why a parsed run.json is not one this harness wrote, or None."""
+    if not isinstance(info, dict):
+        return f"holds a JSON {type(info).__name__}, not an object"
+    for name, kind in RUN_INFO_FIELDS.items():
+        if info.get(name) is not None and not isinstance(info[name], kind):
+            return f"has a {name!r} that is a JSON {type(info[name]).__name__}, not {'a list' if kind is list else 'an object' if kind is dict else 'text'}"
+    return None
 
 
 def _jsonable(value: Any) -> Any:

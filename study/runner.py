@@ -84,8 +84,8 @@ def _check_list(option: str, values: Sequence[str] | None) -> None:
     if values is None:
         return
     if isinstance(values, str) or not len(values):
-        raise StudyError(f"{option} needs a comma-separated list of names (got {values!r}); leave the option "
-                         "out to use the default.")
+        raise StudyError(f"{option} is empty; give a comma-separated list of names, or leave the option out "
+                         "to use the default.")
     repeated = sorted({v for v in values if list(values).count(v) > 1})
     if repeated:
         raise StudyError(f"{option} names {', '.join(repeated)} more than once; give each name once.")

@@ -173,9 +173,9 @@ def test_a_corrupt_zip_is_a_user_error_with_the_way_out(tmp_path):
 
 # ----- 1. validation at the edges: options -------------------------------------------------
 @pytest.mark.parametrize("extra, fragment", [
-    (["--models", ""], "--models needs a comma-separated list"),
-    (["--models", ",,"], "--models needs a comma-separated list"),
-    (["--subsets", ""], "--subsets needs a comma-separated list"),
+    (["--models", ""], "--models is empty"),
+    (["--models", ",,"], "--models is empty"),
+    (["--subsets", ""], "--subsets is empty"),
     (["--models", "test-constant,test-constant"], "--models names test-constant more than once"),
     (["--subsets", "FD001,FD001"], "--subsets names FD001 more than once"),
     (["--models", "test-ranged", "--set", "test-ranged.n_trees=-5"], "n_trees must be >= 1, got -5"),
@@ -248,7 +248,7 @@ def test_a_corrupt_run_json_is_rewritten_by_a_run_and_refused_by_the_report(plug
     assert run_cli(capsys, *study_args(data, out))[0] == 0
     from study.report import main as report_main
 
-    for damaged in (content.encode(), b"\xff\xfe not text", b'"a string"'):
+    for damaged in (content.encode(), b"\xff\xfe not text", b'"a string"', b'{"config": 3}'):
         (out / "run.json").write_bytes(damaged)
         assert report_main([str(out)]) == 2
         err = " ".join(capsys.readouterr().err.split())
@@ -387,6 +387,30 @@ def test_a_full_disk_while_writing_tables_keeps_the_old_tables_whole(plugins, da
     assert len(pd.read_csv(out / "predictions.csv")["seed"].unique()) == 2
 
 
+def test_a_table_that_cannot_be_replaced_is_named_not_its_temporary(plugins, data, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli(capsys, *study_args(data, out, "--seeds", "1"))[0] == 0
+    (out / "leaderboard.csv").unlink()
+    (out / "leaderboard.csv").mkdir()  # something in the way
+    code, text = run_cli(capsys, *study_args(data, out))
+    assert_clean(code, text, 1, f"Could not write {out / 'leaderboard.csv'}:", "a folder is in the way")
+    assert ".tmp" not in text and not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_ray_address_where_nothing_answers_is_refused_at_once():
+    import socket
+
+    from study.executors import _check_reachable
+
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(EnvironmentFault, match=f"No Ray cluster answers at --ray-address 127.0.0.1:{port}"):
+        _check_reachable(f"127.0.0.1:{port}")
+    assert time.monotonic() - started < 5
+
+
 def test_atomic_write_replaces_or_leaves_untouched(tmp_path, monkeypatch):
     path = tmp_path / "table.csv"
     atomic.write_text(path, "old\n")
@@ -410,6 +434,8 @@ def test_a_second_writer_is_refused_naming_the_holder(plugins, data, tmp_path, c
         assert not (out / "trials.jsonl").exists()
         code, text = run_cli(capsys, *study_args(data, out))  # re-entrant within the holder's process
         assert code == 0
+        assert (out / ".lock").exists()
+    assert not (out / ".lock").exists()  # a finished writer leaves no lock file behind
 
 
 def test_the_report_is_refused_while_a_run_writes_the_folder(plugins, data, tmp_path, capsys):
