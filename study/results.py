@@ -243,7 +243,7 @@ def _run_info_problem(info: Any) -> str | None:
     if not isinstance(info, dict):
         return f"holds a JSON {type(info).__name__}, not an object"
     for name, kind in RUN_INFO_FIELDS.items():
-        if info.get(name) is not None and not isinstance(info[name], kind):
+        if name in info and not isinstance(info[name], kind):
             return f"has a {name!r} that is a JSON {type(info[name]).__name__}, not {'a list' if kind is list else 'an object' if kind is dict else 'text'}"
     return None
 

@@ -185,6 +185,7 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None  # a bad URI is refused before any work
     prepared = load_prepared(config, log=console.print)
     specs = plan_trials(config, prepared)
+
     def warn(message: str) -> None:
         console.print(f"[bold yellow]Warning:[/] {message}", highlight=False, soft_wrap=True)
 
@@ -199,7 +200,7 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     todo = specs if config.force else [s for s in specs if s.key not in done]
     reused = 0 if config.force else len(wanted & set(done))
     verified = all(p[0].verified for p in prepared.values())
-    previous = read_run_info(config.out, warn=warn)
+    previous = read_run_info(config.out, warn=warn)  # a corrupt one is reported and rewritten
     run_info: dict[str, Any] = {
         "config": {**asdict(config), "protocol": None},
         "protocol": config.protocol.as_dict(), "protocol_hash": config.protocol.hash(),
@@ -210,7 +211,7 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
         "n_trials": len(specs), "n_reused": reused,
         "previous_runs": _previous_runs(previous),
         # what each planned model and subset's tables show, kept across commands (study.report)
-        "configs": remember_configs(_dict_or_empty(previous.get("configs")), {f"{s.model}/{s.subset}": s.config for s in specs}),
+        "configs": remember_configs(previous.get("configs", {}), {f"{s.model}/{s.subset}": s.config for s in specs}),
     }
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
@@ -266,17 +267,10 @@ def _previous_runs(old: dict[str, Any]) -> list[dict[str, Any]]:
     if not old:
         return []
     summary = {k: old.get(k) for k in ("started_at", "finished_at", "total_seconds", "n_trials", "n_reused")}
-    config = old.get("config") if isinstance(old.get("config"), dict) else {}
-    summary["models"] = config.get("models")
-    summary["subsets"] = config.get("subsets")
-    summary["seeds"] = config.get("seeds")
-    earlier = old.get("previous_runs")
-    return (earlier if isinstance(earlier, list) else []) + [summary]
-
-
-def _dict_or_empty(value: Any) -> dict:
-    """A run.json field that should be an object (a hand-edited file may hold anything)."""
-    return value if isinstance(value, dict) else {}
+    summary["models"] = old.get("config", {}).get("models")
+    summary["subsets"] = old.get("config", {}).get("subsets")
+    summary["seeds"] = old.get("config", {}).get("seeds")
+    return old.get("previous_runs", []) + [summary]
 
 
 def _print_row(console: Console, row: dict[str, Any]) -> None:
