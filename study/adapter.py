@@ -38,6 +38,11 @@ class AdapterError(StudyError):
     """An adapter was misconfigured or returned something the contract forbids."""
 
 
+class ParameterRangeError(AdapterError, ValueError):
+    """A parameter value outside the adapter's ``param_ranges`` (also a ``ValueError``, as the
+    libraries' own checks of those values were)."""
+
+
 class AdapterUnavailable(StudyError):
     """The adapter cannot run here (no weights, no GPU...); the trial becomes ``skipped``."""
 
@@ -77,7 +82,7 @@ class Adapter(ABC):
         self.params: dict[str, Any] = {**self.default_params, **params}
         problems = self.param_problems(self.params)
         if problems:
-            raise AdapterError(f"{self.name}: " + "; ".join(problems) + ".")
+            raise ParameterRangeError(f"{self.name}: " + "; ".join(problems) + ".")
         self.context = TrialContext()
         self.info_: dict[str, Any] = {}
 
