@@ -53,7 +53,7 @@ def run_folder_lock(folder: Path, command: str | None = None) -> Iterator[None]:
     fd = _acquire(path, folder)
     try:
         info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "command": command or " ".join([os.path.basename(sys.executable), *sys.argv]),
+                "command": command or " ".join(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]),
                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
