@@ -2,7 +2,9 @@
 
 - ``inline``: in this process (fastest; a crashing library takes the study down with it).
 - ``local`` (default): each trial in its own worker process, ``workers`` at a time; a trial
-  that crashes its process or passes the profile's time limit becomes a ``failed`` row.
+  that crashes its process or passes the profile's time limit becomes a ``failed`` row. A
+  worker is its own process group and dies, with whatever it started, when its driver dies
+  or stops, or when its time limit passes even with no driver left (``_guard_worker``).
 - ``ray``: trials as Ray tasks on a local instance or an existing cluster (``--ray-address``).
 """
 from __future__ import annotations
@@ -100,7 +102,8 @@ def _guard_worker(driver_pid: int | None, time_limit_s: float | None) -> None:
     except OSError:
         pass  # already a group leader, or not allowed: the watchdog still kills this process
     parent = os.getppid()
-    try:
+    try:  # SIGUSR1, not SIGKILL: its handler takes the worker's own children along (it runs
+        # once the main thread is back in Python; the watchdog thread is the second line)
         signal.signal(signal.SIGUSR1, lambda *_: _kill_own_group())
         if sys.platform.startswith("linux"):
             import ctypes
