@@ -60,6 +60,7 @@ class AutoGluonTabularAdapter(Adapter):
     }
     default_params = {"presets": "medium_quality", "time_limit": 120, "hyperparameters": None,
                       "excluded_model_types": ["KNN", "RF", "XT"], "threads": 1}
+    param_ranges = {"time_limit": (1, None), "threads": (1, None)}
     profiles = {"smoke": {"time_limit": 120,
                           "hyperparameters": {"GBM": {"num_boost_round": 40, "num_leaves": 15}}}}
 

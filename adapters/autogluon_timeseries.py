@@ -64,6 +64,7 @@ class AutoGluonTimeSeriesAdapter(Adapter):
         "eval_metric": "RMSE",
         "threads": 1,
     }
+    param_ranges = {"time_limit": (1, None), "horizon": (1, None), "threads": (1, None)}
     profiles = {"smoke": {"hyperparameters": {"DirectTabular": {"model_name": "GBM"}},
                           "time_limit": 120, "horizon": 30}}
 

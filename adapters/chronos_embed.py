@@ -79,6 +79,7 @@ class ChronosEmbeddingAdapter(Adapter):
         "batch_size": 512,
         "alphas": [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
     }
+    param_ranges = {"max_windows": (1, None), "max_valid_windows": (1, None), "batch_size": (1, None)}
     profiles = {"smoke": {"max_windows": 200, "max_valid_windows": 100, "batch_size": 256,
                           "alphas": [1.0, 100.0]}}
 

@@ -70,6 +70,11 @@ class DartsTFTAdapter(Adapter):
         "threads": 1,
         "max_samples_seen": 150_000,
     }
+    param_ranges = {"input_chunk_length": (1, None), "output_chunk_length": (1, None), "hidden_size": (1, None),
+                    "lstm_layers": (1, None), "num_attention_heads": (1, None), "dropout": (0, 1),
+                    "batch_size": (1, None), "n_epochs": (1, None), "learning_rate": (0, None),
+                    "max_samples_per_ts": (1, None), "horizon": (1, None), "threads": (1, None),
+                    "max_samples_seen": (1, None)}
     profiles = {"smoke": {"input_chunk_length": 12, "output_chunk_length": 6, "hidden_size": 4,
                           "num_attention_heads": 1, "batch_size": 64, "n_epochs": 1, "horizon": 40}}
 

@@ -1,7 +1,8 @@
 """LSTM regressor (ours, PyTorch): the user's 2021 Keras model, done properly."""
 from __future__ import annotations
 
-from study.networks import SMOKE_TRAINER_PARAMS, STUDY_INPUTS, NetworkAdapter, network_params, network_tags
+from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, NetworkAdapter,
+                            network_params, network_tags)
 
 
 class LSTMAdapter(NetworkAdapter):
@@ -10,6 +11,8 @@ class LSTMAdapter(NetworkAdapter):
     name = "lstm"
     tags = network_tags("LSTM")
     default_params = network_params(**STUDY_INPUTS, hidden_size=64, num_layers=2, dropout=0.2, head_size=32)
+    param_ranges = {**TRAINER_PARAM_RANGES, "hidden_size": (1, None), "num_layers": (1, None), "dropout": (0, 1),
+                    "head_size": (1, None)}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "hidden_size": 16, "num_layers": 1, "head_size": 8}}
 
     def _build_net(self, n_channels: int, window: int):

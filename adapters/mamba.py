@@ -2,7 +2,8 @@
 uses mamba-ssm's fused CUDA kernel when that optional package and a GPU are present."""
 from __future__ import annotations
 
-from study.networks import SMOKE_TRAINER_PARAMS, STUDY_INPUTS, NetworkAdapter, network_params, network_tags
+from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, NetworkAdapter,
+                            network_params, network_tags)
 
 
 class MambaAdapter(NetworkAdapter):
@@ -15,6 +16,8 @@ class MambaAdapter(NetworkAdapter):
     tags = network_tags("Mamba")
     default_params = network_params(**STUDY_INPUTS, d_model=32, n_layers=2, d_state=16, d_conv=4, expand=2,
                                     dropout=0.1, head_size=64, scan_backend="auto")
+    param_ranges = {**TRAINER_PARAM_RANGES, "d_model": (1, None), "n_layers": (1, None), "d_state": (1, None),
+                    "d_conv": (1, None), "expand": (1, None), "dropout": (0, 1), "head_size": (1, None)}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_layers": 1, "d_state": 4, "head_size": 16}}
     # FD001 only: stronger weight decay (AdamW, 1e-4 -> 0.05). On FD001's 80 training engines
     # this net overfits within a few epochs; on five engine-disjoint validation splits and two

@@ -35,6 +35,7 @@ class SktimeRocketAdapter(Adapter):
         ],
     }
     default_params = {"num_kernels": 10_000, "max_windows": 5000, "n_jobs": 2}
+    param_ranges = {"num_kernels": (84, None), "max_windows": (1, None)}  # MiniRocket: 84 kernels at least
     profiles = {"smoke": {"num_kernels": 168, "max_windows": 300, "n_jobs": 1}}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:

@@ -1,7 +1,8 @@
 """Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
 from __future__ import annotations
 
-from study.networks import SMOKE_TRAINER_PARAMS, STUDY_INPUTS, NetworkAdapter, network_params, network_tags
+from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, NetworkAdapter,
+                            network_params, network_tags)
 
 
 class TransformerAdapter(NetworkAdapter):
@@ -12,6 +13,8 @@ class TransformerAdapter(NetworkAdapter):
     tags = network_tags("Transformer")
     default_params = network_params(**STUDY_INPUTS, d_model=64, n_heads=4, n_layers=2, dim_feedforward=128,
                                     dropout=0.1, head_size=64)
+    param_ranges = {**TRAINER_PARAM_RANGES, "d_model": (1, None), "n_heads": (1, None), "n_layers": (1, None),
+                    "dim_feedforward": (1, None), "dropout": (0, 1), "head_size": (1, None)}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_heads": 2, "n_layers": 1,
                           "dim_feedforward": 32, "head_size": 16}}
     # FD001 only, each chosen on five engine-disjoint validation splits of the FD001 training

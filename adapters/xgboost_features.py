@@ -33,6 +33,9 @@ class XGBoostAdapter(Adapter):
         "early_stopping_rounds": 100,
         "n_jobs": None,  # None: the trial's share of the CPU (cores / parallel trials)
     }
+    param_ranges = {"n_estimators": (1, None), "learning_rate": (0, 1), "max_depth": (0, None), "subsample": (0, 1),
+                    "colsample_bytree": (0, 1), "min_child_weight": (0, None), "early_stopping_rounds": (1, None),
+                    "n_jobs": (1, None)}
     profiles = {"smoke": {"n_estimators": 60, "learning_rate": 0.2, "early_stopping_rounds": 10}}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:

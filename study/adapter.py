@@ -39,6 +39,11 @@ class AdapterError(StudyError):
     """An adapter was misconfigured or returned something the contract forbids."""
 
 
+class ParameterRangeError(AdapterError, ValueError):
+    """A parameter value outside the adapter's ``param_ranges`` (also a ``ValueError``, as the
+    libraries' own checks of those values were)."""
+
+
 class AdapterUnavailable(StudyError):
     """The adapter cannot run here (no weights, no GPU...); the trial becomes ``skipped``."""
 
@@ -56,6 +61,10 @@ class Adapter(ABC):
     name: ClassVar[str]
     tags: ClassVar[dict[str, Any]] = {}
     default_params: ClassVar[dict[str, Any]] = {}
+    #: Valid values of numeric parameters: name -> (low, high), inclusive, None = unbounded
+    #: (e.g. ``{"n_estimators": (1, None)}``). Checked before any trial runs, so a negative
+    #: tree count is refused instead of training zero trees and scoring them.
+    param_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     subset_params: ClassVar[dict[str, dict[str, Any]]] = {}
     #: Parameter values that do what the adapter did before that parameter existed (e.g.
@@ -72,6 +81,9 @@ class Adapter(ABC):
             )
         self.seed = seed
         self.params: dict[str, Any] = {**self.default_params, **params}
+        problems = self.param_problems(self.params)
+        if problems:
+            raise ParameterRangeError(f"{self.name}: " + "; ".join(problems) + ".")
         self.context = TrialContext()
         self.info_: dict[str, Any] = {}
 
@@ -93,6 +105,23 @@ class Adapter(ABC):
         """Parameters for a runner profile (and subset): defaults, then the subset's
         overrides, then the profile's (a smoke profile stays tiny on every subset)."""
         return {**cls.default_params, **cls.subset_params.get(subset or "", {}), **cls.profiles.get(profile, {})}
+
+    @classmethod
+    def param_problems(cls, params: dict[str, Any]) -> list[str]:
+        """Each parameter value outside its ``param_ranges`` range, in words (None: the
+        parameter's "automatic" value where its default is None, always accepted)."""
+        problems = []
+        for name, (low, high) in cls.param_ranges.items():
+            if name not in params or (params[name] is None and cls.default_params.get(name) is None):
+                continue
+            value = params[name]
+            bounds = (f">= {low:g}" if high is None else f"<= {high:g}" if low is None
+                      else f"between {low:g} and {high:g}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                problems.append(f"{name} must be a number {bounds}, got {value!r}")
+            elif (low is not None and value < low) or (high is not None and value > high):
+                problems.append(f"{name} must be {bounds}, got {value!r}")
+        return problems
 
     @classmethod
     def key_params(cls, params: dict[str, Any]) -> dict[str, Any]:

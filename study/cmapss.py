@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.errors import ChecksumMismatch, DataError
+from study.errors import ChecksumMismatch, DataError, environment_fault
 
 SUBSETS: tuple[str, ...] = ("FD001", "FD002", "FD003", "FD004")
 
@@ -54,20 +54,26 @@ def files_of(subset: str) -> tuple[str, str, str]:
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise environment_fault(exc, "read the C-MAPSS file",
+                                "Make it readable, or point --data-dir at a readable copy.") from exc
     return digest.hexdigest()
 
 
-def verify_file(path: Path, allow_unverified: bool = False) -> tuple[str, bool]:
+def verify_file(path: Path, allow_unverified: bool = False, shown_as: str | None = None) -> tuple[str, bool]:
     """Check a file against its pinned hash; return (actual hash, verified?).
 
-    Raises ``ChecksumMismatch`` naming the file, both hashes and the way out, unless
-    ``allow_unverified`` is set (then the caller records that the data is unverified).
+    Raises ``ChecksumMismatch`` naming the file (as ``shown_as`` if given, e.g. a member of
+    a zip), both hashes and the way out, unless ``allow_unverified`` is set (then the caller
+    records that the data is unverified).
     """
+    shown = shown_as or str(path)
     if not path.is_file():
-        raise DataError(f"C-MAPSS file {path} is missing.")
+        raise DataError(f"C-MAPSS file {shown} is missing.")
     actual = sha256_of(path)
     expected = SHA256.get(path.name)
     if expected == actual:
@@ -75,7 +81,7 @@ def verify_file(path: Path, allow_unverified: bool = False) -> tuple[str, bool]:
     if allow_unverified:
         return actual, False
     raise ChecksumMismatch(
-        f"{path} does not match the published C-MAPSS file: expected SHA-256 {expected}, "
+        f"{shown} does not match the published C-MAPSS file: expected SHA-256 {expected}, "
         f"got {actual}. The file is corrupt, partial or modified. Delete it and rerun to "
         "download a fresh copy, point --data-dir at an intact copy, or pass "
         "--allow-unverified-data to run on your own C-MAPSS-format data (the run is then "
@@ -95,20 +101,60 @@ class RawSubset:
     verified: bool
 
 
-def parse_table(path: Path) -> pd.DataFrame:
-    """Parse a train/test file: 26 whitespace-separated numeric columns, engine and cycle order."""
+def _read_numbers(path: Path, n_columns: int | None, what: str) -> pd.DataFrame:
+    """Whitespace-separated numbers, every cell finite; anything else is refused with the
+    file and the first offending line (found by a slow re-read only when something is wrong)."""
     try:
         frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64, engine="c")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path} is not a C-MAPSS table (26 numeric columns): {exc}") from exc
-    if frame.shape[1] != len(COLUMNS):
-        raise DataError(
-            f"{path} has {frame.shape[1]} columns; C-MAPSS tables have {len(COLUMNS)} "
-            "(unit, cycle, 3 settings, 21 sensors)."
-        )
-    if frame.isna().any().any():
-        raise DataError(f"{path} has empty or non-numeric cells.")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty; expected {what}.") from None
+    except (ValueError, pd.errors.ParserError):  # non-numeric text, ragged lines, not UTF-8
+        frame = None
+    except OSError as exc:
+        raise environment_fault(exc, "read the C-MAPSS file") from exc
+    if frame is not None and (n_columns is None or frame.shape[1] == n_columns) and \
+            np.isfinite(frame.to_numpy()).all() and (n_columns is not None or frame.shape[1] == 1):
+        return frame
+    raise DataError(f"{path} is not {what}: {_first_bad_line(path, n_columns or 1)}")
+
+
+def _first_bad_line(path: Path, n_columns: int) -> str:
+    """Where and why a numeric file fails to parse, in words."""
+    try:
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    cells = raw.decode("utf-8").split()
+                except UnicodeDecodeError:
+                    return f"line {number} is not text (not UTF-8)."
+                if not cells:
+                    continue
+                if len(cells) != n_columns:
+                    expected = "1 value" if n_columns == 1 else f"{n_columns} columns"
+                    return f"line {number} has {len(cells)} values, expected {expected}."
+                for column, cell in enumerate(cells, start=1):
+                    try:
+                        value = float(cell)
+                    except ValueError:
+                        return f"line {number}, value {column} is {cell[:20]!r}, not a number."
+                    if not np.isfinite(value):
+                        return f"line {number}, value {column} is {cell[:20]!r}, not a finite number."
+    except OSError as exc:
+        raise environment_fault(exc, "read the C-MAPSS file") from exc
+    return "its lines could not be parsed as numbers."
+
+
+def parse_table(path: Path) -> pd.DataFrame:
+    """Parse a train/test file: 26 whitespace-separated finite numbers per line, engine and
+    cycle order (whole-number unit and cycle)."""
+    frame = _read_numbers(path, len(COLUMNS), f"a C-MAPSS table ({len(COLUMNS)} numbers per line: "
+                          "unit, cycle, 3 settings, 21 sensors)")
     frame.columns = list(COLUMNS)
+    for column in ("unit", "cycle"):
+        values = frame[column].to_numpy()
+        bad = np.flatnonzero(values != np.round(values))
+        if bad.size:
+            raise DataError(f"{path}: line {bad[0] + 1} has {column} {values[bad[0]]:g}; it must be a whole number.")
     frame = frame.astype({"unit": np.int64, "cycle": np.int64})
     _check_ordering(frame, path)
     return frame
@@ -133,14 +179,13 @@ def _check_ordering(frame: pd.DataFrame, path: Path) -> None:
 
 
 def parse_rul(path: Path) -> np.ndarray:
-    """Parse a RUL file: one non-negative integer per test engine."""
-    try:
-        values = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float64)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path} is not a C-MAPSS RUL file: {exc}") from exc
-    if values.shape[1] != 1 or values.isna().any().any() or (values[0] < 0).any():
-        raise DataError(f"{path} must hold one non-negative number per line.")
-    return values[0].to_numpy()
+    """Parse a RUL file: one non-negative whole number per test engine."""
+    values = _read_numbers(path, None, "a C-MAPSS RUL file (one non-negative whole number per line)")[0].to_numpy()
+    bad = np.flatnonzero((values < 0) | (values != np.round(values)))
+    if bad.size:
+        raise DataError(f"{path}: line {bad[0] + 1} holds {values[bad[0]]:g}; a RUL is a non-negative whole "
+                        "number of cycles.")
+    return values
 
 
 def load_subset(data_dir: Path, subset: str, allow_unverified: bool = False) -> RawSubset:

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
 
-from study.errors import StudyError
+from study.cli import run_guarded, sigterm_as_interrupt
 from study.leaderboard import predictions_frame, to_markdown
 
 LOWER, HIGHER, UNRESOLVED = "lower", "higher", "not distinguishable"
@@ -136,20 +137,22 @@ def compare_runs(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: floa
 def main(argv: list[str] | None = None) -> int:
     """``python -m study.compare RUN --against OTHER_RUN``: did a change (another run of the
     same models) lower the test RMSE by more than the test engines' noise?"""
-    from study.report import load_run
-
     parser = argparse.ArgumentParser(
         prog="python -m study.compare",
         description="Did a change lower the test RMSE by more than the test engines' noise? Compares the same "
                     "models in two runs, engine by engine (paired bootstrap).")
     parser.add_argument("run_dir", type=Path, help="the run with the change")
     parser.add_argument("--against", type=Path, required=True, help="the run to compare it with")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
-    try:
-        (rows, info), (other_rows, other_info) = load_run(args.run_dir), load_run(args.against)
-    except StudyError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
+    with sigterm_as_interrupt():
+        return run_guarded(lambda: _compare(args), Console(stderr=True, width=200), args.debug)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from study.report import load_run
+
+    (rows, info), (other_rows, other_info) = load_run(args.run_dir), load_run(args.against)
     table = compare_runs(predictions_frame(rows), predictions_frame(other_rows),
                          info.get("protocol", {}).get("max_rul", 125))
     if table.empty:

@@ -2,7 +2,9 @@
 
 - ``inline``: in this process (fastest; a crashing library takes the study down with it).
 - ``local`` (default): each trial in its own worker process, ``workers`` at a time; a trial
-  that crashes its process or passes the profile's time limit becomes a ``failed`` row.
+  that crashes its process or passes the profile's time limit becomes a ``failed`` row. A
+  worker is its own process group and dies, with whatever it started, when its driver dies
+  or stops, or when its time limit passes even with no driver left (``_guard_worker``).
 - ``ray``: trials as Ray tasks on a local instance or an existing cluster (``--ray-address``).
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from study.errors import StudyError
+from study.errors import EnvironmentFault, StudyError
 from study.protocol import PreparedSubset
 from study.trial import TrialSpec, base_row, run_trial
 
@@ -62,13 +64,110 @@ class InlineExecutor(Executor):
 
 
 def _process_worker(conn: Connection, spec: TrialSpec, data: PreparedSubset, truth: np.ndarray,
-                    max_rul: float, artifacts: Path, sys_path: list[str]) -> None:
+                    max_rul: float, artifacts: Path, sys_path: list[str], driver_pid: int | None = None) -> None:
+    """A trial in its own process group, which dies with the driver and within its time limit
+    even when the driver is gone (``_watch``); its result goes back through ``conn``."""
     sys.path[:] = sys_path  # third-party adapters found via the driver's path
+    _guard_worker(driver_pid, spec.time_limit_s)
+
+    def send(message: tuple[str, Any]) -> None:
+        try:
+            conn.send(message)
+        except OSError:  # the driver is gone (BrokenPipeError): nobody to report to, stop quietly
+            _kill_own_group()
+
     try:
-        row = run_trial(spec, data, truth, max_rul, artifacts, progress=lambda msg: conn.send(("progress", msg)))
-        conn.send(("row", row))
+        row = run_trial(spec, data, truth, max_rul, artifacts, progress=lambda msg: send(("progress", msg)))
+        send(("row", row))
     finally:
         conn.close()
+
+
+#: Seconds a worker allows past its trial's time limit before its own watchdog kills it (the
+#: driver normally kills it first and records why).
+WATCHDOG_GRACE_S = 5.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _guard_worker(driver_pid: int | None, time_limit_s: float | None) -> None:
+    """Make this worker its own process group (so killing the group stops the library
+    processes it starts too), have the kernel signal it when its parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), and start a watchdog thread for the driver's death and the
+    trial's time limit. Either way the whole group is killed."""
+    import signal
+    import threading
+
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass  # already a group leader, or not allowed: the watchdog still kills this process
+    parent = os.getppid()
+    try:  # SIGUSR1, not SIGKILL: its handler takes the worker's own children along (it runs
+        # once the main thread is back in Python; the watchdog thread is the second line)
+        signal.signal(signal.SIGUSR1, lambda *_: _kill_own_group())
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGUSR1), 0, 0, 0)
+    except (OSError, AttributeError, ValueError):
+        pass  # no prctl here: the watchdog thread below notices a dead driver within a second
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        _kill_own_group()
+    deadline = time.monotonic() + time_limit_s + WATCHDOG_GRACE_S if time_limit_s else None
+    threading.Thread(target=_watch, args=(parent, driver_pid, deadline), daemon=True,
+                     name="trial-watchdog").start()
+
+
+def _watch(parent: int, driver_pid: int | None, deadline: float | None, every_s: float = 0.2) -> None:
+    """Kill this worker's process group once its parent or the driver is gone, or past the deadline."""
+    while True:
+        time.sleep(every_s)
+        if os.getppid() != parent or (driver_pid is not None and not _alive(driver_pid)):
+            _kill_own_group()
+        if deadline is not None and time.monotonic() > deadline:
+            _kill_own_group()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (a killed driver stays one until reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _kill_own_group() -> None:
+    """SIGKILL this process's group: the worker and every process it started."""
+    import signal
+
+    try:
+        if os.getpgid(0) == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _kill_worker(proc: Any) -> None:
+    """Kill a worker and its process group (the library processes it started)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, TypeError):
+        pass  # not (yet) a group leader, or gone
+    try:
+        proc.kill()
+    except (OSError, ValueError):
+        pass
 
 
 class ProcessExecutor(Executor):
@@ -85,13 +184,15 @@ class ProcessExecutor(Executor):
     def run(self, specs, prepared, max_rul, artifacts_root, on_row, on_progress):
         queue = list(specs)
         active: dict[Connection, tuple[TrialSpec, Any, float]] = {}
+        self._active = active  # close() kills what is still running (Ctrl-C, SIGTERM, an error)
         while queue or active:
             while queue and len(active) < self.workers:
                 spec = queue.pop(0)
                 data, truth = prepared[spec.subset]
                 parent, child = self.ctx.Pipe(duplex=False)
                 proc = self.ctx.Process(target=_process_worker, daemon=True, args=(
-                    child, spec, data, truth, max_rul, _artifacts(artifacts_root, spec), list(sys.path)))
+                    child, spec, data, truth, max_rul, _artifacts(artifacts_root, spec), list(sys.path),
+                    os.getpid()))
                 proc.start()
                 child.close()
                 active[parent] = (spec, proc, time.monotonic())
@@ -102,9 +203,12 @@ class ProcessExecutor(Executor):
                     kind, payload = conn.recv()
                 except EOFError:  # the worker died without a row
                     proc.join(5)
+                    _kill_worker(proc)  # whatever it started dies with it
                     del active[conn]
-                    on_row(spec, failed_row(spec, prepared[spec.subset][0], _death_reason(proc.exitcode),
-                                            time.monotonic() - started))
+                    elapsed = time.monotonic() - started
+                    reason = (_limit_reason(spec) if spec.time_limit_s and elapsed > spec.time_limit_s
+                              else _death_reason(proc.exitcode))  # its own watchdog enforced the limit
+                    on_row(spec, failed_row(spec, prepared[spec.subset][0], reason, elapsed))
                     continue
                 if kind == "progress":
                     on_progress(spec, payload)
@@ -115,12 +219,22 @@ class ProcessExecutor(Executor):
             for conn, (spec, proc, started) in list(active.items()):
                 elapsed = time.monotonic() - started
                 if spec.time_limit_s and elapsed > spec.time_limit_s:
-                    proc.kill()
+                    _kill_worker(proc)
                     proc.join(5)
                     del active[conn]
-                    on_row(spec, failed_row(spec, prepared[spec.subset][0],
-                                            f"killed after exceeding the per-trial time limit of {spec.time_limit_s:g} s",
-                                            elapsed))
+                    on_row(spec, failed_row(spec, prepared[spec.subset][0], _limit_reason(spec), elapsed))
+
+    def close(self) -> None:
+        """Kill the workers still running (and what they started): none outlives the run."""
+        for conn, (_, proc, _) in list(getattr(self, "_active", {}).items()):
+            _kill_worker(proc)
+            proc.join(5)
+            conn.close()
+        self._active = {}
+
+
+def _limit_reason(spec: TrialSpec) -> str:
+    return f"killed after exceeding the per-trial time limit of {spec.time_limit_s:g} s"
 
 
 def _death_reason(exitcode: int | None) -> str:
@@ -157,6 +271,7 @@ class RayExecutor(Executor):
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 otherwise demands a token
         if not ray.is_initialized():
             if address:
+                _check_reachable(address)
                 ray.init(address=address, log_to_driver=False)
             else:
                 self._tmp = tempfile.mkdtemp(prefix="ray-")
@@ -188,6 +303,22 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self.owns and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Refuse a ``--ray-address`` nothing answers at within seconds (``ray.init`` would retry
+    for minutes). Only plain ``HOST:PORT`` addresses are probed; ``auto`` and ``ray://`` go to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EnvironmentFault(f"No Ray cluster answers at --ray-address {address} ({exc.strerror or exc}). Start "
+                               "one there (ray start --head --port=PORT), fix the address, or leave --ray-address "
+                               "out to start a local Ray instance.") from exc
 
 
 def make_executor(name: str, workers: int = 1, ray_address: str | None = None) -> Executor:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from study.cmapss import SHA256, verify_file
-from study.errors import DataError
+from study.errors import DataError, environment_fault
 
 MIRRORS: tuple[str, ...] = (
     "https://zenodo.org/records/15346912/files/CMAPSSData.zip?download=1",
@@ -43,15 +43,29 @@ def mirrors_from_env() -> tuple[str, ...]:
 
 
 def _has_all_files(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in SHA256)
+    return all(_is_file(folder / name) for name in SHA256)
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file``, but a folder we may not look into is an error, not an absent file."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return False
+    except PermissionError as exc:
+        raise environment_fault(exc, "look for the C-MAPSS files in",
+                                "Make the folder readable, or point --data-dir at a readable copy.") from exc
+    return path.is_file()
 
 
 def _missing_note(folder: Path | None) -> str:
     """Which files a folder the user named lacks (all 12 are needed, whatever the subsets)."""
     if folder is None or not folder.is_dir():
         return f" ({folder} does not exist.)" if folder is not None else ""
-    missing = [name for name in SHA256 if not (folder / name).is_file()]
-    return f" {folder} lacks: {', '.join(missing)}."
+    missing = [name for name in SHA256 if not _is_file(folder / name)]
+    return f" {folder} lacks: {', '.join(missing)}." if missing else ""
 
 
 def _extract_wanted(archive: zipfile.ZipFile, into: Path, depth: int = 0) -> None:
@@ -69,19 +83,28 @@ def _extract_wanted(archive: zipfile.ZipFile, into: Path, depth: int = 0) -> Non
 
 def install_from_zip(zip_path: Path, target: Path) -> Path:
     """Unpack a C-MAPSS zip (flat or nested) into ``target`` after verifying every file."""
+    try:
+        return _install_from_zip(zip_path, target)
+    except OSError as exc:
+        raise environment_fault(exc, f"unpack {zip_path} into", "Make that folder writable (and the zip "
+                                "readable), or unpack the 12 files yourself and point --data-dir at them.") from exc
+
+
+def _install_from_zip(zip_path: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".incoming-") as tmp:
         staging = Path(tmp)
         try:
             with zipfile.ZipFile(zip_path) as archive:
                 _extract_wanted(archive, staging)
-        except zipfile.BadZipFile as exc:
-            raise DataError(f"{zip_path} is not a valid zip archive ({exc}).") from exc
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+            raise DataError(f"{zip_path} is not a valid zip archive ({exc}); delete it, or replace it with "
+                            "an intact copy.") from exc
         missing = sorted(n for n in SHA256 if not (staging / n).is_file())
         if missing:
             raise DataError(f"{zip_path} lacks C-MAPSS files: {', '.join(missing)}.")
-        for name in SHA256:
-            verify_file(staging / name)  # raises ChecksumMismatch naming the file
+        for name in SHA256:  # a mismatch names the zip and the member, not the staging folder
+            verify_file(staging / name, shown_as=f"{name} inside {zip_path}")
         for name in SHA256:
             os.replace(staging / name, target / name)
     return target
@@ -90,7 +113,10 @@ def install_from_zip(zip_path: Path, target: Path) -> Path:
 def download(target: Path, mirrors: Sequence[str], log: Callable[[str], None] = print,
              timeout: float = 60.0) -> Path:
     """Try each mirror until one yields a zip whose files all verify; install it in ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_fault(exc, "create the data folder", "Point --data-dir at a writable folder.") from exc
     failures: list[str] = []
     for url in mirrors:
         log(f"Downloading C-MAPSS from {url}")
@@ -107,7 +133,7 @@ def download(target: Path, mirrors: Sequence[str], log: Callable[[str], None] = 
     raise DataError(
         "Could not obtain C-MAPSS from any mirror (" + "; ".join(failures) + "). Download "
         f"{ZIP_NAME} by hand (NASA PCoE data repository) and put it, or its 12 files, in {target}; "
-        "or point --data-dir (or CMAPSS_DATA_DIR) at the folder that holds them."
+        "or point --data-dir (or CMAPSS_DATA_DIR) at the folder that holds them." + _missing_note(target)
     )
 
 
@@ -125,7 +151,7 @@ def candidate_dirs(data_dir: Path | None) -> list[Path]:
 
 def _as_folder(path: Path, what: str) -> Path:
     """A folder the user named; naming CMAPSSData.zip itself means its folder."""
-    if not path.is_file():
+    if not _is_file(path):
         return path
     if path.name != ZIP_NAME:
         raise DataError(f"{what} {path} is a file; give the folder holding the 12 C-MAPSS files or {ZIP_NAME}.")
@@ -144,7 +170,7 @@ def locate(data_dir: Path | None = None, offline: bool = False,
     for folder in candidates:
         if _has_all_files(folder):
             return folder
-        if (folder / ZIP_NAME).is_file():
+        if _is_file(folder / ZIP_NAME):
             log(f"Unpacking {folder / ZIP_NAME}")
             return install_from_zip(folder / ZIP_NAME, folder)
     explicit = data_dir is not None or bool(os.environ.get("CMAPSS_DATA_DIR"))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from study import atomic
 from study.adapter import AdapterError
 from study.registry import get_adapter
 from study.results import config_key
@@ -90,16 +91,18 @@ def configs_from(run_info: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     """A run.json's ``configs`` ("model/subset" -> configurations asked for, oldest first), as
     ``study_rows`` takes them."""
     configs = {}
-    for pair, asked in (run_info.get("configs") or {}).items():
-        model, _, subset = pair.rpartition("/")
-        configs[model, subset] = list(asked)
+    stored = run_info.get("configs")
+    for pair, asked in (stored.items() if isinstance(stored, dict) else ()):
+        if isinstance(pair, str) and isinstance(asked, list):  # a hand-edited file may hold anything
+            model, _, subset = pair.rpartition("/")
+            configs[model, subset] = [c for c in asked if isinstance(c, str)]
     return configs
 
 
 def remember_configs(previous: dict[str, list[str]], asked: dict[str, str], keep: int = 20) -> dict[str, list[str]]:
     """run.json's ``configs`` after a command: each pair's list with what it asked for moved
     to the end (the newest ``keep``), so each protocol and data keeps its last request."""
-    merged = {pair: list(configs) for pair, configs in previous.items()}
+    merged = {pair: list(configs) for pair, configs in previous.items() if isinstance(configs, list)}
     for pair, configuration in asked.items():
         merged[pair] = [c for c in merged.get(pair, []) if c != configuration][-(keep - 1):] + [configuration]
     return merged
@@ -131,9 +134,9 @@ def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         if len(ok):
             for col in ("rmse", "rmse_raw", "score", "score_mean", "mae", "rmse_ci_low", "rmse_ci_high",
                         "fit_seconds", "predict_seconds"):
-                line[col] = float(ok[col].mean())
-            line["rmse_std"] = float(ok["rmse"].std(ddof=1)) if len(ok) > 1 else 0.0
-            line["n_test_engines"] = int(ok["n_test_engines"].iloc[0])
+                line[col] = float(ok[col].mean()) if col in ok else None  # a hand-made row may lack one
+            line["rmse_std"] = float(ok["rmse"].std(ddof=1)) if len(ok) > 1 and "rmse" in ok else 0.0
+            line["n_test_engines"] = int(ok["n_test_engines"].iloc[0]) if "n_test_engines" in ok else len(ok["units"].iloc[0])
             n_params = ok["n_parameters"].dropna() if "n_parameters" in ok else pd.Series(dtype=float)
             line["n_parameters"] = int(n_params.iloc[0]) if len(n_params) else None
         out.append(line)
@@ -175,14 +178,15 @@ def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
 def write_tables(out: Path, rows: list[dict[str, Any]], unverified: bool = False) -> pd.DataFrame:
     """Write the derived tables of a run folder (leaderboard.csv/.md, predictions.csv) from its
     study rows; the runner calls it after every trial and the report again, so a folder's
-    tables can always be rebuilt from ``trials.jsonl``."""
+    tables can always be rebuilt from ``trials.jsonl``. Each file is replaced atomically: a
+    crash or a full disk leaves the previous version, never a table cut mid-row."""
     table = leaderboard(rows)
-    table.to_csv(out / "leaderboard.csv", index=False)
+    atomic.write_csv(out / "leaderboard.csv", table, index=False)
     unverified = unverified or any(r.get("data_verified") is False for r in rows)
     header = ("> **Unverified data**: these results come from C-MAPSS files that do not match "
               "NASA's checksums.\n\n") if unverified else ""
-    (out / "leaderboard.md").write_text(header + to_markdown(table))
-    predictions_frame(rows).to_csv(out / "predictions.csv", index=False)
+    atomic.write_text(out / "leaderboard.md", header + to_markdown(table))
+    atomic.write_csv(out / "predictions.csv", predictions_frame(rows), index=False)
     return table
 
 

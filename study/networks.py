@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters._torch import SMOKE_TRAINER_PARAMS as _SMOKE
+from adapters._torch import TRAINER_PARAM_RANGES as _RANGES
 from adapters._torch import TRAINER_PARAMS as _ALL
 from adapters._torch import TorchWindowRegressor, torch_tags
 
@@ -52,6 +53,9 @@ TRAINER_SETTINGS: dict[str, Any] = {name: value for name, value in _ALL.items() 
 #: What our LSTM, Transformer and Mamba read: twice the window, the cycle count on FD002-FD004.
 STUDY_INPUTS: dict[str, Any] = {"history_factor": _ALL["history_factor"], "cycle_channel": _ALL["cycle_channel"],
                                 "smoothing": _ALL["smoothing"]}
+#: Valid ranges of the trainer's and the input conventions' numeric settings, for an adapter's
+#: ``param_ranges`` (add the net's own: ``{**TRAINER_PARAM_RANGES, "channels": (1, None)}``).
+TRAINER_PARAM_RANGES: dict[str, tuple[float | None, float | None]] = {**_RANGES, "label_scale": (0, None)}
 #: Tiny trainer settings for profiles["smoke"] and the check kit (seconds on synthetic data).
 SMOKE_TRAINER_PARAMS: dict[str, Any] = dict(_SMOKE)
 
@@ -94,5 +98,5 @@ class NetworkAdapter(TorchWindowRegressor):
                 "windows_per_epoch": max(1024, params.get("windows_per_epoch", 1024))}
 
 
-__all__ = ["INPUT_PARAMS", "NetworkAdapter", "SMOKE_TRAINER_PARAMS", "STUDY_INPUTS", "TRAINER_SETTINGS",
-           "network_params", "network_tags"]
+__all__ = ["INPUT_PARAMS", "NetworkAdapter", "SMOKE_TRAINER_PARAMS", "STUDY_INPUTS", "TRAINER_PARAM_RANGES",
+           "TRAINER_SETTINGS", "network_params", "network_tags"]

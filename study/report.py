@@ -7,21 +7,25 @@ in their own, labelled table - never in the measured ranking.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from importlib import resources
 from collections.abc import Sequence
+from contextlib import nullcontext
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
 
+from study import atomic
+from study.cli import run_guarded, sigterm_as_interrupt
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
 from study.leaderboard import configs_from, predictions_frame, ranks, study_rows, to_markdown, write_tables
+from study.lock import run_folder_lock
 from study.markers import RunValues, refresh_tables, refresh_values
-from study.results import ResultStore
+from study.results import ResultStore, read_run_info
 
 FIGURES = {
     "bars": "fig_rmse_by_subset.png",
@@ -47,7 +51,7 @@ def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         raise StudyError(f"{run_dir} is a file; give the run folder that holds it ({run_dir.parent}).")
     if not run_dir.is_dir():
         raise StudyError(f"{run_dir} does not exist; give a run folder written by python -m study.run.")
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    info = read_run_info(run_dir, warn=None)  # a corrupt run.json is refused with the way out
     rows = study_rows(ResultStore(run_dir).rows(), info.get("protocol_hash"), configs=configs_from(info))
     if not rows:
         raise StudyError(f"{run_dir} holds no trial rows ({run_dir / 'trials.jsonl'}); run python -m study.run first.")
@@ -377,14 +381,14 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
     figures = write_figures(board, preds, run_dir, max_rul, rows, baseline)
     tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
     path = run_dir / "report.md"
-    path.write_text(render(rows, info, board, tables, figures, baseline))
+    atomic.write_text(path, render(rows, info, board, tables, figures, baseline))
     if writeups:
         comparison = (compare_to_baseline(preds, baseline, max_rul)
                       if not preds.empty and baseline in set(preds["model"]) else None)
         values = RunValues(board, comparison)
         refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
         for target, text in refreshed.items():  # every file checked before any is written
-            target.write_text(text)
+            atomic.write_text(target, text)
     return path
 
 
@@ -398,14 +402,18 @@ def main(argv: list[str] | None = None) -> int:
                              "(repeatable: the writeup and the blog post)")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help=f"the model every other is compared with, engine by engine (default: {DEFAULT_BASELINE})")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
-    try:
-        path = write_report(args.run_dir, args.writeup, args.baseline)
-    except StudyError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Report written to {path}")
-    return 0
+
+    def body() -> int:
+        held = run_folder_lock(args.run_dir) if args.run_dir.is_dir() else nullcontext()
+        with held:  # refused while a run writes this folder's tables
+            path = write_report(args.run_dir, args.writeup, args.baseline)
+        print(f"Report written to {path}")
+        return 0
+
+    with sigterm_as_interrupt():
+        return run_guarded(body, Console(stderr=True, width=200), args.debug)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from study.cli import run_guarded, sigterm_as_interrupt
 from study.errors import StudyError
 from study.profiles import PROFILES
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mlflow", metavar="URI", help="also log each trial to this MLflow tracking URI")
     parser.add_argument("--no-report", action="store_true", help="do not write report.md at the end")
     parser.add_argument("--list-models", action="store_true", help="list the adapters and whether they can run here")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     return parser
 
 
@@ -98,33 +100,43 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:  # a log, a pipe, CI: rich would cut the tables at 80 columns
         console = Console(width=200)
-    try:
-        if args.list_models:
-            list_models(console)
-            return 0
-        from study.runner import RunConfig, run_study
+    with sigterm_as_interrupt():
+        return run_guarded(lambda: _main(args, console), console, args.debug)
 
-        sets = _parse_sets(args.sets)
-        if args.chronos_model:
-            if args.models and "chronos" not in args.models:
-                raise StudyError("--chronos-model sets the chronos model's weights, but --models leaves chronos out.")
-            sets.setdefault("chronos", {})["model"] = args.chronos_model
-        config = RunConfig(
-            out=args.out or Path("runs") / args.profile, profile=args.profile, subsets=args.subsets,
-            models=args.models, seeds=args.seeds, data_dir=args.data_dir, offline=args.offline,
-            allow_unverified_data=args.allow_unverified_data, force=args.force, model_params=sets,
-            executor=args.executor, workers=args.workers, ray_address=args.ray_address, mlflow_uri=args.mlflow,
-            time_limit_s=args.time_limit)
+
+def _main(args: argparse.Namespace, console: Console) -> int:
+    if args.list_models:
+        list_models(console)
+        return 0
+    from study.lock import run_folder_lock
+    from study.runner import RunConfig, run_study
+
+    sets = _parse_sets(args.sets)
+    if args.chronos_model:
+        if args.models and "chronos" not in args.models:
+            raise StudyError("--chronos-model sets the chronos model's weights, but --models leaves chronos out.")
+        sets.setdefault("chronos", {})["model"] = args.chronos_model
+    config = RunConfig(
+        out=args.out or Path("runs") / args.profile, profile=args.profile, subsets=args.subsets,
+        models=args.models, seeds=args.seeds, data_dir=args.data_dir, offline=args.offline,
+        allow_unverified_data=args.allow_unverified_data, force=args.force, model_params=sets,
+        executor=args.executor, workers=args.workers, ray_address=args.ray_address, mlflow_uri=args.mlflow,
+        time_limit_s=args.time_limit)
+    config = config.resolved()  # bad options are refused before the run folder is touched
+    _check_out(config.out)
+    with run_folder_lock(config.out):  # held through the report too: one writer at a time
         run_study(config, console)
         if not args.no_report:
             _write_report(config.out, console)
-    except StudyError as exc:
-        console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
-    except KeyboardInterrupt:
-        console.print("Interrupted. Finished trials are saved; rerun the same command to resume.")
-        return 130
     return 0
+
+
+def _check_out(out: Path) -> None:
+    """Create the run folder (the lock lives in it); a path that cannot be one is a user error."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudyError(f"Cannot write results to {out}: {exc.strerror or exc}. Choose another --out.") from exc
 
 
 def _write_report(out: Path, console: Console) -> None:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from study import environment, fetch
+from study import atomic, environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
@@ -27,7 +27,8 @@ from study.leaderboard import configs_from, remember_configs, study_rows, write_
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.registry import all_adapters, get_adapter
-from study.results import ResultStore, config_key, trial_key
+from study.lock import run_folder_lock
+from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
 
@@ -56,6 +57,8 @@ class RunConfig:
     def resolved(self) -> RunConfig:
         """Fill profile defaults and validate names (errors list the valid ones)."""
         profile = get_profile(self.profile)
+        _check_list("--subsets", self.subsets)
+        _check_list("--models", self.models)
         subsets = list(self.subsets or profile.subsets)
         bad = [s for s in subsets if s not in SUBSETS]
         if bad:
@@ -70,29 +73,49 @@ class RunConfig:
             raise StudyError(f"--workers must be at least 1 (got {self.workers}).")
         if self.time_limit_s is not None and not self.time_limit_s > 0:  # nan too
             raise StudyError(f"--time-limit must be a positive number of seconds (got {self.time_limit_s:g}).")
-        _check_model_params(self.model_params, models)
+        _check_model_params(self.model_params, models, self.profile, subsets)
         return RunConfig(**{**asdict(self), "subsets": subsets, "models": models, "seeds": seeds,
                             "protocol": self.protocol})
 
 
-def _check_model_params(model_params: dict[str, dict[str, Any]], models: list[str]) -> None:
-    """``--set`` must name a model of this run and one of its parameters: a typo would
-    otherwise be ignored, or fail every trial of that model after the others had run."""
+def _check_list(option: str, values: Sequence[str] | None) -> None:
+    """A list option given on the command line must name something, each thing once (an empty
+    list would silently mean "all", a repeated name would run the same trials twice)."""
+    if values is None:
+        return
+    if isinstance(values, str) or not len(values):
+        raise StudyError(f"{option} is empty; give a comma-separated list of names, or leave the option out "
+                         "to use the default.")
+    repeated = sorted({v for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise StudyError(f"{option} names {', '.join(repeated)} more than once; give each name once.")
+
+
+def _check_model_params(model_params: dict[str, dict[str, Any]], models: list[str], profile: str = "standard",
+                        subsets: Sequence[str] = ()) -> None:
+    """``--set`` must name a model of this run and one of its parameters, at a value in the
+    adapter's ``param_ranges``: a typo or a nonsense value would otherwise be ignored, or fail
+    (or quietly train nothing) in every trial of that model after the others had run."""
     for model, params in model_params.items():
         if model not in models:
             raise StudyError(f"--set names {model!r}, which this run does not include; "
                              f"models in this run: {', '.join(models)}.")
-        valid = get_adapter(model).default_params
+        adapter = get_adapter(model)
+        valid = adapter.default_params
         unknown = sorted(set(params) - set(valid))
         if unknown:
             raise StudyError(f"--set: {model} has no parameter {', '.join(unknown)}; "
                              f"valid: {', '.join(sorted(valid))}.")
+        for subset in subsets or (None,):
+            problems = adapter.param_problems({**adapter.params_for(profile, subset), **params})
+            if problems:
+                raise StudyError(f"--set: {model}: " + "; ".join(problems) + ".")
 
 
 def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        probe = out / f".write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
@@ -143,21 +166,33 @@ def _like(default: Any, value: Any) -> Any:
 def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any]) -> pd.DataFrame:
     """Derive leaderboard.csv/.md, predictions.csv and run.json from the rows."""
     table = write_tables(out, rows, unverified=not run_info.get("data_verified", True))
-    tmp = out / "run.json.tmp"
-    tmp.write_text(json.dumps(run_info, indent=2, default=str))
-    os.replace(tmp, out / "run.json")
+    atomic.write_text(out / RUN_INFO_FILE, json.dumps(run_info, indent=2, default=str))
     return table
 
 
 def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame:
-    """Run (or resume) a study and return its leaderboard."""
+    """Run (or resume) a study and return its leaderboard. The run folder is locked for the
+    whole command: a second writer is refused (``study.lock``)."""
     console = console or Console()
     config = config.resolved()
     _check_writable(config.out)
+    with run_folder_lock(config.out):
+        return _run_locked(config, console)
+
+
+def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     started = time.time()
+    sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None  # a bad URI is refused before any work
     prepared = load_prepared(config, log=console.print)
     specs = plan_trials(config, prepared)
-    store = ResultStore(config.out)
+
+    def warn(message: str) -> None:
+        console.print(f"[bold yellow]Warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    store = ResultStore(config.out, warn=warn)
+    repaired = store.repair_tail()
+    if repaired:
+        warn(repaired)
     # only successful trials are reused: a skipped or failed one may succeed now (a library
     # installed, weights downloaded, a bug fixed), and retrying a skip costs nothing
     done = {k: r for k, r in store.latest_by_key().items() if r.get("status") == "ok"}
@@ -165,7 +200,7 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     todo = specs if config.force else [s for s in specs if s.key not in done]
     reused = 0 if config.force else len(wanted & set(done))
     verified = all(p[0].verified for p in prepared.values())
-    previous = _previous_run_info(config.out)
+    previous = read_run_info(config.out, warn=warn)  # a corrupt one is reported and rewritten
     run_info: dict[str, Any] = {
         "config": {**asdict(config), "protocol": None},
         "protocol": config.protocol.as_dict(), "protocol_hash": config.protocol.hash(),
@@ -190,7 +225,6 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
         return write_outputs(config.out, study_rows(rows, config.protocol.hash(), fingerprints,
                                                     configs_from(run_info)), run_info)
 
-    sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None
     executor = make_executor(config.executor, config.workers, config.ray_address)
     t_trials = time.time()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -225,14 +259,6 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     table = refresh_outputs()
     console.print(render_table(table, verified))
     return table
-
-
-def _previous_run_info(out: Path) -> dict[str, Any]:
-    """The run.json an earlier command on this run folder wrote ({} if none)."""
-    try:
-        return json.loads((out / "run.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def _previous_runs(old: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
-from study.errors import StudyError
+from study.errors import EnvironmentFault, StudyError
 
 METRICS = ("rmse", "rmse_raw", "mae", "score", "score_mean", "rmse_ci_low", "rmse_ci_high",
            "fit_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "n_warnings")
+
+
+def _unusable(uri: str, exc: Exception) -> StudyError:
+    """A tracking URI MLflow refused: exit 1 if it could not be reached, 2 if it is not usable as given."""
+    reason = " ".join(str(exc).split())
+    reason = reason.split(". ")[0][:300] or type(exc).__name__
+    unreachable = isinstance(exc, OSError) or any(word in reason for word in ("Connection", "connect", "timed out",
+                                                                            "API request"))
+    kind = EnvironmentFault if unreachable else StudyError
+    return kind(f"--mlflow {uri} cannot be used: {reason}. Give a tracking URI MLflow can write to (e.g. "
+                "sqlite:///mlflow.db, or the http:// address of a running tracking server), or drop --mlflow: "
+                "trials.jsonl holds every result either way.")
 
 
 class MlflowSink:
@@ -19,8 +32,14 @@ class MlflowSink:
         except ImportError as exc:
             raise StudyError("--mlflow needs MLflow: pip install -e '.[mlflow]'.") from exc
         self.mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment)
+        # a server that does not answer is reported in seconds, not after minutes of retries
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        try:  # checked before any trial runs: a bad URI is refused, not found out per row
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_experiment(experiment)
+        except Exception as exc:
+            raise _unusable(tracking_uri, exc) from exc
 
     def log(self, row: dict[str, Any]) -> None:
         mlflow = self.mlflow

@@ -35,7 +35,8 @@ def test_append_returns_the_row_exactly_as_a_later_read_sees_it(tmp_path):
     import numpy as np
 
     store = ResultStore(tmp_path)
-    stored = store.append({"key": "k", "rmse": np.float32(12.5), "y_pred": np.arange(3), "path": tmp_path})
+    stored = store.append({**_row("a", "FD001", 0, 12.5), "rmse": np.float32(12.5), "y_pred": np.arange(3),
+                           "path": tmp_path})
     assert stored == store.rows()[-1]
     assert stored["y_pred"] == [0, 1, 2] and stored["path"] == str(tmp_path)
 

@@ -77,6 +77,14 @@ TRAINER_PARAMS: dict[str, Any] = {
 #: Tiny settings for CI smoke runs and contract tests (seconds on synthetic data).
 SMOKE_TRAINER_PARAMS: dict[str, Any] = {"epochs": 2, "windows_per_epoch": 512, "batch_size": 128, "patience": 2}
 
+#: Valid values of the trainer settings (inclusive; None = unbounded), see ``Adapter.param_ranges``.
+TRAINER_PARAM_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "epochs": (1, None), "batch_size": (1, None), "windows_per_epoch": (1, None), "lr": (0, None),
+    "weight_decay": (0, None), "grad_clip": (0, None), "patience": (0, None), "ema_decay": (0, 1),
+    "input_noise": (0, None), "history_factor": (1, None), "smoothing": (0, 1), "ensemble": (1, None),
+    "threads": (1, None),
+}
+
 
 def causal_smoothing(sequence: np.ndarray, alpha: float) -> np.ndarray:
     """Exponential moving average along time (axis 0): s_t = alpha x_t + (1 - alpha) s_(t-1),

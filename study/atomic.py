@@ -1,0 +1,50 @@
+"""Whole-file writes that never leave a half-written file: a temporary file beside the
+target, flushed to disk, then renamed over it (``os.replace`` is atomic on POSIX).
+
+A reader sees either the old file or the new one; a crash or a full disk leaves the old
+one in place and no temporary behind.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from study.errors import environment_fault
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically; an ``OSError`` becomes an ``EnvironmentFault``."""
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:  # named by the file being replaced, not by its temporary
+        named = OSError(exc.errno, exc.strerror, str(path))
+        raise environment_fault(named, "write", f"{path.name} is unchanged; rerun the same command once "
+                                "the problem is fixed (finished trials are reused).") from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with UTF-8 ``text`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(path: Path, frame: pd.DataFrame, **to_csv_kwargs) -> None:
+    """Write a table as CSV atomically (rendered in memory first: tables here are small)."""
+    write_text(path, frame.to_csv(**to_csv_kwargs))

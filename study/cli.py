@@ -1,0 +1,70 @@
+"""What every command line here shares: one error path, and SIGTERM treated as Ctrl-C.
+
+Every foreseeable failure ends in one paragraph and an exit status - 2 for bad input
+(``StudyError``), 1 for the environment (``EnvironmentFault``, an ``OSError``, no memory),
+130 when interrupted (Ctrl-C or SIGTERM) - and a traceback only when ``--debug`` asks.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+
+from study.errors import StudyError, os_error_message
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: workers stopped, finished trials kept, a clean message."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into ``Terminated`` for the duration (the main thread only)."""
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_guarded(body: Callable[[], int], console: Console, debug: bool = False) -> int:
+    """Run a command's body; every foreseeable failure ends in one paragraph and an exit
+    status (2: bad input, 1: the environment, 130: interrupted), a traceback only with --debug."""
+    def fail(message: str, code: int) -> int:
+        if debug:
+            console.print_exception()
+        console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+        return code
+
+    try:
+        return body()
+    except StudyError as exc:
+        return fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        what = "Terminated (SIGTERM)" if isinstance(sys.exc_info()[1], Terminated) else "Interrupted"
+        if debug:
+            console.print_exception()
+        console.print(f"{what}. Finished trials are saved; rerun the same command to resume.")
+        return 130
+    except BrokenPipeError:  # output piped into a reader that went away (| head)
+        return 1
+    except OSError as exc:
+        return fail(os_error_message(exc, "complete the command") + " Finished trials are saved; rerun the same "
+                    "command to resume once the problem is fixed.", 1)
+    except MemoryError:
+        return fail("Out of memory. Finished trials are saved; run fewer --workers at once, or use a machine "
+                    "with more memory.", 1)
+    except Exception as exc:  # a bug, not a user error: say so, keep it short, point at --debug
+        return fail(f"Unexpected {type(exc).__name__}: {exc}. This is a bug in the harness or a library; rerun "
+                    "with --debug for the traceback and report it. Finished trials are saved.", 1)
