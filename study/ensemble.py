@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 
+from study.cli import run_guarded, sigterm_as_interrupt
 from study.errors import StudyError
 from study.results import _digest
 from study.scoring import rmse, score_predictions
@@ -179,16 +181,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", help="comma-separated models to choose from (default: every model with "
                                           "validation predictions)")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="greedy selection rounds (default 25)")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
+    with sigterm_as_interrupt():
+        return run_guarded(lambda: _ensemble(args), Console(stderr=True, width=200), args.debug)
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    from study.lock import run_folder_lock
+
     methods = list(METHODS) if args.method == "both" else [args.method]
     members = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
-    try:
-        if args.rounds < 1:
-            raise StudyError(f"--rounds must be at least 1 (got {args.rounds}).")
+    if args.rounds < 1:
+        raise StudyError(f"--rounds must be at least 1 (got {args.rounds}).")
+    if not args.run_dir.is_dir():
+        raise StudyError(f"{args.run_dir} is not a run folder; give one written by python -m study.run.")
+    with run_folder_lock(args.run_dir):  # it appends rows: one writer at a time
         rows = add_ensembles(args.run_dir, methods, members, args.rounds)
-    except StudyError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
     for row in sorted(rows, key=lambda r: (r["subset"], r["model"], r["seed"])):
         weights = ", ".join(f"{m} {w:.2f}" for m, w in sorted(row["info"]["weights"].items(), key=lambda x: -x[1]))
         print(f"{row['model']} {row['subset']} seed {row['seed']}: test RMSE {row['rmse']:.2f}  "

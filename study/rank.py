@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.console import Console
 
+from study.cli import run_guarded, sigterm_as_interrupt
 from study.compare import _paired_row
 from study.errors import StudyError
 from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
@@ -124,18 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", type=Path, default=Path("reports/study"),
                         help="the committed study (default: reports/study)")
     parser.add_argument("--baseline", default="lstm", help="the study's model to compare with (default: lstm)")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         (new_rows, info), (ref_rows, _ref_info) = load_run(args.run_dir), load_run(args.against)
         ranking = rank_against(new_rows, ref_rows, args.baseline, info.get("protocol", {}).get("max_rul", 125))
-    except StudyError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
-    if not ranking.tables:
-        print(f"Error: {args.run_dir} has no successful results on a subset of {args.against}", file=sys.stderr)
-        return 2
-    print(render(ranking, args.baseline))
-    return 0
+        if not ranking.tables:
+            raise StudyError(f"{args.run_dir} has no successful results on a subset of {args.against}.")
+        print(render(ranking, args.baseline))
+        return 0
+
+    with sigterm_as_interrupt():
+        return run_guarded(body, Console(stderr=True, width=200), args.debug)
 
 
 if __name__ == "__main__":

@@ -140,3 +140,22 @@ def test_the_report_shows_each_ensemble_against_the_best_single_model(synthetic_
     best = board.drop(index="ensemble")["rmse"].idxmin()
     assert f"| {best} | {board.loc[best, 'rmse']:.2f} |" in line
     assert ("lower" in line or "higher" in line or "not distinguishable" in line) and "(2 seeds)" not in line
+
+
+def test_the_ensemble_command_refuses_a_run_folder_another_command_writes(synthetic_dir, tmp_path, monkeypatch):
+    from study.ensemble import main
+    from study.lock import run_folder_lock
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    config = RunConfig(out=tmp_path, profile="smoke", subsets=["FD001"], models=["xgboost", "test-constant"],
+                       seeds=1, data_dir=synthetic_dir, offline=True, allow_unverified_data=True, executor="inline")
+    run_study(config, QUIET)
+    before = (tmp_path / "trials.jsonl").read_text()
+    with run_folder_lock(tmp_path, command="python -m study.run (another writer)"):
+        # re-entrant in one process: check the refusal from a second process, as a user would meet it
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), str(ROOT)])}
+        busy = subprocess.run([sys.executable, "-m", "study.ensemble", str(tmp_path)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert busy.returncode == 1 and "another writer" in busy.stderr + busy.stdout
+    assert (tmp_path / "trials.jsonl").read_text() == before
+    assert main([str(tmp_path / "missing")]) == 2
