@@ -23,6 +23,7 @@ from rich.console import Console
 
 from study.cli import run_guarded, sigterm_as_interrupt
 from study.leaderboard import predictions_frame, to_markdown
+from study.runs import load_run
 
 LOWER, HIGHER, UNRESOLVED = "lower", "higher", "not distinguishable"
 
@@ -150,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from study.report import load_run
-
     (rows, info), (other_rows, other_info) = load_run(args.run_dir), load_run(args.against)
     table = compare_runs(predictions_frame(rows), predictions_frame(other_rows),
                          info.get("protocol", {}).get("max_rul", 125))

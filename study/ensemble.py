@@ -33,7 +33,10 @@ from rich.console import Console
 
 from study.cli import run_guarded, sigterm_as_interrupt
 from study.errors import StudyError
-from study.results import _digest
+from study.leaderboard import write_tables
+from study.lock import run_folder_lock
+from study.results import ResultStore, _digest
+from study.runs import load_run
 from study.scoring import rmse, score_predictions
 
 METHODS = {"greedy": "ensemble", "nnls": "ensemble-nnls"}
@@ -153,10 +156,6 @@ def ensemble_rows(rows: Iterable[dict[str, Any]], methods: Sequence[str] = ("gre
 def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), members: Sequence[str] | None = None,
                   rounds: int = DEFAULT_ROUNDS) -> list[dict[str, Any]]:
     """Append a run folder's ensemble rows (those not already stored) and rebuild its tables."""
-    from study.leaderboard import write_tables
-    from study.report import load_run
-    from study.results import ResultStore
-
     rows, info = load_run(run_dir)
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     new = ensemble_rows(rows, methods, members, max_rul, rounds)
@@ -188,8 +187,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _ensemble(args: argparse.Namespace) -> int:
-    from study.lock import run_folder_lock
-
     methods = list(METHODS) if args.method == "both" else [args.method]
     members = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
     if args.rounds < 1:

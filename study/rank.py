@@ -22,6 +22,7 @@ from study.cli import run_guarded, sigterm_as_interrupt
 from study.compare import _paired_row
 from study.errors import StudyError
 from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
+from study.runs import load_run
 
 NEW_MARK = " (new)"
 _COLUMNS = ["model", "subset", "rmse", "rmse_std", "n_seeds", "score", "fit_seconds"]
@@ -116,8 +117,6 @@ def render(ranking: Ranking, baseline: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from study.report import load_run
-
     parser = argparse.ArgumentParser(
         prog="python -m study.rank",
         description="Place the models of a new run into a committed study's leaderboard, subset by subset, with a "

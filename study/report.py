@@ -22,10 +22,10 @@ from study import atomic
 from study.cli import run_guarded, sigterm_as_interrupt
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
-from study.leaderboard import configs_from, predictions_frame, ranks, study_rows, to_markdown, write_tables
+from study.leaderboard import predictions_frame, ranks, to_markdown, write_tables
 from study.lock import run_folder_lock
 from study.markers import RunValues, refresh_tables, refresh_values
-from study.results import ResultStore, read_run_info
+from study.runs import load_run
 
 FIGURES = {
     "bars": "fig_rmse_by_subset.png",
@@ -42,20 +42,6 @@ def published_results() -> pd.DataFrame:
     """Reported (not reproduced) results from the literature, with citations."""
     with resources.files("study").joinpath("data/published_results.csv").open() as handle:
         return pd.read_csv(handle)
-
-
-def load_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The study rows (see ``study_rows``) and run record of a run folder."""
-    run_dir = Path(run_dir)
-    if run_dir.is_file():
-        raise StudyError(f"{run_dir} is a file; give the run folder that holds it ({run_dir.parent}).")
-    if not run_dir.is_dir():
-        raise StudyError(f"{run_dir} does not exist; give a run folder written by python -m study.run.")
-    info = read_run_info(run_dir, warn=None)  # a corrupt run.json is refused with the way out
-    rows = study_rows(ResultStore(run_dir).rows(), info.get("protocol_hash"), configs=configs_from(info))
-    if not rows:
-        raise StudyError(f"{run_dir} holds no trial rows ({run_dir / 'trials.jsonl'}); run python -m study.run first.")
-    return rows, info
 
 
 # ----- tables -------------------------------------------------------------------------------

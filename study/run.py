@@ -140,10 +140,8 @@ def _check_out(out: Path) -> None:
 
 
 def _write_report(out: Path, console: Console) -> None:
-    try:
-        from study.report import write_report
-    except ImportError:
-        return
+    from study.report import write_report  # a broken report module fails loudly, not silently
+
     path = write_report(out)
     console.print(f"Report written to {path}")
 

@@ -249,7 +249,7 @@ def test_rerunning_earlier_settings_shows_them_again_in_every_table(synthetic_di
     assert shifted != default
     again = run()
     assert again.loc["test-constant", "rmse"] == default and len(ResultStore(tmp_path / "out").rows()) == 2
-    from study.report import load_run
+    from study.runs import load_run
 
     rows, _ = load_run(tmp_path / "out")  # study.report agrees: it reads run.json's configurations
     assert [r["params"]["offset"] for r in rows] == [0.0]
