@@ -19,6 +19,7 @@ from study.adapter import AdapterUnavailable, TrialContext
 from study.protocol import PreparedSubset
 from study.registry import get_adapter
 from study.scoring import score_predictions
+from study.validation import cut_engines
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class TrialSpec:
     config: str = ""  # the key without the seed: the trials one leaderboard line averages
     time_limit_s: float | None = None
     threads: int | None = None  # not part of the key: it changes speed, not results
+    # predict the cut validation engines too (study.validation); the tuner turns it off, as
+    # its test engines are those cut validation engines already
+    predict_valid: bool = True
 
 
 def seed_everything(seed: int) -> None:
@@ -78,6 +82,8 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
                                            time_budget_s=spec.time_limit_s, threads=spec.threads)
             adapter.fit(prepared.train, prepared.valid)
             y_pred = adapter.predict(prepared.test)
+            predict_seconds = adapter.predict_seconds_  # before the validation predict resets it
+            valid_fields = _valid_predictions(adapter, prepared, max_rul) if spec.predict_valid else {}
         except AdapterUnavailable as exc:
             return {**row, "status": "skipped", "reason": str(exc)}
         except Exception as exc:  # an adapter's failure is a result, not a crash of the study
@@ -87,14 +93,30 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
     wall = time.perf_counter() - start
     row.update(status="ok", reason=None, **score_predictions(truth, y_pred, max_rul))
     row.update(
-        fit_seconds=adapter.fit_seconds_, predict_seconds=adapter.predict_seconds_, wall_seconds=wall,
+        fit_seconds=adapter.fit_seconds_, predict_seconds=predict_seconds, wall_seconds=wall,
         n_test_engines=len(y_pred), n_parameters=adapter.info_.get("n_parameters"), info=adapter.info_,
         units=prepared.test.units.tolist(), y_true=np.asarray(truth).tolist(), y_pred=y_pred.tolist(),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_warning_fields(caught),
+        **valid_fields,
     )
     if spec.time_limit_s and wall > spec.time_limit_s:
         row.update(status="failed", reason=f"exceeded the profile's time limit ({wall:.0f} s > {spec.time_limit_s:.0f} s)")
     return row
+
+
+def _valid_predictions(adapter: Any, prepared: PreparedSubset, max_rul: float) -> dict[str, Any]:
+    """The adapter's predictions for the cut validation engines (``study.validation``), with
+    their capped truth from the training labels and their RMSE: results a later step (an
+    ensemble, a comparison) can use without refitting. Nothing here reads test labels."""
+    if prepared.valid.rul is None or not len(prepared.valid):
+        return {}
+    cut = cut_engines(prepared.valid)
+    y_pred = adapter.predict(cut.engines)
+    y_true = np.minimum(cut.truth, max_rul)
+    return {"valid_units": cut.units.tolist(), "valid_cycles": cut.cycles.tolist(),
+            "valid_y_true": y_true.tolist(), "valid_y_pred": y_pred.tolist(),
+            "valid_rmse": float(np.sqrt(np.mean((y_pred - y_true) ** 2))),
+            "valid_predict_seconds": adapter.predict_seconds_}
 
 
 def _warning_fields(caught: list[warnings.WarningMessage]) -> dict[str, Any]:
