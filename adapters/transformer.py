@@ -1,7 +1,9 @@
 """Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
 from __future__ import annotations
 
-from adapters._torch import SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TorchWindowRegressor, torch_tags
+from adapters._torch import (SMOKE_TRAINER_PARAMS, TRAINER_PARAMS, TRAINER_SEARCH_SPACE, TorchWindowRegressor,
+                             torch_tags)
+from study.search_space import Categorical, Float, Int
 
 
 class TransformerAdapter(TorchWindowRegressor):
@@ -14,6 +16,9 @@ class TransformerAdapter(TorchWindowRegressor):
                       "dropout": 0.1, "head_size": 64}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_heads": 2, "n_layers": 1,
                           "dim_feedforward": 32, "head_size": 16}}
+    # widths all divisible by the 4 heads
+    search_space = {**TRAINER_SEARCH_SPACE, "d_model": Categorical((32, 64, 128)), "n_layers": Int(1, 4),
+                    "dim_feedforward": Categorical((64, 128, 256)), "dropout": Float(0.0, 0.5)}
     # FD001 only, each chosen on five engine-disjoint validation splits of the FD001 training
     # file (reports/gpu_check/README.md): the cycle count (the shared default gives it on
     # FD002-FD004 only) lowered this net's validation RMSE on every split, by 0.6 to 2.7
