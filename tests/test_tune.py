@@ -1,0 +1,190 @@
+"""The equal-budget tuner: no test labels, budgets recorded and enforced, exact resume, Ray == local."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from study.cmapss import files_of
+from study.search_space import Float, Int
+from study.tune import TuneConfig, journal_path, journal_summary, tune
+from study.tuning_data import load_training, make_folds, validation_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = Path(__file__).parent / "fake_plugin"
+QUIET = Console(file=open(os.devnull, "w"))
+#: a small XGBoost space: real fits, a second or so per fold on synthetic data
+SMALL_XGB = {"xgboost": {"n_estimators": Int(20, 80), "learning_rate": Float(0.05, 0.4, log=True),
+                         "max_depth": Int(2, 6)}}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    from study.synthetic import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("tune-data"), subsets=("FD001",), n_train=15)
+
+
+def _config(out: Path, data: Path, **kw) -> TuneConfig:
+    defaults = dict(models=["xgboost"], subsets=["FD001"], profile="smoke", data_dir=data, offline=True,
+                    allow_unverified_data=True, executor="inline", max_evaluations=3, folds=2, threads=1,
+                    space_overrides=SMALL_XGB, budget_s=3600)
+    return TuneConfig(out=out, **{**defaults, **kw})
+
+
+def test_folds_are_engine_disjoint_and_the_first_is_the_studys_validation_split(data_dir):
+    from study.cmapss import load_subset
+    from study.protocol import Protocol, prepare
+
+    protocol = Protocol()
+    training = load_training(data_dir, "FD001", allow_unverified=True)
+    blocks = validation_blocks(training.frame["unit"].unique(), protocol)
+    assert len(blocks) == 5 and not set(np.concatenate(blocks)) ^ set(range(1, 16))
+    folds = make_folds(training, protocol, 3)
+    study_split = prepare(load_subset(data_dir, "FD001", allow_unverified=True), protocol)[0]
+    np.testing.assert_array_equal(folds[0][0].valid.units, study_split.valid.units)
+    np.testing.assert_array_equal(folds[0][0].train.sequences[0], study_split.train.sequences[0])
+    for fold, truth in folds:
+        assert not set(fold.train.units) & set(fold.valid.units)
+        assert fold.test.rul is None and len(truth) == len(fold.test)
+    assert not set(folds[0][0].valid.units) & set(folds[1][0].valid.units)
+
+
+def test_the_tuner_never_reads_test_files_or_labels(data_dir, tmp_path):
+    baseline = tune(_config(tmp_path / "a", data_dir), QUIET)
+    perturbed = tmp_path / "perturbed"
+    shutil.copytree(data_dir, perturbed)
+    _, test_name, rul_name = files_of("FD001")
+    rul = np.loadtxt(perturbed / rul_name)
+    np.savetxt(perturbed / rul_name, rul[::-1] + 17, fmt="%d")
+    test_rows = np.loadtxt(perturbed / test_name)
+    test_rows[:, 5:] += 3.0
+    np.savetxt(perturbed / test_name, test_rows, fmt="%.4f")
+    again = tune(_config(tmp_path / "b", perturbed), QUIET)
+    assert journal_summary(tmp_path / "a", "xgboost", "FD001") == journal_summary(tmp_path / "b", "xgboost", "FD001")
+    assert again[0]["best_params"] == baseline[0]["best_params"]
+    # structurally: without any test or RUL file the tuning is the same
+    for name in (test_name, rul_name):
+        (perturbed / name).unlink()
+    tune(_config(tmp_path / "c", perturbed), QUIET)
+    assert journal_summary(tmp_path / "c", "xgboost", "FD001") == journal_summary(tmp_path / "a", "xgboost", "FD001")
+
+
+def test_the_budget_is_recorded_and_no_evaluation_starts_after_it_is_spent(data_dir, tmp_path):
+    summary = tune(_config(tmp_path, data_dir, max_evaluations=None, budget_s=2.0), QUIET)[0]
+    assert summary["budget_s"] == 2.0 and summary["settings"]["budget_s"] == 2.0
+    stored = json.loads((tmp_path / "xgboost-FD001.json").read_text())
+    assert stored["study_id"] == summary["study_id"] and stored["n_evaluations"] == summary["n_evaluations"]
+    charged = [t.user_attrs["charged_seconds"] for t in _trials(tmp_path, "xgboost")]
+    assert summary["n_evaluations"] == len(charged) >= 1
+    assert summary["spent_seconds"] == pytest.approx(sum(charged))
+    assert summary["spent_seconds"] >= 2.0  # it stopped because the budget was spent, not before
+    assert sum(charged[:-1]) < 2.0  # and the last evaluation started while some budget was left
+    # the budget is part of the study: resuming with another one is refused
+    from study.errors import StudyError
+
+    with pytest.raises(StudyError, match="budget_s"):
+        tune(_config(tmp_path, data_dir, max_evaluations=None, budget_s=5.0), QUIET)
+
+
+def test_an_evaluation_that_ends_after_the_budget_is_a_failed_one(data_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    space = {"test-constant": {"offset": Float(-10.0, 10.0)}}
+    summary = tune(_config(tmp_path, data_dir, models=["test-constant"], space_overrides=space, budget_s=0.5,
+                           max_evaluations=None, profile="standard"), QUIET)[0]
+    # test-constant's default delay is 0: fits are instant, so several evaluations fit in 0.5 s
+    assert summary["n_evaluations"] >= 2 and summary["spent_seconds"] >= 0.5
+    slow = {"test-constant": {"offset": Float(-10.0, 10.0), "delay": Float(0.6, 0.7)}}
+    late = tune(_config(tmp_path / "slow", data_dir, models=["test-constant"], space_overrides=slow, budget_s=0.5,
+                        max_evaluations=None, profile="standard", folds=1), QUIET)[0]
+    assert late["n_evaluations"] == 1 and late["n_complete"] == 0 and late["best_params"] is None
+
+
+def _trials(out: Path, model: str) -> list:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(journal_path(out, model, "FD001"))))
+    return optuna.load_study(study_name=f"{model}/FD001", storage=storage).get_trials()
+
+
+def _tune_script(out: Path, data: Path, evaluations: int) -> str:
+    return (
+        "from pathlib import Path\n"
+        "from study.search_space import Float\n"
+        "from study.tune import TuneConfig, tune\n"
+        f"tune(TuneConfig(out=Path({str(out)!r}), models=['test-constant'], subsets=['FD001'], profile='standard',"
+        f" data_dir=Path({str(data)!r}), offline=True, allow_unverified_data=True, executor='inline', threads=1,"
+        f" max_evaluations={evaluations}, folds=2, budget_s=3600,"
+        " space_overrides={'test-constant': {'offset': Float(-30.0, 30.0), 'delay': Float(0.2, 0.25)}}))\n")
+
+
+def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGIN_DIR)])}
+    evaluations = 5
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run([sys.executable, "-c", _tune_script(whole, data_dir, evaluations)], env=env, check=True,
+                   cwd=ROOT, capture_output=True, timeout=120)
+    proc = subprocess.Popen([sys.executable, "-c", _tune_script(killed, data_dir, evaluations)], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = journal_path(killed, "test-constant", "FD001")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # kill while evaluation 2 is in flight
+        trials = journal_summary(killed, "test-constant", "FD001") if journal.is_file() else []
+        if len(trials) >= 3 and trials[2]["state"] == "RUNNING" or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = journal_summary(killed, "test-constant", "FD001")
+    assert before[-1]["state"] == "RUNNING" and sum(t["state"] == "COMPLETE" for t in before) == 2
+    subprocess.run([sys.executable, "-c", _tune_script(killed, data_dir, evaluations)], env=env, check=True,
+                   cwd=ROOT, capture_output=True, timeout=120)
+    after = journal_summary(killed, "test-constant", "FD001")
+    uninterrupted = journal_summary(whole, "test-constant", "FD001")
+    kept = [{k: t[k] for k in ("params", "value", "fold_rmse")} for t in after if not t["interrupted"]]
+    assert kept == [{k: t[k] for k in ("params", "value", "fold_rmse")} for t in uninterrupted]
+    assert [t["interrupted"] for t in after].count(True) == 1  # only the one in flight was rerun
+    assert after[:2] == before[:2]  # finished evaluations kept as they were
+    best = [json.loads((folder / "test-constant-FD001.json").read_text()) for folder in (whole, killed)]
+    assert best[0]["best_params"] == best[1]["best_params"] and best[1]["n_interrupted"] == 1
+    assert best[1]["n_evaluations"] == evaluations
+
+
+def test_ray_and_local_executors_give_the_same_tuning(data_dir, tmp_path):
+    pytest.importorskip("ray")
+    local = tune(_config(tmp_path / "local", data_dir, executor="local", workers=2, max_evaluations=4), QUIET)
+    ray = tune(_config(tmp_path / "ray", data_dir, executor="ray", workers=2, max_evaluations=4), QUIET)
+    assert journal_summary(tmp_path / "local", "xgboost", "FD001") == journal_summary(tmp_path / "ray", "xgboost",
+                                                                                     "FD001")
+    assert local[0]["best_params"] == ray[0]["best_params"] and local[0]["n_evaluations"] == 4
+
+
+def test_an_adapter_without_a_search_space_is_evaluated_once_and_says_so(data_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    summary = tune(_config(tmp_path, data_dir, models=["test-constant"], space_overrides={}, profile="standard",
+                           max_evaluations=None), QUIET)[0]
+    assert summary["tuned_over_nothing"] and summary["n_evaluations"] == 1
+    assert summary["best_params"] == {"offset": 0.0, "delay": 0.0}
+
+
+def test_a_categorical_space_is_searched_as_a_grid_starting_from_the_defaults(data_dir, tmp_path, monkeypatch):
+    from study.search_space import Categorical
+
+    space = {"xgboost": {"max_depth": Categorical((2, 3, 5)), "n_estimators": Categorical((20, 60))}}
+    summary = tune(_config(tmp_path, data_dir, space_overrides=space, max_evaluations=None), QUIET)[0]
+    trials = journal_summary(tmp_path, "xgboost", "FD001")
+    seen = [(t["params"]["max_depth"], t["params"]["n_estimators"]) for t in trials]
+    assert seen[0] == (5, 60)  # xgboost's defaults (smoke profile) first
+    assert sorted(seen) == sorted((d, n) for d in (2, 3, 5) for n in (20, 60))  # each point once
+    assert summary["n_evaluations"] == 6
