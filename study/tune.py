@@ -349,6 +349,10 @@ def tune(config: TuneConfig, console: Console | None = None) -> list[dict[str, A
     """Tune every requested (model, subset) pair; returns their summaries."""
     console = console or Console()
     config.check()
+    try:
+        import optuna  # noqa: F401
+    except ImportError as exc:
+        raise StudyError("python -m study.tune needs Optuna: pip install -e '.[tune]'.") from exc
     models = list(config.models or all_adapters())
     subsets = list(config.subsets or get_profile(config.profile).subsets)
     out = Path(config.out)

@@ -1,7 +1,6 @@
 """Search spaces in the adapter contract: real parameter names, defaults inside, Optuna round trip."""
 from __future__ import annotations
 
-import optuna
 import pytest
 
 from study.cmapss import SUBSETS
@@ -56,6 +55,7 @@ def test_a_space_naming_an_unknown_parameter_is_refused():
 
 
 def test_suggestions_stay_in_range_and_structured_choices_round_trip_through_optuna():
+    optuna = pytest.importorskip("optuna")
     space = {"rate": Float(1e-3, 1e-1, log=True), "depth": Int(1, 4),
              "models": Categorical(({"A": {}}, {"A": {}, "B": {}})), "grid": Categorical(([1.0, 2.0], [3.0]))}
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
