@@ -188,3 +188,23 @@ def test_a_categorical_space_is_searched_as_a_grid_starting_from_the_defaults(da
     assert seen[0] == (5, 60)  # xgboost's defaults (smoke profile) first
     assert sorted(seen) == sorted((d, n) for d in (2, 3, 5) for n in (20, 60))  # each point once
     assert summary["n_evaluations"] == 6
+
+
+def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_to_the_tuning(data_dir, tmp_path):
+    from study.errors import StudyError
+    from study.results import ResultStore
+    from study.runner import RunConfig, run_study
+
+    summary = tune(_config(tmp_path / "tuning", data_dir), QUIET)[0]
+    run = dict(out=tmp_path / "run", profile="smoke", subsets=["FD001"], seeds=1, data_dir=data_dir, offline=True,
+               allow_unverified_data=True, executor="inline", tuned_dir=tmp_path / "tuning")
+    run_study(RunConfig(models=["xgboost"], **run), QUIET)
+    rows = ResultStore(tmp_path / "run").rows()
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    for row in rows:
+        assert row["params"] == summary["best_params"]
+        assert row["tuning"]["study_id"] == summary["study_id"]
+        assert row["tuning"]["n_evaluations"] == 3 and row["tuning"]["budget_s"] == 3600
+        assert row["tuning"]["best_valid_rmse"] == summary["best_valid_rmse"]
+    with pytest.raises(StudyError, match="lstm/FD001"):
+        run_study(RunConfig(models=["lstm"], **{**run, "out": tmp_path / "other"}), QUIET)
