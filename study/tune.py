@@ -62,6 +62,10 @@ BUDGET_S = 600.0  #: the committed tuning's budget per (model, subset): 10 minut
 FOLDS = 3
 AUTOML_TIME_SHARE = 0.8  #: of a fit's budget share given to an AutoML system's own time limit
 INTERRUPTED = "interrupted"
+SKIPPED = "skipped"
+#: a pair stops after this many failed evaluations in a row (a broken adapter, missing
+#: weights): the rest of its budget would only fill the journal with failures
+MAX_FAILURES_IN_A_ROW = 5
 
 
 @dataclass
@@ -136,9 +140,15 @@ def _is_interrupted(trial) -> bool:
     return trial.user_attrs.get(INTERRUPTED, False)
 
 
+def _uncounted(trial) -> bool:
+    """An evaluation that never produced a result: killed in flight, or its model could not
+    run here. It is not charged, not counted, and rerun with its parameters next time."""
+    return _is_interrupted(trial) or trial.user_attrs.get(SKIPPED, False)
+
+
 def recover_interrupted(study) -> int:
-    """Evaluations left running by a killed tuner: marked failed (``interrupted``) and
-    enqueued again with their parameters, once each. Returns how many are rerun."""
+    """Evaluations left running by a killed tuner: marked failed (``interrupted``); they and
+    skipped ones are enqueued again with their parameters, once each. Returns how many."""
     import optuna
     from optuna.trial import TrialState
 
@@ -147,7 +157,7 @@ def recover_interrupted(study) -> int:
         study.tell(trial.number, state=TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
     rerun = {t.user_attrs.get("rerun_of") for t in trials}
-    pending = [t for t in trials if _is_interrupted(t) and t.number not in rerun]
+    pending = [t for t in trials if _uncounted(t) and t.number not in rerun]
     for trial in pending:
         study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
     return len(pending)
@@ -157,7 +167,7 @@ def _finished(study) -> list:
     from optuna.trial import TrialState
 
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-            if not _is_interrupted(t)]
+            if not _uncounted(t)]
 
 
 def _grid(space: SearchSpace) -> list[dict[str, Any]] | None:
@@ -187,7 +197,7 @@ def ask(study, space: SearchSpace, defaults: dict[str, Any], seed: int):
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    slot = sum(1 for t in trials if not _is_interrupted(t) and t.state != TrialState.WAITING)
+    slot = sum(1 for t in trials if not _uncounted(t) and t.state != TrialState.WAITING)
     waiting = any(t.state == TrialState.WAITING for t in trials)
     study.sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, slot]).generate_state(1)[0]))
     if not waiting:
@@ -196,7 +206,7 @@ def ask(study, space: SearchSpace, defaults: dict[str, Any], seed: int):
         if slot == 0 and start:
             study.enqueue_trial(_optuna_values(space, start))
         elif grid is not None:
-            covered = {_key(decode(space, t.params)) for t in trials if not _is_interrupted(t)}
+            covered = {_key(decode(space, t.params)) for t in trials if not _uncounted(t)}
             point = next((p for p in grid if _key(p) not in covered), None)
             if point is not None:
                 study.enqueue_trial(_optuna_values(space, point))
@@ -241,10 +251,16 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
         console.print(f"[yellow]{model} has no search space: tuned over nothing, its defaults evaluated once.[/]")
     if reruns:
         console.print(f"{model} {subset}: {reruns} evaluation(s) interrupted earlier, rerun with the same parameters.")
+    stopped = None
     while True:
         finished = _finished(study)
         spent = sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished)
         if (limit is not None and len(finished) >= limit) or spent >= config.budget_s:
+            break
+        recent = finished[-MAX_FAILURES_IN_A_ROW:]
+        if len(recent) == MAX_FAILURES_IN_A_ROW and all(t.state.name == "FAIL" for t in recent):
+            stopped = f"stopped after {MAX_FAILURES_IN_A_ROW} failed evaluations in a row: {recent[-1].user_attrs.get('reason')}"
+            console.print(f"[yellow]{model} {subset}: {stopped}[/]")
             break
         size = config.workers if limit is None else min(config.workers, limit - len(finished))
         batch = [ask(study, space, base, config.seed) for _ in range(size)]
@@ -277,7 +293,14 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
             trial.set_user_attr("fold_rmse", [r.get("rmse") for r in fold_rows])
             trial.set_user_attr("fold_seconds", [r.get("wall_seconds") for r in fold_rows])
             bad = [r for r in fold_rows if r.get("status") != "ok"]
-            if late or bad:
+            skipped = [r for r in bad if r.get("status") == "skipped"]
+            if skipped:  # cannot run here (weights, GPU): nothing to tune, nothing charged
+                stopped = f"skipped: {skipped[0].get('reason')}"
+                trial.set_user_attr("reason", stopped[:300])
+                trial.set_user_attr(SKIPPED, True)
+                study.tell(trial, state=_fail_state())
+                console.print(f"[yellow]{model} {subset}: {stopped}[/]")
+            elif late or bad:
                 reason = "finished after the budget ran out" if late else bad[0].get("reason", "no row")
                 trial.set_user_attr("reason", str(reason)[:300])
                 study.tell(trial, state=_fail_state())
@@ -287,7 +310,9 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
                 study.tell(trial, value)
                 _print_evaluation(console, model, subset, trial.number, value, None)
         _print_progress(console, model, subset, study, limit, config.budget_s)
-    summary = summarise(study, config, model, subset, space, base, settings, study_id)
+        if stopped:
+            break
+    summary = {**summarise(study, config, model, subset, space, base, settings, study_id), "stopped": stopped}
     out = Path(config.out) / f"{model}-{subset}.json"
     out.write_text(json.dumps(summary, indent=2, default=str))
     return summary

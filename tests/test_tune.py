@@ -208,3 +208,20 @@ def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_t
         assert row["tuning"]["best_valid_rmse"] == summary["best_valid_rmse"]
     with pytest.raises(StudyError, match="lstm/FD001"):
         run_study(RunConfig(models=["lstm"], **{**run, "out": tmp_path / "other"}), QUIET)
+
+
+def test_a_model_that_cannot_run_here_is_skipped_after_one_evaluation(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from study.search_space import Categorical
+
+    space = {"chronos": {"pooling": Categorical(("mean", "mean+last"))}}
+    summary = tune(_config(tmp_path, data_dir, models=["chronos"], space_overrides=space,
+                           max_evaluations=None), QUIET)
+    if not summary:
+        pytest.skip("chronos-forecasting not installed")
+    assert summary[0]["stopped"].startswith("skipped") and summary[0]["n_evaluations"] == 0
+    assert summary[0]["spent_seconds"] == 0.0 and summary[0]["best_params"] is None
+    # not counted: once the weights are there, a rerun starts with the same first evaluation
+    again = tune(_config(tmp_path, data_dir, models=["chronos"], space_overrides=space, max_evaluations=None), QUIET)
+    trials = journal_summary(tmp_path, "chronos", "FD001")
+    assert again[0]["n_evaluations"] == 0 and trials[1]["params"] == trials[0]["params"] == {"pooling": "mean"}
