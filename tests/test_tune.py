@@ -126,12 +126,12 @@ def _tune_script(out: Path, data: Path, evaluations: int) -> str:
         f"tune(TuneConfig(out=Path({str(out)!r}), models=['test-constant'], subsets=['FD001'], profile='standard',"
         f" data_dir=Path({str(data)!r}), offline=True, allow_unverified_data=True, executor='inline', threads=1,"
         f" max_evaluations={evaluations}, folds=2, budget_s=3600,"
-        " space_overrides={'test-constant': {'offset': Float(-30.0, 30.0), 'delay': Float(0.2, 0.25)}}))\n")
+        " space_overrides={'test-constant': {'offset': Float(-30.0, 30.0), 'delay': Float(0.15, 0.2)}}))\n")
 
 
 def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGIN_DIR)])}
-    evaluations = 5
+    evaluations = 4
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run([sys.executable, "-c", _tune_script(whole, data_dir, evaluations)], env=env, check=True,
                    cwd=ROOT, capture_output=True, timeout=120)
@@ -143,7 +143,7 @@ def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_d
         trials = journal_summary(killed, "test-constant", "FD001") if journal.is_file() else []
         if len(trials) >= 3 and trials[2]["state"] == "RUNNING" or proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = journal_summary(killed, "test-constant", "FD001")
@@ -163,11 +163,11 @@ def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_d
 
 def test_ray_and_local_executors_give_the_same_tuning(data_dir, tmp_path):
     pytest.importorskip("ray")
-    local = tune(_config(tmp_path / "local", data_dir, executor="local", workers=2, max_evaluations=4), QUIET)
-    ray = tune(_config(tmp_path / "ray", data_dir, executor="ray", workers=2, max_evaluations=4), QUIET)
+    local = tune(_config(tmp_path / "local", data_dir, executor="local", workers=2, max_evaluations=3), QUIET)
+    ray = tune(_config(tmp_path / "ray", data_dir, executor="ray", workers=2, max_evaluations=3), QUIET)
     assert journal_summary(tmp_path / "local", "xgboost", "FD001") == journal_summary(tmp_path / "ray", "xgboost",
                                                                                      "FD001")
-    assert local[0]["best_params"] == ray[0]["best_params"] and local[0]["n_evaluations"] == 4
+    assert local[0]["best_params"] == ray[0]["best_params"] and local[0]["n_evaluations"] == 3
 
 
 def test_an_adapter_without_a_search_space_is_evaluated_once_and_says_so(data_dir, tmp_path, monkeypatch):
