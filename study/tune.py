@@ -24,6 +24,10 @@ Protocol (stated here once, recorded in every output):
   the tuned configuration is never worse on the folds than the default one. A space of
   categorical choices only (the AutoML systems, Chronos) is searched as a grid, in a fixed
   order. An adapter with an empty space is evaluated once, at its defaults.
+- **No pruner yet**: a median pruner between folds would act only after five completed
+  evaluations, which the slow models do not reach in 10 minutes, and would judge on one
+  20-engine fold, the noise this objective avoids; an epoch-level pruner needs a per-epoch
+  callback from the shared trainer and the libraries (left for later).
 - **Determinism and resume**: the sampler of the ``n``-th evaluation is seeded from
   (``seed``, ``n``) and conditions on the journal's finished evaluations, and evaluations run
   in batches of ``workers``, told in order; so, for an evaluation-count limit, a resumed
