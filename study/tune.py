@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import tempfile
 import time
@@ -61,6 +62,7 @@ from study.results import _digest
 from study.search_space import Categorical, SearchSpace, check_space, decode, describe, suggest
 from study.trial import TrialSpec
 from study.tuning_data import load_training, locate_training, make_folds
+from study.validation import cut_engines
 
 BUDGET_S = 600.0  #: the committed tuning's budget per (model, subset): 10 minutes of wall clock
 FOLDS = 3
@@ -311,6 +313,9 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
                 _print_evaluation(console, model, subset, trial.number, None, str(reason)[:120])
             else:
                 value = float(np.mean([r["rmse"] for r in fold_rows]))
+                if _improves(study, value):  # written before tell: a kill in between reruns it
+                    write_fold_predictions(config.out, model, subset, trial.number, folds, fold_rows,
+                                           config.protocol.max_rul)
                 study.tell(trial, value)
                 _print_evaluation(console, model, subset, trial.number, value, None)
         _print_progress(console, model, subset, study, limit, config.budget_s)
@@ -320,6 +325,34 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
     out = Path(config.out) / f"{model}-{subset}.json"
     out.write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def oof_path(out: Path, model: str, subset: str) -> Path:
+    return Path(out) / "oof" / f"{model}-{subset}.json"
+
+
+def _improves(study, value: float) -> bool:
+    from optuna.trial import TrialState
+
+    values = [t.value for t in _finished(study) if t.state == TrialState.COMPLETE]
+    return not values or value < min(values)
+
+
+def write_fold_predictions(out: Path, model: str, subset: str, number: int, folds: list,
+                           fold_rows: list[dict[str, Any]], max_rul: float) -> None:
+    """The best evaluation's out-of-fold predictions (each fold's cut validation engines,
+    predicted by a model that never trained on them): what an ensemble can be chosen on
+    when the final models are refit. Rewritten whenever an evaluation beats the best."""
+    entries = []
+    for k, ((prepared, truth), row) in enumerate(zip(folds, fold_rows)):
+        cut = cut_engines(prepared.valid)
+        entries.append({"fold": k, "units": cut.units.tolist(), "cycles": cut.cycles.tolist(),
+                        "y_true": np.minimum(truth, max_rul).tolist(), "y_pred": row["y_pred"]})
+    path = oof_path(out, model, subset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"model": model, "subset": subset, "evaluation": number, "folds": entries}))
+    os.replace(tmp, path)
 
 
 def _fail_state():
@@ -350,6 +383,7 @@ def summarise(study, config: TuneConfig, model: str, subset: str, space: SearchS
         "best_evaluation": best.number if best else None,
         "best_params": {**base, **decode(space, best.params)} if best else None,
         "best_search_params": decode(space, best.params) if best else None,
+        "oof_predictions": str(oof_path(Path("."), model, subset)) if best else None,
         "settings": settings,
     }
 

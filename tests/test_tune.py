@@ -225,3 +225,17 @@ def test_a_model_that_cannot_run_here_is_skipped_after_one_evaluation(data_dir, 
     again = tune(_config(tmp_path, data_dir, models=["chronos"], space_overrides=space, max_evaluations=None), QUIET)
     trials = journal_summary(tmp_path, "chronos", "FD001")
     assert again[0]["n_evaluations"] == 0 and trials[1]["params"] == trials[0]["params"] == {"pooling": "mean"}
+
+
+def test_the_best_evaluations_out_of_fold_predictions_are_kept(data_dir, tmp_path):
+    summary = tune(_config(tmp_path, data_dir), QUIET)[0]
+    oof = json.loads((tmp_path / summary["oof_predictions"]).read_text())
+    assert oof["evaluation"] == summary["best_evaluation"] and len(oof["folds"]) == 2
+    rmse = [float(np.sqrt(np.mean((np.array(f["y_pred"]) - np.array(f["y_true"])) ** 2))) for f in oof["folds"]]
+    np.testing.assert_allclose(rmse, summary["best_fold_rmse"])
+    training = load_training(data_dir, "FD001", allow_unverified=True)
+    from study.protocol import Protocol
+
+    folds = make_folds(training, Protocol(), 2)
+    for fold, (prepared, _) in zip(oof["folds"], folds):
+        assert set(fold["units"]) == set(prepared.valid.units.tolist())  # out of fold: held-out engines only
