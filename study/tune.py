@@ -423,7 +423,13 @@ def tune(config: TuneConfig, console: Console | None = None) -> list[dict[str, A
     folder = locate_training(config.data_dir, subsets, config.offline, log=console.print)
     parallel = config.workers if config.executor == "local" else 1
     threads = config.threads or (1 if config.executor == "ray" else max(1, environment.available_cores() // parallel))
+    try:  # a tuning folder may be filled by several commands: keep what the earlier ones said
+        earlier = json.loads((out / "tune.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        earlier = {}
+    previous = earlier.pop("previous_commands", []) + ([earlier] if earlier else [])
     (out / "tune.json").write_text(json.dumps({
+        "previous_commands": previous, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "budget_s": config.budget_s, "max_evaluations": config.max_evaluations, "folds": config.folds,
         "seed": config.seed, "profile": config.profile, "executor": config.executor, "workers": config.workers,
         "threads_per_fit": threads, "models": models, "subsets": subsets, "protocol": config.protocol.as_dict(),
