@@ -6,8 +6,9 @@ Protocol (stated here once, recorded in every output):
 - **Objective**: mean RMSE (capped truth) over ``folds`` engine-disjoint folds of the
   training file (``study.tuning_data``), each scored on its validation engines cut as test
   engines are (``study.validation``). Default 3 folds, 60% of the training engines scored
-  per evaluation: one 20-engine split misled this project's own sweeps, and 5 folds would
-  leave the slow models two or three evaluations in a 10-minute budget. The tuner reads
+  per evaluation: one 20-engine split misled this project's own sweeps, and every fold is a
+  fit (an FD001 LSTM fit took 110 s on one thread of the shared 2-core machine, so even 3
+  folds leave it about two evaluations in 10 minutes; 5 would leave one). The tuner reads
   ``train_FD00x.txt`` only.
 - **Budget**: ``budget_s`` wall-clock seconds per (model, subset) (default ``BUDGET_S``),
   with the same thread share for every evaluation (cores / workers, as the runner gives a
