@@ -18,7 +18,9 @@ Protocol (stated here once, recorded in every output):
   starts only while the charged total is below the budget; each fold is given the
   remaining budget as its time limit (killed past it with the local and Ray executors), and
   an evaluation that ends after the budget ran out is a failed evaluation whose result is
-  not used. An evaluation in flight when the tuner is killed is not charged: it is marked
+  not used. Until one evaluation has succeeded, the first of a batch (the defaults, at the
+  start) is exempt and runs to completion, so every pair has a result even when one
+  evaluation costs more than the budget (it is charged; nothing else starts after it). An evaluation in flight when the tuner is killed is not charged: it is marked
   failed (``interrupted``) on restart and rerun with the same parameters, and charged then.
 - **Search**: Optuna's TPE sampler (independent, constant liar for parallel batches); the
   first evaluation is the adapter's defaults (the profile's parameters for the subset), so
@@ -272,15 +274,19 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
         size = config.workers if limit is None else min(config.workers, limit - len(finished))
         batch = [ask(study, space, base, config.seed) for _ in range(size)]
         remaining = config.budget_s - spent
+        # the first evaluation (the defaults) runs to completion whatever the budget, so every
+        # pair has a result; it is charged like any other
+        exempt = batch[0][0].number if not any(t.state.name == "COMPLETE" for t in finished) else None
         specs, prepared = [], {}
         for trial, suggested in batch:
             params = {**base, **suggested}
+            limit_s = None if trial.number == exempt else remaining
             for k in range(config.folds):
                 # one executor "subset" per (evaluation, fold): its data, its artefacts folder
                 where = f"{subset}-e{trial.number}-f{k}"
                 prepared[where] = folds[k]
                 specs.append(TrialSpec(model, where, config.seed, params, key=f"{study_id}/{trial.number}/{k}",
-                                       time_limit_s=remaining, threads=threads, predict_valid=False))
+                                       time_limit_s=limit_s, threads=threads, predict_valid=False))
         rows: dict[str, dict[str, Any]] = {}
         ends: dict[int, float] = {}
         started = time.monotonic()
@@ -295,7 +301,7 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
         charged = (time.monotonic() - started) / len(batch)
         for trial, _ in batch:  # told in order, so a resumed batch sees the same history
             fold_rows = [rows.get(f"{study_id}/{trial.number}/{k}", {}) for k in range(config.folds)]
-            late = ends.get(trial.number, started) - started > remaining
+            late = trial.number != exempt and ends.get(trial.number, started) - started > remaining
             trial.set_user_attr("charged_seconds", charged)
             trial.set_user_attr("fold_rmse", [r.get("rmse") for r in fold_rows])
             trial.set_user_attr("fold_seconds", [r.get("wall_seconds") for r in fold_rows])

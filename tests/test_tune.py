@@ -104,9 +104,14 @@ def test_an_evaluation_that_ends_after_the_budget_is_a_failed_one(data_dir, tmp_
     # test-constant's default delay is 0: fits are instant, so several evaluations fit in 0.5 s
     assert summary["n_evaluations"] >= 2 and summary["spent_seconds"] >= 0.5
     slow = {"test-constant": {"offset": Float(-10.0, 10.0), "delay": Float(0.6, 0.7)}}
-    late = tune(_config(tmp_path / "slow", data_dir, models=["test-constant"], space_overrides=slow, budget_s=0.5,
+    late = tune(_config(tmp_path / "slow", data_dir, models=["test-constant"], space_overrides=slow, budget_s=1.0,
                         max_evaluations=None, profile="standard", folds=1), QUIET)[0]
-    assert late["n_evaluations"] == 1 and late["n_complete"] == 0 and late["best_params"] is None
+    # the first evaluation runs to completion whatever the budget (every pair has a result);
+    # the second starts with less than a fit's time left and its result is not used
+    trials = _trials(tmp_path / "slow", "test-constant")
+    assert late["n_evaluations"] == 2 and late["n_complete"] == 1 and late["best_evaluation"] == 0
+    assert trials[1].state.name == "FAIL" and "budget ran out" in trials[1].user_attrs["reason"]
+    assert late["spent_seconds"] >= 1.0
 
 
 def _trials(out: Path, model: str) -> list:
