@@ -112,6 +112,10 @@ def test_an_evaluation_that_ends_after_the_budget_is_a_failed_one(data_dir, tmp_
     assert late["n_evaluations"] == 2 and late["n_complete"] == 1 and late["best_evaluation"] == 0
     assert trials[1].state.name == "FAIL" and "budget ran out" in trials[1].user_attrs["reason"]
     assert late["spent_seconds"] >= 1.0
+    # one evaluation costing more than the whole budget: it still completes, and is the only one
+    over = tune(_config(tmp_path / "over", data_dir, models=["test-constant"], space_overrides=slow, budget_s=0.4,
+                        max_evaluations=None, profile="standard", folds=1), QUIET)[0]
+    assert over["n_evaluations"] == over["n_complete"] == 1 and over["spent_seconds"] > 0.4
 
 
 def _trials(out: Path, model: str) -> list:
