@@ -72,6 +72,7 @@ FOLDS = 3
 AUTOML_TIME_SHARE = 0.8  #: of a fit's budget share given to an AutoML system's own time limit
 INTERRUPTED = "interrupted"
 SKIPPED = "skipped"
+ASKED = "asked"
 #: a pair stops after this many failed evaluations in a row (a broken adapter, missing
 #: weights): the rest of its budget would only fill the journal with failures
 MAX_FAILURES_IN_A_ROW = 5
@@ -166,7 +167,7 @@ def recover_interrupted(study) -> int:
         study.tell(trial.number, state=TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
     rerun = {t.user_attrs.get("rerun_of") for t in trials}
-    pending = [t for t in trials if _uncounted(t) and t.number not in rerun]
+    pending = [t for t in trials if _uncounted(t) and t.user_attrs.get(ASKED) and t.number not in rerun]
     for trial in pending:
         study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
     return len(pending)
@@ -220,7 +221,12 @@ def ask(study, space: SearchSpace, defaults: dict[str, Any], seed: int):
             if point is not None:
                 study.enqueue_trial(_optuna_values(space, point))
     trial = study.ask()
-    return trial, suggest(trial, space)
+    params = suggest(trial, space)
+    # Optuna stores each suggestion as it is made: only a trial marked here holds all of its
+    # parameters, and only such a trial is rerun with them after a kill (one killed while
+    # being asked is asked afresh, from the same seed and history)
+    trial.set_user_attr(ASKED, True)
+    return trial, params
 
 
 # ----- one (model, subset) ----------------------------------------------------------------

@@ -248,3 +248,40 @@ def test_the_best_evaluations_out_of_fold_predictions_are_kept(data_dir, tmp_pat
     folds = make_folds(training, Protocol(), 2)
     for fold, (prepared, _) in zip(oof["folds"], folds):
         assert set(fold["units"]) == set(prepared.valid.units.tolist())  # out of fold: held-out engines only
+
+
+def test_a_tuner_killed_while_asking_resumes_as_if_never_interrupted(data_dir, tmp_path, monkeypatch):
+    """Optuna stores each suggestion as it is made: a kill between two suggestions leaves a
+    running trial with some of its parameters. It must be asked afresh, not rerun with those."""
+    import study.tune as tuner
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    space = {"test-constant": {"offset": Float(-30.0, 30.0), "delay": Float(0.0, 0.01)}}
+
+    def config(out: Path) -> TuneConfig:
+        return _config(out, data_dir, models=["test-constant"], space_overrides=space, profile="standard",
+                       max_evaluations=4)
+
+    tune(config(tmp_path / "whole"), QUIET)
+
+    class Killed(BaseException):
+        pass
+
+    real, asked = tuner.suggest, []
+
+    def killed_while_asking(trial, dims):
+        asked.append(trial.number)
+        if len(asked) == 3:  # the third evaluation: one parameter stored, then the kill
+            trial.suggest_float("delay", 0.0, 0.01)
+            raise Killed
+        return real(trial, dims)
+
+    monkeypatch.setattr(tuner, "suggest", killed_while_asking)
+    with pytest.raises(Killed):
+        tune(config(tmp_path / "killed"), QUIET)
+    monkeypatch.setattr(tuner, "suggest", real)
+    tune(config(tmp_path / "killed"), QUIET)
+    after = journal_summary(tmp_path / "killed", "test-constant", "FD001")
+    whole = journal_summary(tmp_path / "whole", "test-constant", "FD001")
+    assert [t["params"] for t in after if not t["interrupted"]] == [t["params"] for t in whole]
+    assert [t["value"] for t in after if not t["interrupted"]] == [t["value"] for t in whole]
