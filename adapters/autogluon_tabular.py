@@ -11,6 +11,7 @@ from adapters._threads import limited_threads
 from study.adapter import Adapter
 from study.conversions import to_tabular
 from study.protocol import EngineSet
+from study.search_space import Categorical
 
 LABEL = "rul"
 GROUP = "engine"
@@ -63,6 +64,11 @@ class AutoGluonTabularAdapter(Adapter):
     param_ranges = {"time_limit": (1, None), "threads": (1, None)}
     profiles = {"smoke": {"time_limit": 120,
                           "hyperparameters": {"GBM": {"num_boost_round": 40, "num_leaves": 15}}}}
+    # AutoML searches inside one fit: the tuner gives each fit its share of the budget as
+    # time_limit (as the AutoML Benchmark gives the framework the budget) and picks the preset
+    # by RUL error on the validation engines
+    budget_param = "time_limit"
+    search_space = {"presets": Categorical(("medium_quality", "good_quality", "high_quality"))}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         from autogluon.tabular import TabularPredictor

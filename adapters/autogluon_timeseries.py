@@ -11,6 +11,7 @@ from study.adapter import Adapter
 from study.conversions import (fit_health_indicator, ruls_from_forecasts, timeseries_forecasts_to_array,
                                to_timeseries_frame)
 from study.protocol import EngineSet
+from study.search_space import Categorical
 
 
 class AutoGluonTimeSeriesAdapter(Adapter):
@@ -67,6 +68,15 @@ class AutoGluonTimeSeriesAdapter(Adapter):
     param_ranges = {"time_limit": (1, None), "horizon": (1, None), "threads": (1, None)}
     profiles = {"smoke": {"hyperparameters": {"DirectTabular": {"model_name": "GBM"}},
                           "time_limit": 120, "horizon": 30}}
+    # as autogluon-tabular: time_limit is each fit's share of the tuning budget; the model list
+    # (local models only: no downloaded weights) is picked by RUL error on validation engines
+    budget_param = "time_limit"
+    search_space = {"hyperparameters": Categorical((
+        {"DirectTabular": {}, "RecursiveTabular": {}, "ETS": {}},
+        {"DirectTabular": {}, "RecursiveTabular": {}},
+        {"DirectTabular": {}, "RecursiveTabular": {}, "ETS": {}, "Theta": {}},
+        {"DirectTabular": {}, "ETS": {}},
+    ))}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         from autogluon.timeseries import TimeSeriesPredictor

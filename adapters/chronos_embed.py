@@ -9,6 +9,7 @@ import numpy as np
 from study.adapter import Adapter, AdapterUnavailable
 from study.conversions import subsample_indices
 from study.protocol import EngineSet
+from study.search_space import Categorical
 
 HOW_TO_GET_WEIGHTS = (
     "On a connected machine run `huggingface-cli download {model} --local-dir /path/{short}` "
@@ -78,10 +79,20 @@ class ChronosEmbeddingAdapter(Adapter):
         "max_valid_windows": 1500,
         "batch_size": 512,
         "alphas": [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
+        # how each channel's patch embeddings become one vector: "mean" over patches, or
+        # "mean+last" (the mean and the last patch, which sees the newest cycles, concatenated)
+        "pooling": "mean",
     }
     param_ranges = {"max_windows": (1, None), "max_valid_windows": (1, None), "batch_size": (1, None)}
     profiles = {"smoke": {"max_windows": 200, "max_valid_windows": 100, "batch_size": 256,
                           "alphas": [1.0, 100.0]}}
+    key_neutral_params = {"pooling": "mean"}  # what the trials before it existed ran
+    # the ridge penalty is picked from ``alphas`` on the validation engines; the space offers
+    # the default grid, a weaker and a stronger one
+    search_space = {"pooling": Categorical(("mean", "mean+last")),
+                    "alphas": Categorical(([0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
+                                           [0.001, 0.01, 0.1, 1.0, 10.0],
+                                           [1000.0, 10000.0, 100000.0, 1000000.0]))}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         import torch
@@ -109,7 +120,8 @@ class ChronosEmbeddingAdapter(Adapter):
                       "n_parameters": int(sum(p.numel() for p in self.pipeline_.model.parameters()))}
 
     def _embed(self, windows: np.ndarray) -> np.ndarray:
-        """(n, time, channels) windows -> (n, channels * (d_model + 2)) pooled features."""
+        """(n, time, channels) windows -> (n, channels * (d_model + 2)) pooled features
+        (``mean+last`` pooling: channels * (2 d_model + 2))."""
         import torch
 
         n, length, channels = windows.shape
@@ -117,7 +129,12 @@ class ChronosEmbeddingAdapter(Adapter):
         chunks = []
         for start in range(0, len(series), self.params["batch_size"]):
             emb, (loc, scale) = self.pipeline_.embed(series[start:start + self.params["batch_size"]])
-            pooled = emb[:, :-1, :].mean(dim=1) if emb.shape[1] > 1 else emb[:, 0, :]  # drop [REG]/EOS
+            patches = emb[:, :-1, :] if emb.shape[1] > 1 else emb[:, :1, :]  # drop [REG]/EOS
+            pooled = patches.mean(dim=1)
+            if self.params["pooling"] == "mean+last":
+                pooled = torch.cat([pooled, patches[:, -1, :]], dim=1)
+            elif self.params["pooling"] != "mean":
+                raise ValueError(f"pooling must be 'mean' or 'mean+last', got {self.params['pooling']!r}")
             chunks.append(torch.cat([pooled, loc[:, None], scale[:, None]], dim=1).float().numpy())
         return np.concatenate(chunks).reshape(n, -1)
 

@@ -14,6 +14,7 @@ from study.adapter import Adapter
 from study.conversions import (darts_forecasts_to_array, fit_health_indicator, ruls_from_forecasts,
                                to_darts_series)
 from study.protocol import EngineSet
+from study.search_space import Categorical, Float, Int
 
 
 class DartsTFTAdapter(Adapter):
@@ -69,6 +70,9 @@ class DartsTFTAdapter(Adapter):
         "horizon": 125,
         "threads": 1,
         "max_samples_seen": 150_000,
+        # added to the failure level of the health indicator (in HI units: 1 = the RUL cap):
+        # > 0 calls failure earlier, < 0 later; 0 is the level training engines reach at failure
+        "threshold_shift": 0.0,
     }
     param_ranges = {"input_chunk_length": (1, None), "output_chunk_length": (1, None), "hidden_size": (1, None),
                     "lstm_layers": (1, None), "num_attention_heads": (1, None), "dropout": (0, 1),
@@ -77,6 +81,10 @@ class DartsTFTAdapter(Adapter):
                     "max_samples_seen": (1, None)}
     profiles = {"smoke": {"input_chunk_length": 12, "output_chunk_length": 6, "hidden_size": 4,
                           "num_attention_heads": 1, "batch_size": 64, "n_epochs": 1, "horizon": 40}}
+    key_neutral_params = {"threshold_shift": 0.0}  # what the trials before it existed ran
+    search_space = {"hidden_size": Categorical((8, 16, 32, 64)), "input_chunk_length": Int(15, 60),
+                    "dropout": Float(0.0, 0.4), "learning_rate": Float(1e-4, 1e-2, log=True),
+                    "threshold_shift": Float(-0.1, 0.1)}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         import torch
@@ -115,7 +123,8 @@ class DartsTFTAdapter(Adapter):
         with limited_threads(p["threads"]), _quiet_lightning():
             forecasts = self.model_.predict(n=p["horizon"], series=series, verbose=False,
                                             batch_size=max(len(series), 1))
-        return ruls_from_forecasts(darts_forecasts_to_array(forecasts), self.hi_.threshold, self.hi_.cap)
+        threshold = self.hi_.threshold + float(p["threshold_shift"])
+        return ruls_from_forecasts(darts_forecasts_to_array(forecasts), threshold, self.hi_.cap)
 
 
 @contextlib.contextmanager

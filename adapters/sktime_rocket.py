@@ -6,6 +6,7 @@ import numpy as np
 from study.adapter import Adapter
 from study.conversions import subsample_indices, to_sktime_panel
 from study.protocol import EngineSet
+from study.search_space import Int
 
 
 class SktimeRocketAdapter(Adapter):
@@ -37,6 +38,8 @@ class SktimeRocketAdapter(Adapter):
     default_params = {"num_kernels": 10_000, "max_windows": 5000, "n_jobs": 2}
     param_ranges = {"num_kernels": (84, None), "max_windows": (1, None)}  # MiniRocket: 84 kernels at least
     profiles = {"smoke": {"num_kernels": 168, "max_windows": 300, "n_jobs": 1}}
+    # MiniRocket rounds num_kernels down to a multiple of 84; more windows cost time linearly
+    search_space = {"num_kernels": Int(1_000, 20_000, log=True), "max_windows": Int(1_000, 20_000, log=True)}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         from sktime.regression.kernel_based import RocketRegressor

@@ -1,8 +1,9 @@
 """Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
 from __future__ import annotations
 
-from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, NetworkAdapter,
-                            network_params, network_tags)
+from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, TRAINER_SEARCH_SPACE,
+                            NetworkAdapter, network_params, network_tags)
+from study.search_space import Categorical, Float, Int
 
 
 class TransformerAdapter(NetworkAdapter):
@@ -17,6 +18,9 @@ class TransformerAdapter(NetworkAdapter):
                     "dim_feedforward": (1, None), "dropout": (0, 1), "head_size": (1, None)}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_heads": 2, "n_layers": 1,
                           "dim_feedforward": 32, "head_size": 16}}
+    # widths all divisible by the 4 heads
+    search_space = {**TRAINER_SEARCH_SPACE, "d_model": Categorical((32, 64, 128)), "n_layers": Int(1, 4),
+                    "dim_feedforward": Categorical((64, 128, 256)), "dropout": Float(0.0, 0.5)}
     # FD001 only, each chosen on five engine-disjoint validation splits of the FD001 training
     # file (reports/gpu_check/README.md): the cycle count (the shared default gives it on
     # FD002-FD004 only) lowered this net's validation RMSE on every split, by 0.6 to 2.7

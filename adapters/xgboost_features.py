@@ -6,6 +6,7 @@ import numpy as np
 from study.adapter import Adapter
 from study.conversions import to_tabular
 from study.protocol import EngineSet
+from study.search_space import Float, Int
 
 
 class XGBoostAdapter(Adapter):
@@ -37,6 +38,10 @@ class XGBoostAdapter(Adapter):
                     "colsample_bytree": (0, 1), "min_child_weight": (0, None), "early_stopping_rounds": (1, None),
                     "n_jobs": (1, None)}
     profiles = {"smoke": {"n_estimators": 60, "learning_rate": 0.2, "early_stopping_rounds": 10}}
+    # n_estimators is a ceiling: early stopping on the validation engines picks the rounds
+    search_space = {"max_depth": Int(2, 10), "learning_rate": Float(0.005, 0.3, log=True),
+                    "subsample": Float(0.5, 1.0), "colsample_bytree": Float(0.3, 1.0),
+                    "min_child_weight": Int(1, 50, log=True), "n_estimators": Int(200, 4000, log=True)}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         import xgboost as xgb

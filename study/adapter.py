@@ -71,6 +71,13 @@ class Adapter(ABC):
     #: ``{"ensemble": 1}``). They are left out of the resume key, so adding an option whose
     #: default changes nothing keeps finished trials reusable; any other value is in the key.
     key_neutral_params: ClassVar[dict[str, Any]] = {}
+    #: What the tuner (``python -m study.tune``) may change, and over which range: parameter
+    #: name -> ``study.search_space.Float``/``Int``/``Categorical``. Empty: tuned over nothing
+    #: (the tuner evaluates the defaults once and says so).
+    search_space: ClassVar[dict[str, Any]] = {}
+    #: The parameter holding the library's own time limit (AutoML systems search inside one
+    #: fit): the tuner sets it to each fit's share of the tuning budget. None: no such limit.
+    budget_param: ClassVar[str | None] = None
 
     def __init__(self, seed: int = 0, **params: Any):
         unknown = sorted(set(params) - set(self.default_params))

@@ -43,6 +43,7 @@ from typing import Any
 
 from adapters._torch import SMOKE_TRAINER_PARAMS as _SMOKE
 from adapters._torch import TRAINER_PARAM_RANGES as _RANGES
+from adapters._torch import TRAINER_SEARCH_SPACE as _SPACE
 from adapters._torch import TRAINER_PARAMS as _ALL
 from adapters._torch import TorchWindowRegressor, torch_tags
 
@@ -56,6 +57,9 @@ STUDY_INPUTS: dict[str, Any] = {"history_factor": _ALL["history_factor"], "cycle
 #: Valid ranges of the trainer's and the input conventions' numeric settings, for an adapter's
 #: ``param_ranges`` (add the net's own: ``{**TRAINER_PARAM_RANGES, "channels": (1, None)}``).
 TRAINER_PARAM_RANGES: dict[str, tuple[float | None, float | None]] = {**_RANGES, "label_scale": (0, None)}
+#: What the tuner may vary in the trainer and input conventions (``study.search_space``), for an
+#: adapter's ``search_space`` (add the net's own: ``{**TRAINER_SEARCH_SPACE, "channels": Int(8, 64)}``).
+TRAINER_SEARCH_SPACE: dict[str, Any] = dict(_SPACE)
 #: Tiny trainer settings for profiles["smoke"] and the check kit (seconds on synthetic data).
 SMOKE_TRAINER_PARAMS: dict[str, Any] = dict(_SMOKE)
 
@@ -99,4 +103,4 @@ class NetworkAdapter(TorchWindowRegressor):
 
 
 __all__ = ["INPUT_PARAMS", "NetworkAdapter", "SMOKE_TRAINER_PARAMS", "STUDY_INPUTS", "TRAINER_PARAM_RANGES",
-           "TRAINER_SETTINGS", "network_params", "network_tags"]
+           "TRAINER_SEARCH_SPACE", "TRAINER_SETTINGS", "network_params", "network_tags"]

@@ -31,6 +31,7 @@ from study.lock import run_folder_lock
 from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
+from study.tuned import load_tuned, tuned_for
 
 
 @dataclass
@@ -53,6 +54,7 @@ class RunConfig:
     ray_address: str | None = None
     mlflow_uri: str | None = None
     time_limit_s: float | None = None  # per trial; default: the profile's
+    tuned_dir: Path | None = None  # run each pair at its tuned configuration (study.tuned)
 
     def resolved(self) -> RunConfig:
         """Fill profile defaults and validate names (errors list the valid ones)."""
@@ -139,10 +141,14 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     parallel = config.workers if config.executor == "local" else 1
     threads = 1 if config.executor == "ray" else max(1, environment.available_cores() // parallel)
     specs = []
+    tuned = tuned_for(load_tuned(config.tuned_dir), list(config.models), list(config.subsets),
+                      config.protocol.hash()) if config.tuned_dir else {}
     for model in config.models:
         for subset in config.subsets:
             adapter = get_adapter(model)
             defaults = adapter.params_for(config.profile, subset)
+            if (model, subset) in tuned:
+                defaults = {**defaults, **tuned[model, subset].params}
             overrides = {name: _like(defaults.get(name), value)
                          for name, value in config.model_params.get(model, {}).items()}
             params = {**defaults, **overrides}
@@ -151,7 +157,8 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             configuration = config_key(model, key_params, subset, data.protocol_hash, data.data_fingerprint)
             for seed in range(config.seeds):
                 key = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
-                specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads))
+                specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads,
+                                       tuning=tuned[model, subset].link if (model, subset) in tuned else None))
     return specs
 
 

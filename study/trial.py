@@ -37,6 +37,8 @@ class TrialSpec:
     # predict the cut validation engines too (study.validation); the tuner turns it off, as
     # its test engines are those cut validation engines already
     predict_valid: bool = True
+    # where a tuned configuration came from (study.tuned): copied into the row, not the key
+    tuning: dict[str, Any] | None = field(default=None, hash=False)
 
 
 def seed_everything(seed: int) -> None:
@@ -53,7 +55,9 @@ def seed_everything(seed: int) -> None:
 def base_row(spec: TrialSpec, prepared: PreparedSubset) -> dict[str, Any]:
     """The identity fields every row has, whatever its outcome."""
     cls = get_adapter(spec.model)
+    link = {"tuning": spec.tuning} if spec.tuning else {}
     return {
+        **link,
         "key": spec.key, "config": spec.config, "model": spec.model, "subset": spec.subset, "seed": spec.seed,
         "params": spec.params, "protocol_hash": prepared.protocol_hash,
         "data_fingerprint": prepared.data_fingerprint, "data_verified": prepared.verified,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from study.adapter import Adapter, AdapterError
+from study.search_space import Categorical, Float, Int
 from study.conversions import window_end_cycles
 from study.protocol import EngineSet
 
@@ -72,6 +73,17 @@ TRAINER_PARAMS: dict[str, Any] = {
     "precision": "fp32",
     "device": "auto",
     "threads": None,
+}
+
+#: What the tuner may change in the shared trainer (each net adds its width, depth and
+#: dropout). Ranges bracket the defaults by about an order of magnitude (rates, decay) or a
+#: factor of two to three (history, batch, epochs; early stopping still picks the epoch).
+TRAINER_SEARCH_SPACE: dict[str, Any] = {
+    "lr": Float(3e-4, 1e-2, log=True),
+    "weight_decay": Float(1e-6, 0.1, log=True),
+    "history_factor": Categorical((1.0, 1.5, 2.0, 3.0)),
+    "batch_size": Categorical((64, 128, 256)),
+    "epochs": Int(10, 60),
 }
 
 #: Tiny settings for CI smoke runs and contract tests (seconds on synthetic data).

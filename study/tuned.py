@@ -1,0 +1,57 @@
+"""Tuned configurations: what ``python -m study.tune`` selected, read back for a study run.
+
+``python -m study.run --tuned TUNING_DIR`` runs each (model, subset) at the configuration its
+tuning selected, and every row carries a ``tuning`` link (study id, budget, evaluations, best
+validation RMSE), so a score can always be traced to the search that produced it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from study.errors import StudyError
+
+
+@dataclass(frozen=True)
+class TunedConfig:
+    """One pair's selected parameters and the link its rows carry."""
+
+    params: dict[str, Any]
+    link: dict[str, Any]
+
+
+def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
+    """(model, subset) -> its tuned configuration, from the tuning folder's JSON files."""
+    folder = Path(folder)
+    if not (folder / "tune.json").is_file():
+        raise StudyError(f"--tuned {folder}: not a tuning folder (no tune.json); run python -m study.tune first.")
+    tuned = {}
+    for path in sorted(folder.glob("*-FD00?.json")):
+        summary = json.loads(path.read_text())
+        if summary.get("best_params") is None:
+            continue  # no evaluation succeeded: nothing to run
+        tuned[(summary["model"], summary["subset"])] = TunedConfig(summary["best_params"], {
+            "dir": str(folder), "study_id": summary["study_id"], "budget_s": summary["budget_s"],
+            "spent_seconds": summary["spent_seconds"], "n_evaluations": summary["n_evaluations"],
+            "best_valid_rmse": summary["best_valid_rmse"], "folds": summary["settings"]["folds"],
+            "protocol_hash": summary["settings"]["protocol_hash"],
+        })
+    return tuned
+
+
+def tuned_for(tuned: dict[tuple[str, str], TunedConfig], models: list[str], subsets: list[str],
+              protocol_hash: str) -> dict[tuple[str, str], TunedConfig]:
+    """The tuned configuration of every requested pair; a missing pair, or one tuned under
+    another protocol, is a user error (a tuned run must not silently fall back to defaults)."""
+    missing = [f"{m}/{s}" for m in models for s in subsets if (m, s) not in tuned]
+    if missing:
+        raise StudyError(f"--tuned has no successful tuning for {', '.join(missing)}; tune them first "
+                         "(python -m study.tune) or leave them out with --models/--subsets.")
+    other = sorted(f"{m}/{s}" for (m, s), t in tuned.items()
+                   if m in models and s in subsets and t.link["protocol_hash"] != protocol_hash)
+    if other:
+        raise StudyError(f"--tuned: {', '.join(other)} were tuned under another protocol than this run's "
+                         f"({protocol_hash}); tune again.")
+    return {(m, s): tuned[(m, s)] for m in models for s in subsets}

@@ -1,0 +1,287 @@
+"""The equal-budget tuner: no test labels, budgets recorded and enforced, exact resume, Ray == local."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from study.cmapss import files_of
+from study.search_space import Float, Int
+from study.tune import TuneConfig, journal_path, journal_summary, tune
+from study.tuning_data import load_training, make_folds, validation_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = Path(__file__).parent / "fake_plugin"
+QUIET = Console(file=open(os.devnull, "w"))
+#: a small XGBoost space: real fits, a second or so per fold on synthetic data
+SMALL_XGB = {"xgboost": {"n_estimators": Int(20, 80), "learning_rate": Float(0.05, 0.4, log=True),
+                         "max_depth": Int(2, 6)}}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    from study.synthetic import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("tune-data"), subsets=("FD001",), n_train=15)
+
+
+def _config(out: Path, data: Path, **kw) -> TuneConfig:
+    defaults = dict(models=["xgboost"], subsets=["FD001"], profile="smoke", data_dir=data, offline=True,
+                    allow_unverified_data=True, executor="inline", max_evaluations=3, folds=2, threads=1,
+                    space_overrides=SMALL_XGB, budget_s=3600)
+    return TuneConfig(out=out, **{**defaults, **kw})
+
+
+def test_folds_are_engine_disjoint_and_the_first_is_the_studys_validation_split(data_dir):
+    from study.cmapss import load_subset
+    from study.protocol import Protocol, prepare
+
+    protocol = Protocol()
+    training = load_training(data_dir, "FD001", allow_unverified=True)
+    blocks = validation_blocks(training.frame["unit"].unique(), protocol)
+    assert len(blocks) == 5 and not set(np.concatenate(blocks)) ^ set(range(1, 16))
+    folds = make_folds(training, protocol, 3)
+    study_split = prepare(load_subset(data_dir, "FD001", allow_unverified=True), protocol)[0]
+    np.testing.assert_array_equal(folds[0][0].valid.units, study_split.valid.units)
+    np.testing.assert_array_equal(folds[0][0].train.sequences[0], study_split.train.sequences[0])
+    for fold, truth in folds:
+        assert not set(fold.train.units) & set(fold.valid.units)
+        assert fold.test.rul is None and len(truth) == len(fold.test)
+    assert not set(folds[0][0].valid.units) & set(folds[1][0].valid.units)
+
+
+def test_the_tuner_never_reads_test_files_or_labels(data_dir, tmp_path):
+    baseline = tune(_config(tmp_path / "a", data_dir), QUIET)
+    perturbed = tmp_path / "perturbed"
+    shutil.copytree(data_dir, perturbed)
+    _, test_name, rul_name = files_of("FD001")
+    rul = np.loadtxt(perturbed / rul_name)
+    np.savetxt(perturbed / rul_name, rul[::-1] + 17, fmt="%d")
+    test_rows = np.loadtxt(perturbed / test_name)
+    test_rows[:, 5:] += 3.0
+    np.savetxt(perturbed / test_name, test_rows, fmt="%.4f")
+    again = tune(_config(tmp_path / "b", perturbed), QUIET)
+    assert journal_summary(tmp_path / "a", "xgboost", "FD001") == journal_summary(tmp_path / "b", "xgboost", "FD001")
+    assert again[0]["best_params"] == baseline[0]["best_params"]
+    # structurally: without any test or RUL file the tuning is the same
+    for name in (test_name, rul_name):
+        (perturbed / name).unlink()
+    tune(_config(tmp_path / "c", perturbed), QUIET)
+    assert journal_summary(tmp_path / "c", "xgboost", "FD001") == journal_summary(tmp_path / "a", "xgboost", "FD001")
+
+
+def test_the_budget_is_recorded_and_no_evaluation_starts_after_it_is_spent(data_dir, tmp_path):
+    summary = tune(_config(tmp_path, data_dir, max_evaluations=None, budget_s=2.0), QUIET)[0]
+    assert summary["budget_s"] == 2.0 and summary["settings"]["budget_s"] == 2.0
+    stored = json.loads((tmp_path / "xgboost-FD001.json").read_text())
+    assert stored["study_id"] == summary["study_id"] and stored["n_evaluations"] == summary["n_evaluations"]
+    charged = [t.user_attrs["charged_seconds"] for t in _trials(tmp_path, "xgboost")]
+    assert summary["n_evaluations"] == len(charged) >= 1
+    assert summary["spent_seconds"] == pytest.approx(sum(charged))
+    assert summary["spent_seconds"] >= 2.0  # it stopped because the budget was spent, not before
+    assert sum(charged[:-1]) < 2.0  # and the last evaluation started while some budget was left
+    # the budget is part of the study: resuming with another one is refused
+    from study.errors import StudyError
+
+    with pytest.raises(StudyError, match="budget_s"):
+        tune(_config(tmp_path, data_dir, max_evaluations=None, budget_s=5.0), QUIET)
+
+
+def test_an_evaluation_that_ends_after_the_budget_is_a_failed_one(data_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    space = {"test-constant": {"offset": Float(-10.0, 10.0)}}
+    summary = tune(_config(tmp_path, data_dir, models=["test-constant"], space_overrides=space, budget_s=0.5,
+                           max_evaluations=None, profile="standard"), QUIET)[0]
+    # test-constant's default delay is 0: fits are instant, so several evaluations fit in 0.5 s
+    assert summary["n_evaluations"] >= 2 and summary["spent_seconds"] >= 0.5
+    slow = {"test-constant": {"offset": Float(-10.0, 10.0), "delay": Float(0.6, 0.7)}}
+    late = tune(_config(tmp_path / "slow", data_dir, models=["test-constant"], space_overrides=slow, budget_s=1.0,
+                        max_evaluations=None, profile="standard", folds=1), QUIET)[0]
+    # the first evaluation runs to completion whatever the budget (every pair has a result);
+    # the second starts with less than a fit's time left and its result is not used
+    trials = _trials(tmp_path / "slow", "test-constant")
+    assert late["n_evaluations"] == 2 and late["n_complete"] == 1 and late["best_evaluation"] == 0
+    assert trials[1].state.name == "FAIL" and "budget ran out" in trials[1].user_attrs["reason"]
+    assert late["spent_seconds"] >= 1.0
+    # one evaluation costing more than the whole budget: it still completes, and is the only one
+    over = tune(_config(tmp_path / "over", data_dir, models=["test-constant"], space_overrides=slow, budget_s=0.4,
+                        max_evaluations=None, profile="standard", folds=1), QUIET)[0]
+    assert over["n_evaluations"] == over["n_complete"] == 1 and over["spent_seconds"] > 0.4
+
+
+def _trials(out: Path, model: str) -> list:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(journal_path(out, model, "FD001"))))
+    return optuna.load_study(study_name=f"{model}/FD001", storage=storage).get_trials()
+
+
+def _tune_script(out: Path, data: Path, evaluations: int) -> str:
+    return (
+        "from pathlib import Path\n"
+        "from study.search_space import Float\n"
+        "from study.tune import TuneConfig, tune\n"
+        f"tune(TuneConfig(out=Path({str(out)!r}), models=['test-constant'], subsets=['FD001'], profile='standard',"
+        f" data_dir=Path({str(data)!r}), offline=True, allow_unverified_data=True, executor='inline', threads=1,"
+        f" max_evaluations={evaluations}, folds=2, budget_s=3600,"
+        " space_overrides={'test-constant': {'offset': Float(-30.0, 30.0), 'delay': Float(0.15, 0.2)}}))\n")
+
+
+def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGIN_DIR)])}
+    evaluations = 4
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run([sys.executable, "-c", _tune_script(whole, data_dir, evaluations)], env=env, check=True,
+                   cwd=ROOT, capture_output=True, timeout=120)
+    proc = subprocess.Popen([sys.executable, "-c", _tune_script(killed, data_dir, evaluations)], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = journal_path(killed, "test-constant", "FD001")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # kill while evaluation 2 is in flight
+        trials = journal_summary(killed, "test-constant", "FD001") if journal.is_file() else []
+        if len(trials) >= 3 and trials[2]["state"] == "RUNNING" or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = journal_summary(killed, "test-constant", "FD001")
+    assert before[-1]["state"] == "RUNNING" and sum(t["state"] == "COMPLETE" for t in before) == 2
+    subprocess.run([sys.executable, "-c", _tune_script(killed, data_dir, evaluations)], env=env, check=True,
+                   cwd=ROOT, capture_output=True, timeout=120)
+    after = journal_summary(killed, "test-constant", "FD001")
+    uninterrupted = journal_summary(whole, "test-constant", "FD001")
+    kept = [{k: t[k] for k in ("params", "value", "fold_rmse")} for t in after if not t["interrupted"]]
+    assert kept == [{k: t[k] for k in ("params", "value", "fold_rmse")} for t in uninterrupted]
+    assert [t["interrupted"] for t in after].count(True) == 1  # only the one in flight was rerun
+    assert after[:2] == before[:2]  # finished evaluations kept as they were
+    best = [json.loads((folder / "test-constant-FD001.json").read_text()) for folder in (whole, killed)]
+    assert best[0]["best_params"] == best[1]["best_params"] and best[1]["n_interrupted"] == 1
+    assert best[1]["n_evaluations"] == evaluations
+
+
+def test_ray_and_local_executors_give_the_same_tuning(data_dir, tmp_path):
+    pytest.importorskip("ray")
+    local = tune(_config(tmp_path / "local", data_dir, executor="local", workers=2, max_evaluations=3), QUIET)
+    ray = tune(_config(tmp_path / "ray", data_dir, executor="ray", workers=2, max_evaluations=3), QUIET)
+    assert journal_summary(tmp_path / "local", "xgboost", "FD001") == journal_summary(tmp_path / "ray", "xgboost",
+                                                                                     "FD001")
+    assert local[0]["best_params"] == ray[0]["best_params"] and local[0]["n_evaluations"] == 3
+
+
+def test_an_adapter_without_a_search_space_is_evaluated_once_and_says_so(data_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    summary = tune(_config(tmp_path, data_dir, models=["test-constant"], space_overrides={}, profile="standard",
+                           max_evaluations=None), QUIET)[0]
+    assert summary["tuned_over_nothing"] and summary["n_evaluations"] == 1
+    assert summary["best_params"] == {"offset": 0.0, "delay": 0.0}
+
+
+def test_a_categorical_space_is_searched_as_a_grid_starting_from_the_defaults(data_dir, tmp_path, monkeypatch):
+    from study.search_space import Categorical
+
+    space = {"xgboost": {"max_depth": Categorical((2, 3, 5)), "n_estimators": Categorical((20, 60))}}
+    summary = tune(_config(tmp_path, data_dir, space_overrides=space, max_evaluations=None), QUIET)[0]
+    trials = journal_summary(tmp_path, "xgboost", "FD001")
+    seen = [(t["params"]["max_depth"], t["params"]["n_estimators"]) for t in trials]
+    assert seen[0] == (5, 60)  # xgboost's defaults (smoke profile) first
+    assert sorted(seen) == sorted((d, n) for d in (2, 3, 5) for n in (20, 60))  # each point once
+    assert summary["n_evaluations"] == 6
+
+
+def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_to_the_tuning(data_dir, tmp_path):
+    from study.errors import StudyError
+    from study.results import ResultStore
+    from study.runner import RunConfig, run_study
+
+    summary = tune(_config(tmp_path / "tuning", data_dir), QUIET)[0]
+    run = dict(out=tmp_path / "run", profile="smoke", subsets=["FD001"], seeds=1, data_dir=data_dir, offline=True,
+               allow_unverified_data=True, executor="inline", tuned_dir=tmp_path / "tuning")
+    run_study(RunConfig(models=["xgboost"], **run), QUIET)
+    rows = ResultStore(tmp_path / "run").rows()
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    for row in rows:
+        assert row["params"] == summary["best_params"]
+        assert row["tuning"]["study_id"] == summary["study_id"]
+        assert row["tuning"]["n_evaluations"] == 3 and row["tuning"]["budget_s"] == 3600
+        assert row["tuning"]["best_valid_rmse"] == summary["best_valid_rmse"]
+    with pytest.raises(StudyError, match="lstm/FD001"):
+        run_study(RunConfig(models=["lstm"], **{**run, "out": tmp_path / "other"}), QUIET)
+
+
+def test_a_model_that_cannot_run_here_is_skipped_after_one_evaluation(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from study.search_space import Categorical
+
+    space = {"chronos": {"pooling": Categorical(("mean", "mean+last"))}}
+    summary = tune(_config(tmp_path, data_dir, models=["chronos"], space_overrides=space,
+                           max_evaluations=None), QUIET)
+    if not summary:
+        pytest.skip("chronos-forecasting not installed")
+    assert summary[0]["stopped"].startswith("skipped") and summary[0]["n_evaluations"] == 0
+    assert summary[0]["spent_seconds"] == 0.0 and summary[0]["best_params"] is None
+    # not counted: once the weights are there, a rerun starts with the same first evaluation
+    again = tune(_config(tmp_path, data_dir, models=["chronos"], space_overrides=space, max_evaluations=None), QUIET)
+    trials = journal_summary(tmp_path, "chronos", "FD001")
+    assert again[0]["n_evaluations"] == 0 and trials[1]["params"] == trials[0]["params"] == {"pooling": "mean"}
+
+
+def test_the_best_evaluations_out_of_fold_predictions_are_kept(data_dir, tmp_path):
+    summary = tune(_config(tmp_path, data_dir), QUIET)[0]
+    oof = json.loads((tmp_path / summary["oof_predictions"]).read_text())
+    assert oof["evaluation"] == summary["best_evaluation"] and len(oof["folds"]) == 2
+    rmse = [float(np.sqrt(np.mean((np.array(f["y_pred"]) - np.array(f["y_true"])) ** 2))) for f in oof["folds"]]
+    np.testing.assert_allclose(rmse, summary["best_fold_rmse"])
+    training = load_training(data_dir, "FD001", allow_unverified=True)
+    from study.protocol import Protocol
+
+    folds = make_folds(training, Protocol(), 2)
+    for fold, (prepared, _) in zip(oof["folds"], folds):
+        assert set(fold["units"]) == set(prepared.valid.units.tolist())  # out of fold: held-out engines only
+
+
+def test_a_tuner_killed_while_asking_resumes_as_if_never_interrupted(data_dir, tmp_path, monkeypatch):
+    """Optuna stores each suggestion as it is made: a kill between two suggestions leaves a
+    running trial with some of its parameters. It must be asked afresh, not rerun with those."""
+    import study.tune as tuner
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    space = {"test-constant": {"offset": Float(-30.0, 30.0), "delay": Float(0.0, 0.01)}}
+
+    def config(out: Path) -> TuneConfig:
+        return _config(out, data_dir, models=["test-constant"], space_overrides=space, profile="standard",
+                       max_evaluations=4)
+
+    tune(config(tmp_path / "whole"), QUIET)
+
+    class Killed(BaseException):
+        pass
+
+    real, asked = tuner.suggest, []
+
+    def killed_while_asking(trial, dims):
+        asked.append(trial.number)
+        if len(asked) == 3:  # the third evaluation: one parameter stored, then the kill
+            trial.suggest_float("delay", 0.0, 0.01)
+            raise Killed
+        return real(trial, dims)
+
+    monkeypatch.setattr(tuner, "suggest", killed_while_asking)
+    with pytest.raises(Killed):
+        tune(config(tmp_path / "killed"), QUIET)
+    monkeypatch.setattr(tuner, "suggest", real)
+    tune(config(tmp_path / "killed"), QUIET)
+    after = journal_summary(tmp_path / "killed", "test-constant", "FD001")
+    whole = journal_summary(tmp_path / "whole", "test-constant", "FD001")
+    assert [t["params"] for t in after if not t["interrupted"]] == [t["params"] for t in whole]
+    assert [t["value"] for t in after if not t["interrupted"]] == [t["value"] for t in whole]
