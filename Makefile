@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-study: install          ## the full standard-profile study (hours on a 2-core CPU; resumable)
-	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/python -m study.run --profile standard --out runs/standard
+study: install          ## the full standard-profile study, its ensemble and report (hours on a 2-core CPU; resumable)
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/python -m study.run --profile standard --out runs/standard --no-report
+	$(BIN)/python -m study.ensemble runs/standard
+	$(BIN)/python -m study.report runs/standard
 
 smoke: install          ## a tiny study in one to two minutes
 	$(BIN)/python -m study.run --profile smoke --out runs/smoke
