@@ -55,6 +55,7 @@ import numpy as np
 from rich.console import Console
 
 from study import environment
+from study.cli import run_guarded, sigterm_as_interrupt
 from study.cmapss import SUBSETS
 from study.errors import StudyError
 from study.executors import make_executor
@@ -501,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="folder with the C-MAPSS training files")
     parser.add_argument("--offline", action="store_true", help="never download")
     parser.add_argument("--allow-unverified-data", action="store_true", help="accept training files that differ from NASA's")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     return parser
 
 
@@ -516,21 +518,23 @@ def main(argv: list[str] | None = None) -> int:
                         seed=args.seed, executor=args.executor, workers=args.workers, threads=args.threads,
                         ray_address=args.ray_address, data_dir=args.data_dir, offline=args.offline,
                         allow_unverified_data=args.allow_unverified_data)
-    try:
-        for summary in tune(config, console):
-            best = summary["best_valid_rmse"]
-            console.print(f"{summary['model']} {summary['subset']}: best validation RMSE "
-                          f"{'-' if best is None else f'{best:.3f}'} after {summary['n_evaluations']} evaluations "
-                          f"({summary['spent_seconds']:.0f} of {summary['budget_s']:.0f} s); "
-                          f"{Path(config.out) / (summary['model'] + '-' + summary['subset'] + '.json')}")
-    except StudyError as exc:
-        console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
-    except KeyboardInterrupt:
-        console.print("Interrupted. Finished evaluations are in the journals; rerun the same command to resume.")
-        return 130
-    return 0
 
+    def body() -> int:
+        from study.lock import run_folder_lock
+
+        config.check()
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        with run_folder_lock(config.out):  # one tuner per folder: two would evaluate every pair twice
+            for summary in tune(config, console):
+                best = summary["best_valid_rmse"]
+                console.print(f"{summary['model']} {summary['subset']}: best validation RMSE "
+                              f"{'-' if best is None else f'{best:.3f}'} after {summary['n_evaluations']} "
+                              f"evaluations ({summary['spent_seconds']:.0f} of {summary['budget_s']:.0f} s); "
+                              f"{Path(config.out) / (summary['model'] + '-' + summary['subset'] + '.json')}")
+        return 0
+
+    with sigterm_as_interrupt():
+        return run_guarded(body, console, args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())

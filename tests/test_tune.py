@@ -285,3 +285,20 @@ def test_a_tuner_killed_while_asking_resumes_as_if_never_interrupted(data_dir, t
     whole = journal_summary(tmp_path / "whole", "test-constant", "FD001")
     assert [t["params"] for t in after if not t["interrupted"]] == [t["params"] for t in whole]
     assert [t["value"] for t in after if not t["interrupted"]] == [t["value"] for t in whole]
+
+
+def test_the_tuner_cli_refuses_bad_options_and_a_folder_another_tuner_writes(data_dir, tmp_path):
+    from study.lock import run_folder_lock
+    from study.tune import main
+
+    assert main(["--models", "xgboost", "--subsets", "FD009", "--out", str(tmp_path / "t")]) == 2
+    assert not (tmp_path / "t").exists()  # refused before anything was written
+    out = tmp_path / "busy"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with run_folder_lock(out, command="python -m study.tune (the first tuner)"):
+        second = subprocess.run([sys.executable, "-m", "study.tune", "--models", "xgboost", "--subsets", "FD001",
+                                 "--data-dir", str(data_dir), "--offline", "--allow-unverified-data",
+                                 "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1 and "the first tuner" in second.stdout + second.stderr
+    assert not list(out.glob("journals/*"))
