@@ -26,7 +26,7 @@ from study.executors import make_executor
 from study.leaderboard import configs_from, remember_configs, study_rows, write_tables
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
-from study.registry import all_adapters, get_adapter
+from study.registry import all_adapters, get_adapter, registrations
 from study.lock import run_folder_lock
 from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key
 from study.sinks import MlflowSink
@@ -181,6 +181,11 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     """Run (or resume) a study and return its leaderboard. The run folder is locked for the
     whole command: a second writer is refused (``study.lock``)."""
     console = console or Console()
+    if not config.models:  # "every model": say which registered ones cannot even be loaded
+        for reg in registrations():
+            if not reg.loaded:
+                console.print(f"[yellow]Warning:[/] model {reg.name!r} ({reg.source}) is left out: {reg.error}",
+                              highlight=False, soft_wrap=True)
     config = config.resolved()
     _check_writable(config.out)
     with run_folder_lock(config.out):

@@ -157,3 +157,27 @@ def test_a_study_runs_the_other_models_beside_a_broken_plugin(synthetic_dir, tmp
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "run" / "trials.jsonl").read_text().count('"status": "ok"') == 1
+
+
+def test_a_study_of_every_model_names_the_plugins_it_leaves_out(synthetic_dir, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import study.runner as runner
+    from study.registry import Registration
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    constant = get_adapter("test-constant")
+    broken = Registration("bad-plugin", "bad_pkg:Adapter", "package bad-pkg 0.1 (entry point bad-plugin)",
+                          error="could not be loaded: ModuleNotFoundError: No module named 'badlib'")
+    monkeypatch.setattr(runner, "registrations", lambda: [Registration("test-constant", "x:Y", "test", cls=constant),
+                                                          broken])
+    monkeypatch.setattr(runner, "all_adapters", lambda: {"test-constant": constant})
+    out = io.StringIO()
+    runner.run_study(runner.RunConfig(out=tmp_path / "run", profile="smoke", subsets=["FD001"], seeds=1,
+                                      data_dir=synthetic_dir, offline=True, allow_unverified_data=True,
+                                      executor="inline"), Console(file=out, width=300))
+    text = out.getvalue()
+    assert "model 'bad-plugin' (package bad-pkg 0.1 (entry point bad-plugin)) is left out" in text
+    assert "No module named 'badlib'" in text and "test-constant" in text
