@@ -147,6 +147,9 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
 
     ensembles = [r for r in rows if r.get("model") in ENSEMBLE_MODELS and r.get("status") == "ok"]
     if not ensembles:
+        if not any(r.get("valid_y_pred") for r in rows):
+            return ("_no ensemble: this run's rows carry no validation predictions (written before trials "
+                    "stored them), so an ensemble cannot be chosen without refitting its members_\n")
         return "_no ensemble in this run (`python -m study.ensemble RUN` adds one)_\n"
     singles = board[~board["model"].isin(ENSEMBLE_MODELS) & board["rmse"].notna()]
     lines = ["| subset | ensemble | RMSE | best single model | its RMSE | ensemble minus best single (95% CI) "
