@@ -9,6 +9,7 @@ device choice and mixed precision (the study ran in fp32).
     python benchmarks/mutation_scope.py globs [MODULE...]     mutmut name patterns to run
     python benchmarks/mutation_scope.py pending [MODULE...]   in-scope mutants not checked yet
     python benchmarks/mutation_scope.py summary [MODULE...]   counts per module (markdown)
+    python benchmarks/mutation_scope.py survivors [MODULE...] surviving mutants, each with its changed lines
 """
 from __future__ import annotations
 
@@ -88,8 +89,14 @@ def main(argv: list[str]) -> None:
     elif command == "pending":
         print("\n".join(n for module in names for n, code in results(module).items() if code is None))
     elif command == "survivors":
-        print("\n".join(n for module in names for n, code in results(module).items()
-                        if STATUS.get(code) in ("survived", "no tests")))
+        from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+        for module in names:
+            for name, code in results(module).items():
+                if STATUS.get(code) in ("survived", "no tests"):
+                    diff = get_diff_for_mutant(name, path=SCOPE[module][0]).splitlines()[3:]
+                    changed = [line.strip() for line in diff if line[:1] in "+-"]
+                    print(f"{name} ({STATUS[code]}):", " | ".join(changed))
     elif command == "summary":
         print(summary(names))
     else:
