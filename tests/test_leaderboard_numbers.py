@@ -56,12 +56,14 @@ def test_without_a_successful_seed_the_worst_status_and_every_reason_show():
 
 def test_lines_are_ordered_by_subset_then_rmse_with_failures_last():
     rows = [_row("slow", "FD002", 0, rmse=30.0), _row("good", "FD002", 0, rmse=20.0),
-            _row("broken", "FD001", 0, status="failed", reason="x"), _row("fine", "FD001", 0, rmse=15.0),
-            _row("best", "FD001", 0, rmse=11.0)]
+            _row("zeta", "FD001", 0, status="failed", reason="x"), _row("fine", "FD001", 0, rmse=15.0),
+            _row("broken", "FD001", 0, status="failed", reason="x"), _row("best", "FD001", 0, rmse=11.0),
+            _row("tied-b", "FD002", 0, rmse=25.0), _row("tied-a", "FD002", 0, rmse=25.0)]
     table = leaderboard(rows)
-    assert list(zip(table["subset"], table["model"])) == [("FD001", "best"), ("FD001", "fine"), ("FD001", "broken"),
-                                                          ("FD002", "good"), ("FD002", "slow")]
-    assert list(table.index) == list(range(5))
+    assert list(zip(table["subset"], table["model"])) == [  # ties (and failures) by model name
+        ("FD001", "best"), ("FD001", "fine"), ("FD001", "broken"), ("FD001", "zeta"),
+        ("FD002", "good"), ("FD002", "tied-a"), ("FD002", "tied-b"), ("FD002", "slow")]
+    assert list(table.index) == list(range(8))
 
 
 def test_no_rows_give_an_empty_table_with_every_column():
