@@ -113,3 +113,10 @@ def test_each_split_keeps_its_engines_in_file_order_with_their_own_cycles(synthe
     np.testing.assert_array_equal(truth, raw.test_rul)
     assert prepared.verified is False and prepared.name == "FD001"
     assert prepared.protocol_hash == Protocol().hash() and len(prepared.data_fingerprint) == 12
+
+
+def test_an_empty_engine_set_has_no_windows_of_the_usual_shapes_and_types():
+    empty = EngineSet("FD001", np.array([], dtype=int), (), (), ("a", "b"), window=4, rul=())
+    x, y, idx = empty.windows(history=6)
+    assert (x.shape, y.shape, idx.shape) == ((0, 6, 2), (0,), (0,))
+    assert (x.dtype, y.dtype, idx.dtype.kind) == (np.float32, np.float32, "i")
