@@ -173,3 +173,25 @@ def test_without_validation_a_moving_average_is_what_is_kept():
     moved_average = np.abs(predict_windows(net, x) - before).max()
     moved_live = np.abs(predict_windows(live, x) - before).max()
     assert moved_average < 0.3 * moved_live
+
+
+def test_float64_training_windows_and_labels_train_like_float32_ones():
+    x, y = _learnable(64, 0)
+
+    def fit(xs, ys):
+        torch.manual_seed(0)
+        net = LSTMRegressor(3, hidden_size=4, num_layers=1, head_size=2)
+        train_regressor(net, xs, ys, x[:16], y[:16], TrainConfig(epochs=2, batch_size=32), seed=0)
+        return predict_windows(net, x)
+
+    np.testing.assert_allclose(fit(x.astype(np.float64), y.astype(np.float64)), fit(x, y), rtol=1e-5, atol=1e-4)
+
+
+def test_an_empty_validation_set_is_no_validation_and_one_window_is_one():
+    x, y = _learnable(64, 0)
+    config = TrainConfig(epochs=3, batch_size=32, patience=1)
+    empty = train_regressor(Recorder(3), x, y, x[:0], y[:0], config, seed=0)
+    assert (empty.stopped, empty.epochs_run, empty.best_valid_rmse) == ("completed", 3, None)
+    assert all("valid_rmse" not in h for h in empty.history)
+    one = train_regressor(Recorder(3), x, y, x[:1], y[:1], config, seed=0)
+    assert one.best_valid_rmse is not None and "valid_rmse" in one.history[0]
