@@ -125,3 +125,10 @@ def test_the_leaderboards_mean_is_the_mean_of_the_predictions_tables_rmse():
     frame = predictions_frame(rows)
     per_seed = frame.groupby("seed").apply(lambda g: np.sqrt(np.mean((g.y_pred - g.y_true) ** 2)), include_groups=False)
     assert leaderboard(rows).iloc[0]["rmse"] == pytest.approx(per_seed.mean())
+
+
+def test_rows_without_family_or_formulation_still_make_a_line():
+    row = _row("a", "FD001", 0)
+    del row["family"], row["formulation"]
+    line = leaderboard([row]).iloc[0]
+    assert line["rmse"] == 10.0 and line["family"] is None and line["formulation"] is None
