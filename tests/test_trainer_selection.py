@@ -195,3 +195,48 @@ def test_an_empty_validation_set_is_no_validation_and_one_window_is_one():
     assert all("valid_rmse" not in h for h in empty.history)
     one = train_regressor(Recorder(3), x, y, x[:1], y[:1], config, seed=0)
     assert one.best_valid_rmse is not None and "valid_rmse" in one.history[0]
+
+
+def test_the_reported_training_rmse_is_over_the_windows_of_the_epoch_in_cycles():
+    """With a learning rate of 0 nothing moves, so each epoch's training RMSE is the RMSE of the
+    untouched network over every training window (batches of different sizes weighed by size)."""
+    x, y = _windows(50), np.linspace(0, 125, 50).astype(np.float32)
+    torch.manual_seed(0)
+    net = Recorder(2)
+    expected = float(np.sqrt(np.mean((predict_windows(net, x) - y) ** 2)))
+    config = TrainConfig(epochs=2, batch_size=16, windows_per_epoch=0, lr=0.0, weight_decay=0.0,
+                         schedule="constant")
+    result = train_regressor(net, x, y, None, None, config, seed=0)
+    assert [h["train_rmse"] for h in result.history] == pytest.approx([expected, expected], rel=1e-5)
+
+
+def test_weight_decay_reaches_the_optimiser():
+    x, y = _windows(64), np.full(64, 60.0, np.float32)
+
+    def fit(decay):
+        torch.manual_seed(0)
+        net = Recorder(2)
+        config = TrainConfig(epochs=5, batch_size=32, lr=1e-2, weight_decay=decay, schedule="constant")
+        train_regressor(net, x, y, None, None, config, seed=0)
+        return torch.cat([p.detach().flatten() for p in net.parameters()]).numpy()
+
+    plain, decayed = fit(0.0), fit(5.0)
+    assert np.abs(decayed).sum() < 0.9 * np.abs(plain).sum()  # decay pulls the weights towards 0
+    np.testing.assert_allclose(fit(1e-4), plain, atol=1e-3)  # the default decay is small
+
+
+def test_input_noise_has_the_asked_size_and_depends_only_on_the_trainers_seed():
+    x, y = _windows(200), np.zeros(200, np.float32)
+    x[:, 0, 0] *= 100  # the window's index, readable under the noise
+    config = TrainConfig(epochs=1, batch_size=50, windows_per_epoch=0, input_noise=0.5, schedule="constant")
+    seen = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)  # a library reseeding torch's global generator changes nothing
+        net = Recorder(2)
+        train_regressor(net, x, y, None, None, config, seed=0)
+        seen.append(np.concatenate(net.batches))
+    np.testing.assert_array_equal(seen[0], seen[1])
+    ids = np.rint(seen[0][:, 0, 0] / 100).astype(int)
+    assert sorted(ids) == list(range(200))
+    noise = seen[0] - x[ids]
+    assert abs(noise.std() - 0.5) < 0.05 and abs(noise.mean()) < 0.05
