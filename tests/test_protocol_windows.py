@@ -120,3 +120,28 @@ def test_an_empty_engine_set_has_no_windows_of_the_usual_shapes_and_types():
     x, y, idx = empty.windows(history=6)
     assert (x.shape, y.shape, idx.shape) == ((0, 6, 2), (0,), (0,))
     assert (x.dtype, y.dtype, idx.dtype.kind) == (np.float32, np.float32, "i")
+
+
+def test_preparing_a_multi_condition_subset_twice_gives_the_same_conditions(synthetic_dir):
+    raw = load_subset(synthetic_dir, "FD002", allow_unverified=True)
+    np.random.seed(1)
+    first, _ = prepare(raw, Protocol())
+    np.random.seed(2)  # the clustering's own seed, not the global one, decides
+    second, _ = prepare(raw, Protocol())
+    for a, b in zip(first.test.conditions, second.test.conditions):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(first.test.sequences, second.test.sequences):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("subset", ["FD001", "FD002"])
+def test_a_constant_channel_is_centred_not_divided_by_zero(synthetic_dir, subset):
+    raw = load_subset(synthetic_dir, subset, allow_unverified=True)
+    train, test = raw.train.copy(), raw.test.copy()
+    train["s2"], test["s2"] = 5.0, 6.0
+    import dataclasses
+
+    prepared, _ = prepare(dataclasses.replace(raw, train=train, test=test), Protocol())
+    channel = Protocol().channels.index("s2")
+    assert np.all(np.concatenate(prepared.train.sequences)[:, channel] == 0)
+    assert np.allclose(np.concatenate(prepared.test.sequences)[:, channel], 1.0)  # shifted by 1, scale 1
