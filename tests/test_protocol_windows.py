@@ -145,3 +145,36 @@ def test_a_constant_channel_is_centred_not_divided_by_zero(synthetic_dir, subset
     channel = Protocol().channels.index("s2")
     assert np.all(np.concatenate(prepared.train.sequences)[:, channel] == 0)
     assert np.allclose(np.concatenate(prepared.test.sequences)[:, channel], 1.0)  # shifted by 1, scale 1
+
+
+def test_global_normalisation_is_one_z_score_even_on_a_multi_condition_subset(synthetic_dir):
+    raw = load_subset(synthetic_dir, "FD002", allow_unverified=True)
+    prepared, _ = prepare(raw, Protocol(condition_normalisation="global"))
+    assert set(np.concatenate(prepared.train.conditions + prepared.test.conditions)) == {0}
+    values = np.concatenate(prepared.train.sequences)
+    np.testing.assert_allclose(values.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(values.std(axis=0), 1, atol=1e-3)
+
+
+def test_the_data_fingerprint_is_the_committed_studys_and_ignores_the_order_of_files(cmapss_dir, synthetic_dir):
+    """The fingerprint is in every row's key: the same files must give the committed study's."""
+    import dataclasses
+
+    committed = {json.loads(line)["subset"]: json.loads(line)["data_fingerprint"]
+                 for line in (ROOT / "reports/study/trials.jsonl").read_text().splitlines()}
+    raw = load_subset(cmapss_dir, "FD001")
+    assert prepare(raw, Protocol())[0].data_fingerprint == committed["FD001"]
+    reordered = dataclasses.replace(raw, checksums=dict(reversed(list(raw.checksums.items()))))
+    assert prepare(reordered, Protocol())[0].data_fingerprint == committed["FD001"]
+    other = prepare(load_subset(synthetic_dir, "FD001", allow_unverified=True), Protocol())[0]
+    assert other.data_fingerprint != committed["FD001"]
+
+
+def test_every_split_names_its_subset_and_an_empty_one_keeps_the_protocols_shape(synthetic_dir):
+    raw = load_subset(synthetic_dir, "FD003", allow_unverified=True)
+    prepared, _ = prepare(raw, Protocol(validation_fraction=0.0))
+    assert [s.subset for s in (prepared.train, prepared.valid, prepared.test)] == ["FD003"] * 3
+    empty = prepared.valid
+    assert len(empty) == 0 and len(empty.units) == 0 and empty.conditions == () and empty.rul == ()
+    assert empty.channels == Protocol().channels and empty.window == Protocol().windows["FD003"]
+    assert prepared.test.rul is None and prepared.train.window == Protocol().windows["FD003"]
