@@ -96,3 +96,20 @@ def test_a_run_is_verified_only_when_every_file_of_the_subset_matches(cmapss_dir
 def test_an_unknown_subset_is_refused(cmapss_dir):
     with pytest.raises(DataError):
         load_subset(cmapss_dir, "FD005")
+
+
+def test_a_modified_file_is_refused_unless_unverified_data_is_asked_for(synthetic_dir):
+    with pytest.raises(StudyError):
+        verify_file(synthetic_dir / "train_FD001.txt")  # a synthetic file matches no pinned checksum
+
+
+def test_engines_of_a_single_cycle_are_a_valid_table(tmp_path):
+    assert list(parse_table(_write(tmp_path, _table([1], cycles_each=1)))["unit"]) == [1]
+    assert list(parse_table(_write(tmp_path, _table([1, 2, 3], cycles_each=1)))["unit"]) == [1, 2, 3]
+
+
+def test_a_rul_file_with_text_is_refused(tmp_path):
+    path = tmp_path / "RUL_FD001.txt"
+    path.write_text("10\nabc\n")
+    with pytest.raises(DataError):
+        parse_rul(path)
