@@ -132,3 +132,13 @@ def test_rows_without_family_or_formulation_still_make_a_line():
     del row["family"], row["formulation"]
     line = leaderboard([row]).iloc[0]
     assert line["rmse"] == 10.0 and line["family"] is None and line["formulation"] is None
+
+
+def test_run_json_remembers_the_last_twenty_configurations_per_pair_newest_last():
+    from study.leaderboard import remember_configs
+
+    asked: dict = {}
+    for i in range(25):
+        asked = remember_configs(asked, {"a/FD001": f"c{i}"})
+    assert asked["a/FD001"] == [f"c{i}" for i in range(5, 25)]
+    assert remember_configs(asked, {"a/FD001": "c7"}, keep=3)["a/FD001"] == ["c23", "c24", "c7"]
