@@ -9,6 +9,7 @@
 #
 # mutmut's settings (what is mutated, which tests run) are in pyproject.toml [tool.mutmut];
 # its work folder is mutants/ (ignored by git). `mutmut show NAME` prints one mutant's diff.
+# Set CMAPSS_DATA_DIR as for `make test`: without the real data its tests are skipped and kill nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
