@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # would pull a multi-GB CUDA build. On a GPU machine, install the CUDA build of torch first.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install study smoke test report bench clean
+.PHONY: install study smoke test report bench mutation clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,9 @@ report: install         ## regenerate the report of a run folder: make report RU
 bench: install          ## speed benchmarks (not part of the tests)
 	$(BIN)/python benchmarks/bench_data.py
 
+mutation: install      ## mutation testing of the scientific core (about an hour; not part of test)
+	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	PYTHON=$(BIN)/python benchmarks/mutation.sh $(MODULES)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache mutants mutants.log
