@@ -35,13 +35,16 @@ def test_params_that_are_not_plain_json_still_key_a_trial():
 def test_a_reader_skips_lines_that_are_not_rows_and_a_missing_file_has_none(tmp_path):
     store = ResultStore(tmp_path / "run")
     assert store.rows() == [] and store.latest_by_key() == {}
-    store.append({"key": "a", "rmse": 1.0})
+    def row(key: str, rmse: float) -> dict:
+        return {"key": key, "model": "m", "subset": "FD001", "seed": 0, "status": "failed", "rmse": rmse}
+
+    store.append(row("a", 1.0))
     with open(store.path, "a") as handle:
         handle.write('[1, 2]\n{"no key": true}\n"text"\n')
-    store.append({"key": "b", "rmse": 2.0})
-    store.append({"key": "a", "rmse": 3.0})  # a forced rerun of trial a
+    store.append(row("b", 2.0))
+    store.append(row("a", 3.0))  # a forced rerun of trial a
     assert [r["key"] for r in store.rows()] == ["a", "b", "a"]
-    assert store.latest_by_key() == {"a": {"key": "a", "rmse": 3.0}, "b": {"key": "b", "rmse": 2.0}}
+    assert store.latest_by_key() == {"a": row("a", 3.0), "b": row("b", 2.0)}
 
 
 def test_rows_are_appended_one_line_each_into_a_new_nested_folder(tmp_path):

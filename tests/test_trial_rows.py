@@ -79,8 +79,8 @@ def test_the_adapter_gets_the_training_and_validation_engines_and_the_trials_con
         self.context.progress("fitting")
         self.info_ = {"n_parameters": 7, "note": "mine"}
 
-    def predict(self, test):
-        seen["test"] = list(test.units)
+    def predict(self, test):  # called for the test engines, then for the cut validation engines
+        seen.setdefault("test", list(test.units))
         return np.arange(len(test), dtype=float)
 
     monkeypatch.setattr(constant, "_fit", fit)
@@ -107,7 +107,9 @@ def test_an_ok_row_holds_the_scores_predictions_and_timings(constant, monkeypatc
         time.sleep(0.01)
 
     monkeypatch.setattr(constant, "_fit", fit)
-    monkeypatch.setattr(constant, "_predict", lambda self, test: preds)
+    # the test engines get ``preds``; the cut validation engines (predicted next) a constant
+    monkeypatch.setattr(constant, "_predict",
+                        lambda self, test: preds if test is prepared.test else np.full(len(test), 50.0))
     row = run_trial(_spec(), prepared, truth, 125)
     assert row["status"] == "ok" and row["reason"] is None
     expected = score_predictions(truth, preds, 125)
@@ -126,6 +128,7 @@ def test_an_ok_row_holds_the_scores_predictions_and_timings(constant, monkeypatc
     assert (row["library"], row["family"], row["formulation"]) == ("none", "baseline", "regression")
     frame = predictions_frame([row])
     assert list(frame["y_pred"]) == pytest.approx(list(preds)) and list(frame["y_true"]) == list(truth)
+    assert row["valid_y_pred"] == [50.0] * len(row["valid_units"]) and len(row["valid_units"]) > len(prepared.valid)
 
 
 def test_a_failing_or_unavailable_adapter_gives_a_row_that_says_why(constant, monkeypatch, synthetic_prepared):
