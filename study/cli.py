@@ -68,3 +68,10 @@ def run_guarded(body: Callable[[], int], console: Console, debug: bool = False) 
     except Exception as exc:  # a bug, not a user error: say so, keep it short, point at --debug
         return fail(f"Unexpected {type(exc).__name__}: {exc}. This is a bug in the harness or a library; rerun "
                     "with --debug for the traceback and report it. Finished trials are saved.", 1)
+
+
+def main_guarded(body: Callable[[], int], debug: bool = False, console: Console | None = None) -> int:
+    """A command's whole body under the shared error path, SIGTERM handled as Ctrl-C; errors
+    go to ``console`` (default: stderr, wide enough that piped messages are not cut)."""
+    with sigterm_as_interrupt():
+        return run_guarded(body, console or Console(stderr=True, width=200), debug)

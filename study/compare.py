@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
 
-from study.cli import run_guarded, sigterm_as_interrupt
+from study.cli import main_guarded
 from study.leaderboard import predictions_frame, to_markdown
 from study.runs import load_run
 
@@ -146,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", type=Path, required=True, help="the run to compare it with")
     parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
-    with sigterm_as_interrupt():
-        return run_guarded(lambda: _compare(args), Console(stderr=True, width=200), args.debug)
+    return main_guarded(lambda: _compare(args), args.debug)
 
 
 def _compare(args: argparse.Namespace) -> int:

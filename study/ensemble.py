@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
-from study.cli import run_guarded, sigterm_as_interrupt
+from study.cli import main_guarded
 from study.errors import StudyError
 from study.leaderboard import write_tables
 from study.lock import run_folder_lock
@@ -182,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="greedy selection rounds (default 25)")
     parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
-    with sigterm_as_interrupt():
-        return run_guarded(lambda: _ensemble(args), Console(stderr=True, width=200), args.debug)
+    return main_guarded(lambda: _ensemble(args), args.debug)
 
 
 def _ensemble(args: argparse.Namespace) -> int:

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
 
-from study.cli import run_guarded, sigterm_as_interrupt
+from study.cli import main_guarded
 from study.compare import _paired_row
 from study.errors import StudyError
 from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
@@ -136,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render(ranking, args.baseline))
         return 0
 
-    with sigterm_as_interrupt():
-        return run_guarded(body, Console(stderr=True, width=200), args.debug)
+    return main_guarded(body, args.debug)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
 
 from study import atomic
-from study.cli import run_guarded, sigterm_as_interrupt
+from study.cli import main_guarded
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
 from study.leaderboard import predictions_frame, ranks, to_markdown, write_tables
@@ -401,8 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Report written to {path}")
         return 0
 
-    with sigterm_as_interrupt():
-        return run_guarded(body, Console(stderr=True, width=200), args.debug)
+    return main_guarded(body, args.debug)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from study.cli import run_guarded, sigterm_as_interrupt
+from study.cli import main_guarded
 from study.errors import StudyError
 from study.profiles import PROFILES
 
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:  # a log, a pipe, CI: rich would cut the tables at 80 columns
         console = Console(width=200)
-    with sigterm_as_interrupt():
-        return run_guarded(lambda: _main(args, console), console, args.debug)
+    return main_guarded(lambda: _main(args, console), args.debug, console)
 
 
 def _main(args: argparse.Namespace, console: Console) -> int:

@@ -55,7 +55,7 @@ import numpy as np
 from rich.console import Console
 
 from study import environment
-from study.cli import run_guarded, sigterm_as_interrupt
+from study.cli import main_guarded
 from study.cmapss import SUBSETS
 from study.errors import StudyError
 from study.executors import make_executor
@@ -533,8 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"{Path(config.out) / (summary['model'] + '-' + summary['subset'] + '.json')}")
         return 0
 
-    with sigterm_as_interrupt():
-        return run_guarded(body, console, args.debug)
+    return main_guarded(body, args.debug, console)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,6 @@
 """The report's figures: one colour per model everywhere, labels apart, no fake uncertainty."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
