@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from study.results import ROWS_FILE, ResultStore, config_key, trial_key
 
@@ -68,3 +69,43 @@ def test_an_append_after_a_torn_line_starts_a_new_line_and_keeps_the_fragment_ap
     stored = store.append({"key": "b"})
     assert stored == {"key": "b"}
     assert store.path.read_text().splitlines()[-2:] == ['{"key": "tor', '{"key": "b"}']
+
+
+def _ok_row(key: str, n: int = 3, **extra) -> dict:
+    return {"key": key, "model": "m", "subset": "FD001", "seed": 0, "status": "ok", "rmse": 1.0,
+            "units": list(range(1, n + 1)), "y_true": [10.0] * n, "y_pred": [11.0] * n, **extra}
+
+
+def test_a_blank_or_undecodable_line_in_the_middle_hides_no_row_after_it(tmp_path):
+    store = ResultStore(tmp_path)
+    store.append(_ok_row("a"))
+    with open(store.path, "ab") as handle:
+        handle.write(b"\n\xff\xfe not utf-8\n")
+    store.append(_ok_row("b"))
+    warnings: list[str] = []
+    reader = ResultStore(tmp_path)
+    reader.warn = warnings.append
+    assert [r["key"] for r in reader.rows()] == ["a", "b"]
+    assert len(warnings) == 1 and "not valid UTF-8" in warnings[0]
+
+
+@pytest.mark.parametrize("change", [{"rmse": "12.3"}, {"rmse": True}, {"rmse": float("inf")},
+                                    {"n_test_engines": 4}, {"y_pred": [11.0, 11.0]}])
+def test_an_ok_row_with_a_bad_metric_or_count_is_not_a_row(tmp_path, change):
+    store = ResultStore(tmp_path)
+    store.append(_ok_row("good"))
+    with open(store.path, "a") as handle:  # written by hand: the store's own append never writes one
+        handle.write(json.dumps(_ok_row("bad", **change)) + "\n")
+    assert [r["key"] for r in store.rows()] == ["good"]
+
+
+def test_repairing_a_torn_tail_keeps_every_complete_row_before_it(tmp_path):
+    store = ResultStore(tmp_path)
+    for key in ("a", "b", "c"):
+        store.append(_ok_row(key))
+    with open(store.path, "ab") as handle:
+        handle.write(b'{"key": "d", "model": "m", "sub')  # a run killed while writing row d
+    size_before_tear = len(store.path.read_bytes()) - len(b'{"key": "d", "model": "m", "sub')
+    assert store.repair_tail() is not None
+    assert [r["key"] for r in ResultStore(tmp_path).rows()] == ["a", "b", "c"]
+    assert len(store.path.read_bytes()) == size_before_tear  # exactly the torn bytes were cut
