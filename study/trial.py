@@ -18,7 +18,7 @@ import numpy as np
 from study.adapter import AdapterUnavailable, TrialContext
 from study.protocol import PreparedSubset
 from study.registry import get_adapter
-from study.scoring import score_predictions
+from study.scoring import rmse, score_predictions
 from study.validation import cut_engines
 
 
@@ -119,7 +119,7 @@ def _valid_predictions(adapter: Any, prepared: PreparedSubset, max_rul: float) -
     y_true = np.minimum(cut.truth, max_rul)
     return {"valid_units": cut.units.tolist(), "valid_cycles": cut.cycles.tolist(),
             "valid_y_true": y_true.tolist(), "valid_y_pred": y_pred.tolist(),
-            "valid_rmse": float(np.sqrt(np.mean((y_pred - y_true) ** 2))),
+            "valid_rmse": rmse(y_true, y_pred),
             "valid_predict_seconds": adapter.predict_seconds_}
 
 
