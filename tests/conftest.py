@@ -55,3 +55,14 @@ def tiny_chronos_dir(tmp_path_factory):
     from adapters.chronos_embed import build_tiny_random_model
 
     return build_tiny_random_model(tmp_path_factory.mktemp("tiny-chronos") / "tiny-chronos-bolt")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small tensors: one thread is fastest and keeps results independent of the machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

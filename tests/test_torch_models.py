@@ -23,13 +23,7 @@ from study.adapter import AdapterError  # noqa: E402
 ADAPTERS = [LSTMAdapter, TransformerAdapter, MambaAdapter]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is fastest and keeps results independent of the machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def scan_inputs(batch=3, d_inner=6, d_state=4, length=11, dtype=torch.float64, seed=0):

@@ -13,12 +13,7 @@ from adapters._torch.nets import LSTMRegressor  # noqa: E402
 from adapters._torch.trainer import TrainConfig, predict_windows, train_regressor  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Recorder(torch.nn.Module):
