@@ -32,7 +32,7 @@ import numpy as np
 
 from study.cli import main_guarded
 from study.errors import StudyError
-from study.leaderboard import write_tables
+from study.leaderboard import configs_from, study_rows, write_tables
 from study.lock import run_folder_lock
 from study.results import ResultStore, _digest
 from study.runs import load_run
@@ -164,8 +164,9 @@ def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), me
     store = ResultStore(Path(run_dir))
     stored = store.latest_by_key()
     appended = [store.append(row) for row in new if row["key"] not in stored]
-    rows, info = load_run(run_dir)
-    write_tables(Path(run_dir), rows, unverified=not info.get("data_verified", True))
+    # the tables from the rows already read plus the new ones (no second read of the store)
+    shown = study_rows(rows + appended, info.get("protocol_hash"), configs=configs_from(info))
+    write_tables(Path(run_dir), shown, unverified=not info.get("data_verified", True))
     return appended or [stored[row["key"]] for row in new]
 
 

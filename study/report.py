@@ -253,10 +253,19 @@ def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: fl
 
 
 # ----- the report ---------------------------------------------------------------------------
+def baseline_comparison(preds: pd.DataFrame, baseline: str, max_rul: float) -> pd.DataFrame | None:
+    """Every model against ``baseline`` engine by engine, or None when the baseline has no results."""
+    if preds.empty or baseline not in set(preds["model"]):
+        return None
+    return compare_to_baseline(preds, baseline, max_rul)
+
+
 def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame, preds: pd.DataFrame,
-                 max_rul: float = 125, baseline: str = DEFAULT_BASELINE) -> dict[str, str]:
+                 max_rul: float = 125, baseline: str = DEFAULT_BASELINE,
+                 comparison: pd.DataFrame | None = None) -> dict[str, str]:
     """Named markdown tables: the report's sections and the writeup's marker blocks (``board``
-    and ``preds``: the run's ``leaderboard`` and ``predictions_frame``)."""
+    and ``preds``: the run's ``leaderboard`` and ``predictions_frame``; ``comparison``: the
+    ``baseline_comparison`` if already computed)."""
     subsets = sorted(board["subset"].unique())
     tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
     tables["summary"] = model_summary_table(board)
@@ -265,11 +274,13 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
     tables["ensemble"] = ensemble_table(rows, board, preds, max_rul)
-    if preds.empty or baseline not in set(preds["model"]):
+    if comparison is None:
+        comparison = baseline_comparison(preds, baseline, max_rul)
+    if comparison is None:
         tables["vs-baseline"] = (f"_`{baseline}` has no results in this run; `python -m study.report RUN "
                                  "--baseline MODEL` compares with another model._\n")
     else:
-        tables["vs-baseline"] = comparison_table(compare_to_baseline(preds, baseline, max_rul))
+        tables["vs-baseline"] = comparison_table(comparison)
     return tables
 
 
@@ -367,12 +378,11 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     preds = predictions_frame(rows)
     figures = write_figures(board, preds, run_dir, max_rul, rows, baseline)
-    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline)
+    comparison = baseline_comparison(preds, baseline, max_rul)  # the bootstrap runs once
+    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparison)
     path = run_dir / "report.md"
     atomic.write_text(path, render(rows, info, board, tables, figures, baseline))
     if writeups:
-        comparison = (compare_to_baseline(preds, baseline, max_rul)
-                      if not preds.empty and baseline in set(preds["model"]) else None)
         values = RunValues(board, comparison)
         refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
         for target, text in refreshed.items():  # every file checked before any is written

@@ -26,8 +26,8 @@ from study.executors import make_executor
 from study.leaderboard import configs_from, remember_configs, study_rows, write_tables
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
-from study.registry import all_adapters, get_adapter, registrations
 from study.lock import run_folder_lock
+from study.registry import all_adapters, get_adapter, registrations
 from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
