@@ -63,7 +63,8 @@ class AutoGluonTabularAdapter(Adapter):
                       "excluded_model_types": ["KNN", "RF", "XT"], "threads": 1}
     param_ranges = {"time_limit": (1, None), "threads": (1, None)}
     profiles = {"smoke": {"time_limit": 120,
-                          "hyperparameters": {"GBM": {"num_boost_round": 40, "num_leaves": 15}}}}
+                          "hyperparameters": {"GBM": {"num_boost_round": 40, "num_leaves": 15}}},
+                "default": {}}  # AutoGluon's default preset (medium_quality)
     # AutoML searches inside one fit: the tuner gives each fit its share of the budget as
     # time_limit (as the AutoML Benchmark gives the framework the budget) and picks the preset
     # by RUL error on the validation engines

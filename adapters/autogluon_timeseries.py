@@ -67,7 +67,8 @@ class AutoGluonTimeSeriesAdapter(Adapter):
     }
     param_ranges = {"time_limit": (1, None), "horizon": (1, None), "threads": (1, None)}
     profiles = {"smoke": {"hyperparameters": {"DirectTabular": {"model_name": "GBM"}},
-                          "time_limit": 120, "horizon": 30}}
+                          "time_limit": 120, "horizon": 30},
+                "default": {}}  # the local models AutoGluon offers without downloaded weights
     # as autogluon-tabular: time_limit is each fit's share of the tuning budget; the model list
     # (local models only: no downloaded weights) is picked by RUL error on validation engines
     budget_param = "time_limit"

@@ -85,7 +85,8 @@ class ChronosEmbeddingAdapter(Adapter):
     }
     param_ranges = {"max_windows": (1, None), "max_valid_windows": (1, None), "batch_size": (1, None)}
     profiles = {"smoke": {"max_windows": 200, "max_valid_windows": 100, "batch_size": 256,
-                          "alphas": [1.0, 100.0]}}
+                          "alphas": [1.0, 100.0]},
+                "default": {}}
     key_neutral_params = {"pooling": "mean"}  # what the trials before it existed ran
     # the ridge penalty is picked from ``alphas`` on the validation engines; the space offers
     # the default grid, a weaker and a stronger one

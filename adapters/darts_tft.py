@@ -80,7 +80,11 @@ class DartsTFTAdapter(Adapter):
                     "max_samples_per_ts": (1, None), "horizon": (1, None), "threads": (1, None),
                     "max_samples_seen": (1, None)}
     profiles = {"smoke": {"input_chunk_length": 12, "output_chunk_length": 6, "hidden_size": 4,
-                          "num_attention_heads": 1, "batch_size": 64, "n_epochs": 1, "horizon": 40}}
+                          "num_attention_heads": 1, "batch_size": 64, "n_epochs": 1, "horizon": 40},
+                # TFTModel's own num_attention_heads (4); its other defaults are the adapter's
+                # (hidden 16, 1 LSTM layer, dropout 0.1, Adam at 1e-3); the chunk lengths have no
+                # library default, and batch size, epochs and max_samples_seen bound the cost
+                "default": {"num_attention_heads": 4}}
     key_neutral_params = {"threshold_shift": 0.0}  # what the trials before it existed ran
     search_space = {"hidden_size": Categorical((8, 16, 32, 64)), "input_chunk_length": Int(15, 60),
                     "dropout": Float(0.0, 0.4), "learning_rate": Float(1e-4, 1e-2, log=True),

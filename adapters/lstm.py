@@ -1,8 +1,8 @@
 """LSTM regressor (ours, PyTorch): the user's 2021 Keras model, done properly."""
 from __future__ import annotations
 
-from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, TRAINER_SEARCH_SPACE,
-                            NetworkAdapter, network_params, network_tags)
+from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
+                            TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
 from study.search_space import Float, Int
 
 
@@ -14,7 +14,8 @@ class LSTMAdapter(NetworkAdapter):
     default_params = network_params(**STUDY_INPUTS, hidden_size=64, num_layers=2, dropout=0.2, head_size=32)
     param_ranges = {**TRAINER_PARAM_RANGES, "hidden_size": (1, None), "num_layers": (1, None), "dropout": (0, 1),
                     "head_size": (1, None)}
-    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "hidden_size": 16, "num_layers": 1, "head_size": 8}}
+    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "hidden_size": 16, "num_layers": 1, "head_size": 8},
+                "default": DEFAULT_TRAINER_PARAMS}
     search_space = {**TRAINER_SEARCH_SPACE, "hidden_size": Int(16, 128, log=True), "num_layers": Int(1, 3),
                     "dropout": Float(0.0, 0.5)}
 

@@ -2,8 +2,8 @@
 uses mamba-ssm's fused CUDA kernel when that optional package and a GPU are present."""
 from __future__ import annotations
 
-from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, TRAINER_SEARCH_SPACE,
-                            NetworkAdapter, network_params, network_tags)
+from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
+                            TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
 from study.search_space import Categorical, Float, Int
 
 
@@ -19,7 +19,8 @@ class MambaAdapter(NetworkAdapter):
                                     dropout=0.1, head_size=64, scan_backend="auto")
     param_ranges = {**TRAINER_PARAM_RANGES, "d_model": (1, None), "n_layers": (1, None), "d_state": (1, None),
                     "d_conv": (1, None), "expand": (1, None), "dropout": (0, 1), "head_size": (1, None)}
-    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_layers": 1, "d_state": 4, "head_size": 16}}
+    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_layers": 1, "d_state": 4, "head_size": 16},
+                "default": DEFAULT_TRAINER_PARAMS}
     search_space = {**TRAINER_SEARCH_SPACE, "d_model": Categorical((16, 32, 64)), "n_layers": Int(1, 4),
                     "d_state": Categorical((8, 16)), "dropout": Float(0.0, 0.5)}
     # FD001 only: stronger weight decay (AdamW, 1e-4 -> 0.05). On FD001's 80 training engines

@@ -1,8 +1,8 @@
 """Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
 from __future__ import annotations
 
-from study.networks import (SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES, TRAINER_SEARCH_SPACE,
-                            NetworkAdapter, network_params, network_tags)
+from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
+                            TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
 from study.search_space import Categorical, Float, Int
 
 
@@ -17,7 +17,8 @@ class TransformerAdapter(NetworkAdapter):
     param_ranges = {**TRAINER_PARAM_RANGES, "d_model": (1, None), "n_heads": (1, None), "n_layers": (1, None),
                     "dim_feedforward": (1, None), "dropout": (0, 1), "head_size": (1, None)}
     profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "d_model": 16, "n_heads": 2, "n_layers": 1,
-                          "dim_feedforward": 32, "head_size": 16}}
+                          "dim_feedforward": 32, "head_size": 16},
+                "default": DEFAULT_TRAINER_PARAMS}
     # widths all divisible by the 4 heads
     search_space = {**TRAINER_SEARCH_SPACE, "d_model": Categorical((32, 64, 128)), "n_layers": Int(1, 4),
                     "dim_feedforward": Categorical((64, 128, 256)), "dropout": Float(0.0, 0.5)}

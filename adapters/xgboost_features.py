@@ -37,11 +37,16 @@ class XGBoostAdapter(Adapter):
     param_ranges = {"n_estimators": (1, None), "learning_rate": (0, 1), "max_depth": (0, None), "subsample": (0, 1),
                     "colsample_bytree": (0, 1), "min_child_weight": (0, None), "early_stopping_rounds": (1, None),
                     "n_jobs": (1, None)}
-    profiles = {"smoke": {"n_estimators": 60, "learning_rate": 0.2, "early_stopping_rounds": 10}}
+    # default: XGBRegressor's own defaults (100 trees, learning rate 0.3, depth 6, no row or
+    # column sampling, min_child_weight 1); early stopping on the validation engines stays, as
+    # for every model that trains in rounds
+    profiles = {"smoke": {"n_estimators": 60, "learning_rate": 0.2, "early_stopping_rounds": 10},
+                "default": {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "subsample": 1.0,
+                            "colsample_bytree": 1.0, "min_child_weight": 1}}
     # n_estimators is a ceiling: early stopping on the validation engines picks the rounds
     search_space = {"max_depth": Int(2, 10), "learning_rate": Float(0.005, 0.3, log=True),
                     "subsample": Float(0.5, 1.0), "colsample_bytree": Float(0.3, 1.0),
-                    "min_child_weight": Int(1, 50, log=True), "n_estimators": Int(200, 4000, log=True)}
+                    "min_child_weight": Int(1, 50, log=True), "n_estimators": Int(100, 4000, log=True)}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         import xgboost as xgb

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters._torch import PLAIN_TRAINER_PARAMS as _PLAIN
 from adapters._torch import SMOKE_TRAINER_PARAMS as _SMOKE
 from adapters._torch import TRAINER_PARAM_RANGES as _RANGES
 from adapters._torch import TRAINER_SEARCH_SPACE as _SPACE
@@ -60,6 +61,9 @@ TRAINER_PARAM_RANGES: dict[str, tuple[float | None, float | None]] = {**_RANGES,
 #: What the tuner may vary in the trainer and input conventions (``study.search_space``), for an
 #: adapter's ``search_space`` (add the net's own: ``{**TRAINER_SEARCH_SPACE, "channels": Int(8, 64)}``).
 TRAINER_SEARCH_SPACE: dict[str, Any] = dict(_SPACE)
+#: The plain trainer and input settings, for ``profiles["default"]`` (what a network gives
+#: out of the box; the tuner starts there): no setting chosen by hand on validation engines.
+DEFAULT_TRAINER_PARAMS: dict[str, Any] = dict(_PLAIN)
 #: Tiny trainer settings for profiles["smoke"] and the check kit (seconds on synthetic data).
 SMOKE_TRAINER_PARAMS: dict[str, Any] = dict(_SMOKE)
 
@@ -102,5 +106,5 @@ class NetworkAdapter(TorchWindowRegressor):
                 "windows_per_epoch": max(1024, params.get("windows_per_epoch", 1024))}
 
 
-__all__ = ["INPUT_PARAMS", "NetworkAdapter", "SMOKE_TRAINER_PARAMS", "STUDY_INPUTS", "TRAINER_PARAM_RANGES",
+__all__ = ["DEFAULT_TRAINER_PARAMS", "INPUT_PARAMS", "NetworkAdapter", "SMOKE_TRAINER_PARAMS", "STUDY_INPUTS", "TRAINER_PARAM_RANGES",
            "TRAINER_SEARCH_SPACE", "TRAINER_SETTINGS", "network_params", "network_tags"]

@@ -23,6 +23,10 @@ PROFILES: dict[str, Profile] = {
                      description="tiny models, one seed, FD001: seconds to minutes, for CI"),
     "standard": Profile("standard", seeds=3, subsets=SUBSETS, trial_time_limit_s=1800,
                         description="the real study: full-size models, 3 seeds, all subsets"),
+    "default": Profile("default", seeds=3, subsets=SUBSETS, trial_time_limit_s=1800,
+                       description="out of the box: library defaults, and plain documented defaults for our "
+                                   "networks (none of the settings chosen by hand on validation engines); "
+                                   "what each family gives with no tuning effort, and where the tuner starts"),
 }
 
 

@@ -87,7 +87,7 @@ class TuneConfig:
     out: Path
     models: Sequence[str] | None = None
     subsets: Sequence[str] | None = None
-    profile: str = "standard"
+    profile: str = "default"
     budget_s: float = BUDGET_S
     max_evaluations: int | None = None
     folds: int = FOLDS
@@ -310,6 +310,9 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
             fold_rows = [rows.get(f"{study_id}/{trial.number}/{k}", {}) for k in range(config.folds)]
             late = trial.number != exempt and ends.get(trial.number, started) - started > remaining
             trial.set_user_attr("charged_seconds", charged)
+            # the machine's 1-minute load when the evaluation was told: a wall-clock budget is
+            # only equal if nothing else competed for the cores, and this shows whether it did
+            trial.set_user_attr("load_1min", round(os.getloadavg()[0], 2))
             trial.set_user_attr("fold_rmse", [r.get("rmse") for r in fold_rows])
             trial.set_user_attr("fold_seconds", [r.get("wall_seconds") for r in fold_rows])
             bad = [r for r in fold_rows if r.get("status") != "ok"]
@@ -493,7 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-evaluations", type=int, help="also stop a pair after this many evaluations")
     parser.add_argument("--folds", type=int, default=FOLDS, help=f"engine-disjoint folds per evaluation (default {FOLDS})")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampler and every fit (default 0)")
-    parser.add_argument("--profile", default="standard", help="the parameters the search starts from (default standard)")
+    parser.add_argument("--profile", default="default",
+                        help="the parameters the search starts from (default: default, the out-of-the-box ones)")
     parser.add_argument("--out", type=Path, default=Path("runs/tuning"), help="tuning folder (default runs/tuning)")
     parser.add_argument("--executor", default="local", choices=["local", "inline", "ray"])
     parser.add_argument("--workers", type=int, default=1, help="fits at once (local) and evaluations per batch")

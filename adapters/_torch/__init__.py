@@ -75,6 +75,17 @@ TRAINER_PARAMS: dict[str, Any] = {
     "threads": None,
 }
 
+#: The plain, documented defaults of the shared trainer and the input conventions: the
+#: ``default`` profile of our networks (what they give with no tuning effort, and where the
+#: tuner starts) and ``TrainConfig``'s field defaults. Adam's usual learning rate, batch 256,
+#: patience 10, the protocol's window as it is (no longer history, no cycle channel, no
+#: smoothing): none of the choices made by hand on validation engines (``TRAINER_PARAMS``).
+PLAIN_TRAINER_PARAMS: dict[str, Any] = {
+    "epochs": 30, "batch_size": 256, "windows_per_epoch": 4096, "lr": 1e-3, "weight_decay": 1e-4,
+    "schedule": "onecycle", "grad_clip": 1.0, "patience": 10, "ema_decay": 0.0, "input_noise": 0.0,
+    "history_factor": 1.0, "cycle_channel": False, "smoothing": 0.0,
+}
+
 #: What the tuner may change in the shared trainer (each net adds its width, depth and
 #: dropout). Ranges bracket the defaults by about an order of magnitude (rates, decay) or a
 #: factor of two to three (history, batch, epochs; early stopping still picks the epoch).
@@ -82,7 +93,9 @@ TRAINER_SEARCH_SPACE: dict[str, Any] = {
     "lr": Float(3e-4, 1e-2, log=True),
     "weight_decay": Float(1e-6, 0.1, log=True),
     "history_factor": Categorical((1.0, 1.5, 2.0, 3.0)),
+    "cycle_channel": Categorical((False, True)),  # the cycle count as an input channel
     "batch_size": Categorical((64, 128, 256)),
+    "windows_per_epoch": Categorical((4096, 8192, 16384)),
     "epochs": Int(10, 60),
 }
 

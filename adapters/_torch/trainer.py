@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from torch import nn
+
+from adapters._torch import PLAIN_TRAINER_PARAMS as _PLAIN
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from study.environment import available_cores
@@ -36,22 +38,23 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run (built from an adapter's params)."""
+    """Settings of one training run (built from an adapter's params; the field defaults are
+    the plain defaults, ``PLAIN_TRAINER_PARAMS``, the one place they are written)."""
 
-    epochs: int = 30
-    batch_size: int = 256
-    windows_per_epoch: int = 4096
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    schedule: str = "onecycle"
-    grad_clip: float = 1.0
-    patience: int = 10
+    epochs: int = _PLAIN["epochs"]
+    batch_size: int = _PLAIN["batch_size"]
+    windows_per_epoch: int = _PLAIN["windows_per_epoch"]
+    lr: float = _PLAIN["lr"]
+    weight_decay: float = _PLAIN["weight_decay"]
+    schedule: str = _PLAIN["schedule"]
+    grad_clip: float = _PLAIN["grad_clip"]
+    patience: int = _PLAIN["patience"]
     label_scale: float = 125.0
     eval_batch_size: int = EVAL_BATCH_SIZE
     time_budget_s: float | None = None
     budget_fraction: float = 0.8   # stop once this share of the budget is (about to be) spent
-    ema_decay: float = 0.0         # > 0: evaluate and keep an exponential moving average of the weights
-    input_noise: float = 0.0       # std of Gaussian noise added to (z-scored) training inputs
+    ema_decay: float = _PLAIN["ema_decay"]  # > 0: evaluate and keep an exponential moving average of the weights
+    input_noise: float = _PLAIN["input_noise"]  # std of Gaussian noise added to (z-scored) training inputs
     precision: str = "fp32"        # see PRECISIONS
 
     @classmethod
