@@ -302,3 +302,20 @@ def test_the_tuner_cli_refuses_bad_options_and_a_folder_another_tuner_writes(dat
                                  "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 1 and "the first tuner" in second.stdout + second.stderr
     assert not list(out.glob("journals/*"))
+
+
+def test_the_tuning_summary_shows_each_pairs_default_and_best_validation_rmse(data_dir, tmp_path):
+    from study.tuning_summary import main as summary_main
+    from study.tuning_summary import tuning_table
+
+    summary = tune(_config(tmp_path, data_dir, max_evaluations=4), QUIET)[0]
+    trials = journal_summary(tmp_path, "xgboost", "FD001")
+    line = tuning_table(tmp_path).set_index(["model", "subset"]).loc[("xgboost", "FD001")]
+    assert line["evaluations"] == summary["n_evaluations"] == 4
+    assert line["default_valid_rmse"] == trials[0]["value"]  # the first evaluation: the defaults
+    assert line["best_valid_rmse"] == summary["best_valid_rmse"] == min(t["value"] for t in trials)
+    assert line["gain"] == pytest.approx(trials[0]["value"] - summary["best_valid_rmse"])
+    assert line["best_evaluation"] == summary["best_evaluation"]
+    assert line["budget_s"] == 3600 and 0 < line["spent_s"] <= summary["spent_seconds"] + 0.1
+    assert line["median_load"] >= 0
+    assert summary_main([str(tmp_path / "nowhere")]) == 2  # not a tuning folder: a user error

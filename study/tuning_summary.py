@@ -1,0 +1,103 @@
+"""What a tuning folder holds, one line per (model, subset): how many evaluations the equal
+budget bought, the out-of-the-box configuration's validation RMSE (the tuner's first
+evaluation) and the best one found, and how busy the machine was meanwhile.
+
+``python -m study.tuning_summary TUNING_DIR`` prints it (also while the tuner is running, from
+the journals); ``study.report`` puts the same table in a report whose rows were tuned there.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from study.cli import main_guarded
+from study.errors import StudyError
+
+COLUMNS = ["model", "subset", "evaluations", "failed", "budget_s", "spent_s", "default_valid_rmse",
+           "best_valid_rmse", "gain", "best_evaluation", "median_load"]
+
+
+def _pairs(folder: Path) -> list[tuple[str, str, Path]]:
+    """(model, subset, journal) for every journal in the folder (``MODEL-FD00x.log``)."""
+    found = []
+    for path in sorted((Path(folder) / "journals").glob("*-FD00?.log")):
+        model, _, subset = path.stem.rpartition("-")
+        found.append((model, subset, path))
+    return found
+
+
+def pair_line(model: str, subset: str, journal: Path) -> dict[str, Any]:
+    """One pair's line, read from its Optuna journal (the tuner's only state)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState
+
+    from study.tune import _finished
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name=f"{model}/{subset}", storage=storage)
+    finished = _finished(study)
+    complete = [t for t in finished if t.state == TrialState.COMPLETE]
+    best = min(complete, key=lambda t: (t.value, t.number)) if complete else None
+    first = next((t for t in finished if t.number == min(u.number for u in finished)), None) if finished else None
+    default = first.value if first is not None and first.state == TrialState.COMPLETE else None
+    loads = [t.user_attrs["load_1min"] for t in finished if "load_1min" in t.user_attrs]
+    settings = study.user_attrs.get("settings", {})
+    return {
+        "model": model, "subset": subset, "evaluations": len(finished), "failed": len(finished) - len(complete),
+        "budget_s": settings.get("budget_s"),
+        "spent_s": round(sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished), 1),
+        "default_valid_rmse": default, "best_valid_rmse": best.value if best else None,
+        "gain": (default - best.value) if default is not None and best is not None else None,
+        "best_evaluation": best.number if best else None,
+        "median_load": statistics.median(loads) if loads else None,
+    }
+
+
+def tuning_table(folder: Path) -> pd.DataFrame:
+    """Every pair of a tuning folder, ordered by subset then best validation RMSE."""
+    folder = Path(folder)
+    if not (folder / "tune.json").is_file():
+        raise StudyError(f"{folder}: not a tuning folder (no tune.json); python -m study.tune writes one.")
+    lines = [pair_line(model, subset, journal) for model, subset, journal in _pairs(folder)]
+    table = pd.DataFrame(lines, columns=COLUMNS)
+    return table.sort_values(["subset", "best_valid_rmse", "model"], na_position="last").reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The table for a report: RMSEs to 2 decimals, seconds whole."""
+    shown = table.copy()
+    for column in ("default_valid_rmse", "best_valid_rmse", "gain"):
+        shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    for column in ("budget_s", "spent_s"):
+        shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
+    shown["median_load"] = shown["median_load"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    shown["best_evaluation"] = shown["best_evaluation"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
+    return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m study.tuning_summary",
+                                     description="One line per (model, subset) of a tuning folder: evaluations, "
+                                                 "budget spent, default and best validation RMSE.")
+    parser.add_argument("folder", type=Path, help="the tuning folder (python -m study.tune --out)")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        print(to_markdown(tuning_table(args.folder)), end="")
+        return 0
+
+    return main_guarded(body, args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
