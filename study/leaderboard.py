@@ -11,12 +11,21 @@ from study import atomic
 from study.adapter import AdapterError
 from study.registry import get_adapter
 from study.results import config_key
+from study.rows import COST_FIELDS, METRIC_FIELDS, Field, variant
 
+F = Field
+#: Columns a leaderboard line has besides the row fields it averages.
+RMSE_STD, N_SEEDS = "rmse_std", "n_seeds"
+RMSE = F.RMSE
 LEADERBOARD_COLUMNS = [
-    "model", "subset", "status", "rmse", "rmse_std", "rmse_ci_low", "rmse_ci_high", "rmse_raw",
-    "score", "score_mean", "mae", "n_seeds", "fit_seconds", "predict_seconds", "n_test_engines",
-    "n_parameters", "family", "formulation", "reason",
+    F.MODEL, F.VARIANT, F.SUBSET, F.STATUS, "rmse", RMSE_STD, "rmse_ci_low", "rmse_ci_high", "rmse_raw",
+    "score", "score_mean", "mae", N_SEEDS, F.FIT_SECONDS, F.PREDICT_SECONDS, F.N_TEST_ENGINES,
+    F.N_PARAMETERS, F.FAMILY, F.FORMULATION, F.REASON,
 ]
+_AT_SEEDS = LEADERBOARD_COLUMNS.index(N_SEEDS)  # a new metric shows up before n_seeds without an edit here
+LEADERBOARD_COLUMNS[_AT_SEEDS:_AT_SEEDS] = [m for m in METRIC_FIELDS if m not in LEADERBOARD_COLUMNS]
+#: What one leaderboard line is: a model, in one variant of its configuration, on one subset.
+LINE = [F.MODEL, F.VARIANT, F.SUBSET]
 _STATUS_ORDER = {"ok": 0, "failed": 1, "skipped": 2}
 
 
@@ -25,8 +34,8 @@ def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     supersedes the older row and moves to where it was appended)."""
     latest: dict[str, dict[str, Any]] = {}
     for row in rows:
-        latest.pop(row["key"], None)
-        latest[row["key"]] = row
+        latest.pop(row[F.KEY], None)
+        latest[row[F.KEY]] = row
     return list(latest.values())
 
 
@@ -109,54 +118,59 @@ def remember_configs(previous: dict[str, list[str]], asked: dict[str, str], keep
 
 
 def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One line per (model, subset): means over successful seeds, std of RMSE across seeds.
+    """One line per (model, variant, subset): means over successful seeds, std of RMSE across
+    seeds (``variant``: default, tuned, hand-tuned..., see ``study.rows.variant``).
 
-    A (model, subset) with no successful trial keeps its status and reason and no metrics.
+    A line with no successful trial keeps its status and reason and no metrics.
     """
     rows = current_rows(rows)
     if not rows:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows).assign(**{F.VARIANT: [variant(row) for row in rows]})
     out = []
-    for (model, subset), group in frame.groupby(["model", "subset"], sort=True):
-        ok = group[group["status"] == "ok"]
-        statuses = sorted(group["status"], key=lambda s: _STATUS_ORDER.get(s, 3))
+    for (model, kind, subset), group in frame.groupby(LINE, sort=True):
+        ok = group[group[F.STATUS] == "ok"]
+        statuses = sorted(group[F.STATUS], key=lambda s: _STATUS_ORDER.get(s, 3))
         line: dict[str, Any] = {
-            "model": model, "subset": subset,
-            "status": "ok" if len(ok) else statuses[0],
-            "n_seeds": len(ok),
-            "family": group["family"].iloc[0] if "family" in group else None,
-            "formulation": group["formulation"].iloc[0] if "formulation" in group else None,
-            "reason": "; ".join(sorted({str(r) for r in group.get("reason", pd.Series()).dropna() if r})) or None,
+            F.MODEL: model, F.VARIANT: kind, F.SUBSET: subset,
+            F.STATUS: "ok" if len(ok) else statuses[0],
+            N_SEEDS: len(ok),
+            F.FAMILY: group[F.FAMILY].iloc[0] if F.FAMILY in group else None,
+            F.FORMULATION: group[F.FORMULATION].iloc[0] if F.FORMULATION in group else None,
+            F.REASON: "; ".join(sorted({str(r) for r in group.get(F.REASON, pd.Series()).dropna() if r})) or None,
         }
         if len(ok) and len(ok) < len(group):
-            line["status"] = f"ok ({len(group) - len(ok)} of {len(group)} seeds failed)"
+            line[F.STATUS] = f"ok ({len(group) - len(ok)} of {len(group)} seeds failed)"
         if len(ok):
-            for col in ("rmse", "rmse_raw", "score", "score_mean", "mae", "rmse_ci_low", "rmse_ci_high",
-                        "fit_seconds", "predict_seconds"):
+            for col in (*METRIC_FIELDS, *COST_FIELDS):
                 line[col] = float(ok[col].mean()) if col in ok else None  # a hand-made row may lack one
-            line["rmse_std"] = float(ok["rmse"].std(ddof=1)) if len(ok) > 1 and "rmse" in ok else 0.0
-            line["n_test_engines"] = int(ok["n_test_engines"].iloc[0]) if "n_test_engines" in ok else len(ok["units"].iloc[0])
-            n_params = ok["n_parameters"].dropna() if "n_parameters" in ok else pd.Series(dtype=float)
-            line["n_parameters"] = int(n_params.iloc[0]) if len(n_params) else None
+            line[RMSE_STD] = float(ok[RMSE].std(ddof=1)) if len(ok) > 1 and RMSE in ok else 0.0
+            line[F.N_TEST_ENGINES] = (int(ok[F.N_TEST_ENGINES].iloc[0]) if F.N_TEST_ENGINES in ok
+                                      else len(ok[F.UNITS].iloc[0]))
+            n_params = ok[F.N_PARAMETERS].dropna() if F.N_PARAMETERS in ok else pd.Series(dtype=float)
+            line[F.N_PARAMETERS] = int(n_params.iloc[0]) if len(n_params) else None
         out.append(line)
     table = pd.DataFrame(out).reindex(columns=LEADERBOARD_COLUMNS)
-    return table.sort_values(["subset", "rmse"], na_position="last", kind="stable").reset_index(drop=True)
+    return table.sort_values([F.SUBSET, RMSE], na_position="last", kind="stable").reset_index(drop=True)
+
+
+#: The columns of the long predictions table (one line per test engine of each ok trial).
+PREDICTION_COLUMNS = [F.MODEL, F.SUBSET, F.SEED, "unit", F.Y_TRUE, F.Y_PRED]
 
 
 def predictions_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Long table of every successful trial's per-engine predictions."""
     parts = []
     for row in current_rows(rows):
-        if row.get("status") != "ok":
+        if row.get(F.STATUS) != "ok":
             continue
         parts.append(pd.DataFrame({
-            "model": row["model"], "subset": row["subset"], "seed": row["seed"],
-            "unit": row["units"], "y_true": row["y_true"], "y_pred": row["y_pred"],
+            F.MODEL: row[F.MODEL], F.SUBSET: row[F.SUBSET], F.SEED: row[F.SEED],
+            "unit": row[F.UNITS], F.Y_TRUE: row[F.Y_TRUE], F.Y_PRED: row[F.Y_PRED],
         }))
     if not parts:
-        return pd.DataFrame(columns=["model", "subset", "seed", "unit", "y_true", "y_pred"])
-    return pd.concat(parts, ignore_index=True).sort_values(["model", "subset", "seed", "unit"], kind="stable")
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    return pd.concat(parts, ignore_index=True).sort_values([F.MODEL, F.SUBSET, F.SEED, "unit"], kind="stable")
 
 
 def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:

@@ -21,9 +21,10 @@ from study import atomic
 from study.cli import main_guarded
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
-from study.leaderboard import predictions_frame, ranks, to_markdown, write_tables
+from study.leaderboard import N_SEEDS, RMSE_STD, predictions_frame, ranks, to_markdown, write_tables
 from study.lock import run_folder_lock
 from study.markers import RunValues, refresh_tables, refresh_values
+from study.rows import Field as F
 from study.runs import load_run
 
 FIGURES = {
@@ -51,22 +52,22 @@ def _mean_std(mean: float, std: float, n_seeds: int) -> str:
 
 def subset_table(board: pd.DataFrame, subset: str) -> str:
     """Per-subset leaderboard in reader-friendly form (RMSE +/- std over seeds, CI)."""
-    part = board[board["subset"] == subset].copy()
+    part = board[board[F.SUBSET] == subset].copy()
     if part.empty:
         return "_no results_\n"
 
     def fmt(v, digits=2):
         return "" if pd.isna(v) else f"{v:.{digits}f}"
 
-    lines = ["| rank | model | family | RMSE (± std over seeds) | 95% CI (per seed, mean) | NASA score | MAE "
-             "| RMSE raw truth | fit s | predict s | params | seeds | status |", "|" + "---|" * 13]
+    lines = ["| rank | model | variant | family | RMSE (± std over seeds) | 95% CI (per seed, mean) | NASA score "
+             "| MAE | RMSE raw truth | fit s | predict s | params | seeds | status |", "|" + "---|" * 14]
     rank = 0
     for _, r in part.iterrows():
-        ok = not pd.isna(r["rmse"])
+        ok = not pd.isna(r[F.RMSE])
         rank += ok
-        params = "" if pd.isna(r.get("n_parameters")) else f"{int(r['n_parameters']):,}"
+        params = "" if pd.isna(r.get(F.N_PARAMETERS)) else f"{int(r[F.N_PARAMETERS]):,}"
         lines.append(" | ".join([
-            "|" + (str(rank) if ok else "-"), str(r["model"]), str(r["family"] or ""),
+            "|" + (str(rank) if ok else "-"), str(r[F.MODEL]), str(r[F.VARIANT]), str(r[F.FAMILY] or ""),
             _mean_std(r["rmse"], r["rmse_std"], r["n_seeds"]) if ok else "",
             f"{fmt(r['rmse_ci_low'])}-{fmt(r['rmse_ci_high'])}" if ok else "",
             fmt(r["score"], 0), fmt(r["mae"]), fmt(r["rmse_raw"]), fmt(r["fit_seconds"], 1),
@@ -100,41 +101,42 @@ def reference_table(subsets: list[str]) -> str:
 def friction_table(rows: list[dict[str, Any]], run_dir: Path) -> str:
     """Per-library friction: measured run costs from the rows, plus static measurements
     (adapter size, conversions, import time, install size, workarounds) when available."""
-    measured = ["fit_seconds", "predict_seconds", "peak_rss_mb", "n_warnings"]  # absent if no trial ran
-    frame = pd.DataFrame(rows).reindex(columns=["model", "status", *measured])
-    stats = frame.groupby("model").agg(
-        fit_s=("fit_seconds", "mean"), predict_s=("predict_seconds", "mean"),
-        peak_rss_mb=("peak_rss_mb", "max"), warnings=("n_warnings", "sum"),
-        failed=("status", lambda s: int((s == "failed").sum())),
-        skipped=("status", lambda s: int((s == "skipped").sum()))).reset_index()
+    measured = [F.FIT_SECONDS, F.PREDICT_SECONDS, F.PEAK_RSS_MB, F.N_WARNINGS]  # absent if no trial ran
+    frame = pd.DataFrame(rows).reindex(columns=[F.MODEL, F.STATUS, *measured])
+    stats = frame.groupby(F.MODEL).agg(
+        fit_s=(F.FIT_SECONDS, "mean"), predict_s=(F.PREDICT_SECONDS, "mean"),
+        peak_rss_mb=(F.PEAK_RSS_MB, "max"), warnings=(F.N_WARNINGS, "sum"),
+        failed=(F.STATUS, lambda s: int((s == "failed").sum())),
+        skipped=(F.STATUS, lambda s: int((s == "skipped").sum()))).reset_index()
     static_path = next((p for p in (run_dir / "friction.csv", Path(__file__).parents[1] / "reports" / "friction.csv")
                         if p.exists()), None)
     if static_path is not None:
-        stats = stats.merge(pd.read_csv(static_path), on="model", how="left")
+        stats = stats.merge(pd.read_csv(static_path), on=F.MODEL, how="left")
     return to_markdown(stats, digits=1)
 
 
 def model_summary_table(board: pd.DataFrame) -> str:
-    """One line per model: RMSE (mean ± std over seeds) on each subset, mean fit time, status."""
+    """One line per model and variant: RMSE (mean ± std over seeds) on each subset, mean fit
+    time, status."""
     ok = board.copy()
-    subsets = sorted(ok["subset"].unique())
-    lines = ["| model | family | " + " | ".join(subsets) + " | mean fit s | seeds |",
-             "|" + "---|" * (len(subsets) + 4)]
-    order = ok.groupby("model")["rmse"].mean().sort_values(na_position="last").index
-    for model in order:
-        part = ok[ok["model"] == model].set_index("subset")
+    subsets = sorted(ok[F.SUBSET].unique())
+    lines = ["| model | variant | family | " + " | ".join(subsets) + " | mean fit s | seeds |",
+             "|" + "---|" * (len(subsets) + 5)]
+    order = ok.groupby([F.MODEL, F.VARIANT])[F.RMSE].mean().sort_values(na_position="last").index
+    for model, kind in order:
+        part = ok[(ok[F.MODEL] == model) & (ok[F.VARIANT] == kind)].set_index(F.SUBSET)
         cells = []
         for subset in subsets:
             if subset not in part.index:
                 cells.append("")
-            elif pd.isna(part.loc[subset, "rmse"]):
-                cells.append(str(part.loc[subset, "status"]))
+            elif pd.isna(part.loc[subset, F.RMSE]):
+                cells.append(str(part.loc[subset, F.STATUS]))
             else:
-                cells.append(_mean_std(part.loc[subset, "rmse"], part.loc[subset, "rmse_std"],
-                                       part.loc[subset, "n_seeds"]))
-        fit = part["fit_seconds"].mean()
-        seeds = "/".join(str(int(n)) for n in part["n_seeds"].unique())
-        lines.append(f"| {model} | {part['family'].iloc[0]} | " + " | ".join(cells)
+                cells.append(_mean_std(part.loc[subset, F.RMSE], part.loc[subset, RMSE_STD],
+                                       part.loc[subset, N_SEEDS]))
+        fit = part[F.FIT_SECONDS].mean()
+        seeds = "/".join(str(int(n)) for n in part[N_SEEDS].unique())
+        lines.append(f"| {model} | {kind} | {part[F.FAMILY].iloc[0]} | " + " | ".join(cells)
                      + f" | {'' if pd.isna(fit) else f'{fit:.0f}'} | {seeds} |")
     return "\n".join(lines) + "\n"
 
@@ -144,9 +146,9 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
     between the two on the same test engines, the members' mean weights over seeds and the cost."""
     from study.ensemble import ENSEMBLE_MODELS
 
-    ensembles = [r for r in rows if r.get("model") in ENSEMBLE_MODELS and r.get("status") == "ok"]
+    ensembles = [r for r in rows if r.get(F.MODEL) in ENSEMBLE_MODELS and r.get(F.STATUS) == "ok"]
     if not ensembles:
-        if not any(r.get("valid_y_pred") for r in rows):
+        if not any(r.get(F.VALID_Y_PRED) for r in rows):
             return ("_no ensemble: this run's rows carry no validation predictions (written before trials "
                     "stored them), so an ensemble cannot be chosen without refitting its members_\n")
         return "_no ensemble in this run (`python -m study.ensemble RUN` adds one)_\n"
@@ -164,7 +166,7 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
             if len(diff):
                 d = diff.iloc[0]
                 paired = f"{d['difference']:+.2f} ({d['ci_low']:+.2f} to {d['ci_high']:+.2f}) {d['verdict']}"
-        weights = pd.DataFrame([r["info"]["weights"] for r in group.to_dict("records")]).fillna(0).mean()
+        weights = pd.DataFrame([r[F.INFO]["weights"] for r in group.to_dict("records")]).fillna(0).mean()
         shown = ", ".join(f"{m} {w:.2f}" for m, w in weights.sort_values(ascending=False).items() if w >= 0.005)
         lines.append(f"| {subset} | {model} | {_mean_std(line['rmse'], line['rmse_std'], line['n_seeds'])} | "
                      f"{'' if best is None else best['model']} | {'' if best is None else f'{best.rmse:.2f}'} | "
@@ -299,14 +301,14 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                  for name, value in sorted(params.items())]
     if overrides:
         lines += [f"Parameters set on the command line (`--set`), on top of the profile's: {', '.join(overrides)}.", ""]
-    if not info.get("data_verified", True) or any(r.get("data_verified") is False for r in rows):
+    if not info.get("data_verified", True) or any(r.get(F.DATA_VERIFIED) is False for r in rows):
         lines += ["> **UNVERIFIED DATA**: this run used C-MAPSS files whose checksums differ from NASA's. "
                   "Its numbers are not comparable with published results.", ""]
-    not_ok = [r for r in rows if r.get("status") != "ok"]
+    not_ok = [r for r in rows if r.get(F.STATUS) != "ok"]
     if not_ok:
         lines += ["> **Trials that did not produce results**:", ">"]
-        for r in sorted(not_ok, key=lambda r: (r["model"], r["subset"], r["seed"])):
-            lines.append(f"> - `{r['model']}` {r['subset']} seed {r['seed']}: **{r['status']}** - {r.get('reason')}")
+        for r in sorted(not_ok, key=lambda r: (r[F.MODEL], r[F.SUBSET], r[F.SEED])):
+            lines.append(f"> - `{r[F.MODEL]}` {r[F.SUBSET]} seed {r[F.SEED]}: **{r[F.STATUS]}** - {r.get(F.REASON)}")
         lines.append("")
     lines += ["## Summary", "", "RMSE on the capped test truth, mean ± std over seeds; models ordered by mean RMSE.", "",
               tables["summary"]]
@@ -370,7 +372,7 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
         if not path.is_file():
             raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
     rows, info = load_run(run_dir)
-    measured = sorted({r["model"] for r in rows if r.get("status") == "ok"})
+    measured = sorted({r[F.MODEL] for r in rows if r.get(F.STATUS) == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
         raise StudyError(f"--baseline {baseline!r} has no results in {run_dir}; models with results: "
                          f"{', '.join(measured) or '(none)'}.")

@@ -51,7 +51,7 @@ def _synthetic_rows(tmp_path: Path) -> Path:
 def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_path):
     run = _synthetic_rows(tmp_path)
     text = write_report(run).read_text()
-    assert "| beta | GBDT | 12.50 ± 0.71 | 12.50 ± 0.71 | 12 | 2 |" in text  # the summary line
+    assert "| beta | hand-tuned | GBDT | 12.50 ± 0.71 | 12.50 ± 0.71 | 12 | 2 |" in text  # the summary line
     for heading in ("## Summary", "## FD001", "## FD003", "## Against the baseline (lstm), engine by engine",
                     "## Ranking across subsets", "## Published results (reported, not reproduced here)",
                     "## Figures", "## Library friction", "## Protocol", "## Data checksums", "## Versions and machine"):
@@ -97,7 +97,7 @@ def test_report_rebuilds_stale_tables_from_the_trial_rows(tmp_path):
     assert len(predictions) == 2 * 2 * 2 * 20  # models x subsets x seeds x engines; the failure has none
     assert set(predictions["model"]) == {"alpha", "beta"}
     board = (run / "leaderboard.md").read_text()
-    assert board.startswith("> **Unverified data**") and "| beta | FD003 |" in board
+    assert board.startswith("> **Unverified data**") and "| beta | hand-tuned | FD003 |" in board
     assert len(pd.read_csv(run / "leaderboard.csv")) == 5  # alpha/beta x FD001/FD003, gamma FD001
 
 
@@ -134,7 +134,7 @@ def test_report_of_a_real_smoke_run_matches_its_leaderboard(cmapss_dir, tmp_path
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "report.md").read_text()
     rmse = pd.read_csv(tmp_path / "leaderboard.csv")["rmse"].iloc[0]
-    assert re.search(rf"\| xgboost \| GBDT \| {rmse:.2f} \(1 seed\) \|", text)
+    assert re.search(rf"\| xgboost \| smoke \| GBDT \| {rmse:.2f} \(1 seed\) \|", text)
     assert "Protocol" in text and "963b5e22" in text
 
 

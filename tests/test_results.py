@@ -59,7 +59,7 @@ def test_leaderboard_means_over_seeds_and_keeps_failures_visible():
     assert table.loc["a", "n_seeds"] == 2
     assert table.loc["b", "status"] == "failed" and table.loc["b", "reason"] == "boom"
     assert math.isnan(table.loc["b", "rmse"])
-    assert "| a | FD001 | ok | 11.00 |" in to_markdown(leaderboard(rows))
+    assert "| a | hand-tuned | FD001 | ok | 11.00 |" in to_markdown(leaderboard(rows))
 
 
 def test_partial_failure_is_flagged_in_the_status():
