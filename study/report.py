@@ -21,11 +21,12 @@ from study import atomic
 from study.cli import main_guarded
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
-from study.leaderboard import N_SEEDS, RMSE_STD, predictions_frame, ranks, to_markdown, write_tables
+from study.leaderboard import N_SEEDS, RMSE_STD, predictions_frame, ranks, to_markdown
 from study.lock import run_folder_lock
 from study.markers import RunValues, refresh_tables, refresh_values
 from study.rows import Field as F
 from study.runs import load_run
+from study.tables import write_tables
 
 FIGURES = {
     "bars": "fig_rmse_by_subset.png",

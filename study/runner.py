@@ -23,7 +23,9 @@ from study import atomic, environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
-from study.leaderboard import N_SEEDS, RMSE_STD, configs_from, remember_configs, study_rows, write_tables
+from study.leaderboard import N_SEEDS, RMSE_STD
+from study.selection import configs_from, remember_configs, study_rows
+from study.tables import write_tables
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.lock import run_folder_lock

@@ -6,8 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from study.leaderboard import (configs_from, current_rows, leaderboard, predictions_frame, ranks, remember_configs,
-                               row_config, study_rows, to_markdown)
+from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
+from study.selection import configs_from, current_rows, remember_configs, row_config, study_rows
 from study.results import ResultStore, config_key, trial_key
 
 
