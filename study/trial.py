@@ -72,9 +72,9 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
         warnings.simplefilter("always")
         try:
             seed_everything(spec.seed)
-            adapter = cls(seed=spec.seed, **spec.params)
-            adapter.context = TrialContext(artifacts_dir=artifacts_dir, progress=progress,
-                                           time_budget_s=spec.time_limit_s, threads=spec.threads)
+            context = TrialContext(artifacts_dir=artifacts_dir, progress=progress, time_budget_s=spec.time_limit_s,
+                                   threads=spec.threads)
+            adapter = cls(seed=spec.seed, context=context, **spec.params)
             adapter.fit(prepared.train, prepared.valid)
             y_pred = adapter.predict(prepared.test)
             predict_seconds = adapter.predict_seconds_  # before the validation predict resets it
