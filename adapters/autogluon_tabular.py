@@ -33,11 +33,9 @@ class AutoGluonTabularAdapter(Adapter):
         "library": "autogluon.tabular",
         "family": "AutoML (GBDT/NN ensemble)",
         "formulation": "regression",
-        "input_format": "pandas DataFrame of window features",
         "python_dependencies": ["autogluon.tabular"],
         "import_modules": ["autogluon.tabular"],
         "install_extra": "autogluon",
-        "needs_gpu": False,
         "needs_weights": False,
         # AutoGluon seeds each (non-bagged) model with 0 and has no predictor-level seed, so the
         # trial seed does not reach it: seeds differ only by AutoGluon's own nondeterminism

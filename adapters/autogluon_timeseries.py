@@ -30,11 +30,9 @@ class AutoGluonTimeSeriesAdapter(Adapter):
         "library": "autogluon.timeseries",
         "family": "AutoML forecasting ensemble",
         "formulation": "forecast-threshold",
-        "input_format": "TimeSeriesDataFrame (health indicator per engine)",
         "python_dependencies": ["autogluon.timeseries"],
         "import_modules": ["autogluon.timeseries"],
         "install_extra": "autogluon",
-        "needs_gpu": False,
         "needs_weights": False,
         # The trial seed is passed (random_seed), but the configured forecasters are
         # deterministic: the committed study's three seeds predict the same on all 707 test

@@ -34,11 +34,9 @@ class DartsTFTAdapter(Adapter):
         "library": "darts",
         "family": "Transformer (TFT)",
         "formulation": "forecast-threshold",
-        "input_format": "darts TimeSeries list (health indicator per engine)",
         "python_dependencies": ["darts", "torch"],
         "import_modules": ["darts.models.forecasting.tft_model"],
         "install_extra": "darts",
-        "needs_gpu": False,
         "needs_weights": False,
         "conversions": 3,  # sensors -> HI series -> darts TimeSeries -> forecast array -> RUL
         "workarounds": [

@@ -22,11 +22,9 @@ class SktimeRocketAdapter(Adapter):
         "library": "sktime",
         "family": "random convolution kernels (MiniRocket)",
         "formulation": "regression",
-        "input_format": "sktime numpy3D panel [n, channels, time]",
         "python_dependencies": ["sktime", "numba"],
         "import_modules": ["sktime.regression.kernel_based"],
         "install_extra": "sktime",
-        "needs_gpu": False,
         "needs_weights": False,
         "conversions": 1,  # windows (n, time, channels) -> numpy3D (n, channels, time)
         "workarounds": [

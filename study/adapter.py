@@ -13,7 +13,7 @@ import importlib.util
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,7 +39,6 @@ class TrialContext:
     progress: Callable[[str], None] = lambda message: None  # a short status line for the console
     time_budget_s: float | None = None  # the trial's time limit; past it the trial is failed
     threads: int | None = None  # CPU threads this trial may use (cores / parallel trials)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class AdapterError(StudyError):
@@ -52,7 +51,7 @@ class ParameterRangeError(AdapterError, ValueError):
 
 
 class AdapterUnavailable(StudyError):
-    """The adapter cannot run here (no weights, no GPU...); the trial becomes ``skipped``."""
+    """The adapter cannot run here (no weights...); the trial becomes ``skipped``."""
 
 
 class Adapter(ABC):
@@ -164,7 +163,7 @@ class Adapter(ABC):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        """Why this adapter cannot run here (missing package, no GPU), or None."""
+        """Why this adapter cannot run here (a missing package), or None."""
         missing = [dep for dep in cls.tags.get("python_dependencies", []) if not _importable(dep.split("[")[0])]
         if missing:
             extra = cls.tags.get("install_extra")
@@ -172,13 +171,6 @@ class Adapter(ABC):
                                                    f"pip install {' '.join(missing)}")
             hint = f" ({hint})"
             return f"needs {', '.join(missing)}, not installed{hint}"
-        if cls.tags.get("needs_gpu"):
-            try:
-                import torch
-                if not torch.cuda.is_available():
-                    return "needs a CUDA GPU"
-            except ImportError:
-                return "needs torch with CUDA"
         return None
 
     # ----- the contract -------------------------------------------------------------

@@ -30,7 +30,7 @@ def test_cut_engines_look_like_test_engines_and_their_truth_is_the_training_labe
 
 
 def test_an_ok_row_stores_the_adapters_own_predictions_for_the_cut_validation_engines(synthetic_prepared):
-    from adapters.xgboost_features import XGBoostAdapter
+    from adapters.xgboost import XGBoostAdapter
 
     prepared, truth = synthetic_prepared
     params = XGBoostAdapter.params_for("smoke")

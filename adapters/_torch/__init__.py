@@ -106,10 +106,8 @@ def torch_tags(family: str) -> dict[str, Any]:
         "library": "torch (ours)",
         "family": family,
         "formulation": "regression",
-        "input_format": "windows (n, time, channels)",
         "python_dependencies": ["torch"],
         "install_extra": "torch",
-        "needs_gpu": False,
         "needs_weights": False,
     }
 

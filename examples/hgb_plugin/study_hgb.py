@@ -15,7 +15,7 @@ class HistGradientBoostingAdapter(Adapter):
     name = "sklearn-hgb"
     tags = {"library": "scikit-learn", "family": "GBDT", "formulation": "regression",
             "python_dependencies": ["sklearn"], "install_hint": "pip install scikit-learn",
-            "needs_gpu": False, "needs_weights": False}
+            "needs_weights": False}
     default_params = {"max_iter": 1000, "learning_rate": 0.05, "max_leaf_nodes": 15,
                       "min_samples_leaf": 50, "l2_regularization": 1.0, "max_features": 0.5}
     profiles = {"smoke": {"max_iter": 40, "learning_rate": 0.2}}

@@ -58,11 +58,9 @@ class ChronosEmbeddingAdapter(Adapter):
         "library": "chronos-forecasting",
         "family": "time-series foundation model (frozen encoder)",
         "formulation": "embedding+head",
-        "input_format": "torch tensor (windows x channels, time), one univariate series per row",
         "python_dependencies": ["chronos", "transformers", "torch"],
         "import_modules": ["chronos"],
         "install_extra": "chronos",
-        "needs_gpu": False,
         "needs_weights": True,
         "conversions": 2,  # windows -> (n*channels, time) tensor -> pooled (n, channels*features)
         "workarounds": [

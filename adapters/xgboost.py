@@ -18,10 +18,8 @@ class XGBoostAdapter(Adapter):
         "library": "xgboost",
         "family": "GBDT",
         "formulation": "regression",
-        "input_format": "tabular window features",
         "python_dependencies": ["xgboost"],
         "install_extra": "xgboost",
-        "needs_gpu": False,
         "needs_weights": False,
     }
     default_params = {
