@@ -104,7 +104,7 @@ def to_markdown(table: pd.DataFrame, digits: int = 2) -> str:
 def ranks(table: pd.DataFrame) -> pd.DataFrame:
     """Rank of each model by RMSE within each subset, and its average rank across subsets
     (only models with results on every subset compared)."""
-    ok = table[table["rmse"].notna()]
+    ok = table[table[RMSE].notna()]
     if ok.empty:
         return pd.DataFrame(columns=["model", "average_rank"])
     wide = ok.pivot(index="model", columns="subset", values="rmse").dropna()

@@ -69,11 +69,11 @@ def subset_table(board: pd.DataFrame, subset: str) -> str:
         params = "" if pd.isna(r.get(F.N_PARAMETERS)) else f"{int(r[F.N_PARAMETERS]):,}"
         lines.append(" | ".join([
             "|" + (str(rank) if ok else "-"), str(r[F.MODEL]), str(r[F.VARIANT]), str(r[F.FAMILY] or ""),
-            _mean_std(r["rmse"], r["rmse_std"], r["n_seeds"]) if ok else "",
+            _mean_std(r[F.RMSE], r[RMSE_STD], r[N_SEEDS]) if ok else "",
             f"{fmt(r['rmse_ci_low'])}-{fmt(r['rmse_ci_high'])}" if ok else "",
-            fmt(r["score"], 0), fmt(r["mae"]), fmt(r["rmse_raw"]), fmt(r["fit_seconds"], 1),
-            fmt(r["predict_seconds"], 2), params, str(int(r["n_seeds"])),
-            str(r["status"]) + ("" if ok or pd.isna(r["reason"]) else f": {r['reason']}") + " |"]))
+            fmt(r[F.SCORE], 0), fmt(r[F.MAE]), fmt(r["rmse_raw"]), fmt(r[F.FIT_SECONDS], 1),
+            fmt(r[F.PREDICT_SECONDS], 2), params, str(int(r[N_SEEDS])),
+            str(r[F.STATUS]) + ("" if ok or pd.isna(r[F.REASON]) else f": {r[F.REASON]}") + " |"]))
     return "\n".join(lines) + "\n"
 
 
@@ -153,17 +153,17 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
             return ("_no ensemble: this run's rows carry no validation predictions (written before trials "
                     "stored them), so an ensemble cannot be chosen without refitting its members_\n")
         return "_no ensemble in this run (`python -m study.ensemble RUN` adds one)_\n"
-    singles = board[~board["model"].isin(ENSEMBLE_MODELS) & board["rmse"].notna()]
+    singles = board[~board[F.MODEL].isin(ENSEMBLE_MODELS) & board[F.RMSE].notna()]
     lines = ["| subset | ensemble | RMSE | best single model | its RMSE | ensemble minus best single (95% CI) "
              "| weights (mean over seeds) | fit s (sum of members) |", "|" + "---|" * 8]
     for (subset, model), group in pd.DataFrame(ensembles).groupby(["subset", "model"], sort=True):
-        line = board[(board["subset"] == subset) & (board["model"] == model)].iloc[0]
-        candidates = singles[singles["subset"] == subset]
+        line = board[(board[F.SUBSET] == subset) & (board[F.MODEL] == model)].iloc[0]
+        candidates = singles[singles[F.SUBSET] == subset]
         best = candidates.sort_values("rmse").iloc[0] if len(candidates) else None
         paired = ""
         if best is not None:
-            part = preds[(preds["subset"] == subset) & preds["model"].isin([model, best["model"]])]
-            diff = compare_to_baseline(part, best["model"], max_rul)
+            part = preds[(preds[F.SUBSET] == subset) & preds[F.MODEL].isin([model, best[F.MODEL]])]
+            diff = compare_to_baseline(part, best[F.MODEL], max_rul)
             if len(diff):
                 d = diff.iloc[0]
                 paired = f"{d['difference']:+.2f} ({d['ci_low']:+.2f} to {d['ci_high']:+.2f}) {d['verdict']}"
@@ -185,9 +185,9 @@ def refresh_markers(text: str, tables: dict[str, str], values: RunValues | None 
 # ----- figures ------------------------------------------------------------------------------
 def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     """Family -> its model with the lowest mean RMSE over the subsets it ran on."""
-    ok = board[board["rmse"].notna()]
-    means = ok.groupby(["family", "model"])["rmse"].mean().reset_index()
-    return {fam: grp.sort_values("rmse")["model"].iloc[0] for fam, grp in means.groupby("family")}
+    ok = board[board[F.RMSE].notna()]
+    means = ok.groupby([F.FAMILY, F.MODEL])[F.RMSE].mean().reset_index()
+    return {fam: grp.sort_values(F.RMSE)[F.MODEL].iloc[0] for fam, grp in means.groupby(F.FAMILY)}
 
 
 def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float,
@@ -196,7 +196,7 @@ def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: 
     model throughout). ``rows`` give the seeds' spread; ``baseline`` is drawn next to the best."""
     from study import figures
 
-    ok = board[board["rmse"].notna()]
+    ok = board[board[F.RMSE].notna()]
     if ok.empty:
         return {}
     spread = figures.seed_spread(rows or [])
@@ -226,19 +226,19 @@ def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: fl
     best model and of the baseline (first seed), engines sorted by true RUL."""
     from study import figures
 
-    subsets = sorted(ok["subset"].unique())
+    subsets = sorted(ok[F.SUBSET].unique())
     plt = figures.pyplot()
     cols = 2 if len(subsets) > 1 else 1
     fig, axes = plt.subplots(int(np.ceil(len(subsets) / cols)), cols, figsize=(6.6 if cols == 2 else 4.4,
                              2.6 * int(np.ceil(len(subsets) / cols)) + 0.4), squeeze=False)
     first_seed = preds.sort_values("seed").groupby(["model", "subset", "unit"], as_index=False).first()
     for ax, subset in zip(axes.flat, subsets):
-        part = ok[ok["subset"] == subset].sort_values("rmse")
-        models = list(dict.fromkeys([part["model"].iloc[0]] + ([baseline] if baseline in set(part["model"]) else [])))
+        part = ok[ok[F.SUBSET] == subset].sort_values(F.RMSE)
+        models = list(dict.fromkeys([part[F.MODEL].iloc[0]] + ([baseline] if baseline in set(part[F.MODEL]) else [])))
         colours = figures.model_colours(models)
         order = None
         for model in models:
-            mine = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
+            mine = first_seed[(first_seed[F.MODEL] == model) & (first_seed[F.SUBSET] == subset)]
             mine = mine.assign(capped=np.minimum(mine["y_true"], max_rul)).sort_values(["capped", "unit"])
             if order is None:
                 order = mine["unit"].tolist()
@@ -258,7 +258,7 @@ def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: fl
 # ----- the report ---------------------------------------------------------------------------
 def baseline_comparison(preds: pd.DataFrame, baseline: str, max_rul: float) -> pd.DataFrame | None:
     """Every model against ``baseline`` engine by engine, or None when the baseline has no results."""
-    if preds.empty or baseline not in set(preds["model"]):
+    if preds.empty or baseline not in set(preds[F.MODEL]):
         return None
     return compare_to_baseline(preds, baseline, max_rul)
 
@@ -269,13 +269,13 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     """Named markdown tables: the report's sections and the writeup's marker blocks (``board``
     and ``preds``: the run's ``leaderboard`` and ``predictions_frame``; ``comparison``: the
     ``baseline_comparison`` if already computed)."""
-    subsets = sorted(board["subset"].unique())
+    subsets = sorted(board[F.SUBSET].unique())
     tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
     tables["summary"] = model_summary_table(board)
     tables["average-rank"] = rank_table(board)
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
-    tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
+    tables["leaderboard"] = to_markdown(board.drop(columns=[F.REASON]))
     tables["ensemble"] = ensemble_table(rows, board, preds, max_rul)
     if comparison is None:
         comparison = baseline_comparison(preds, baseline, max_rul)
@@ -290,7 +290,7 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
 def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame, tables: dict[str, str],
            figures: dict[str, Path], baseline: str = DEFAULT_BASELINE) -> str:
     """The report markdown, from the run's leaderboard and ``build_tables``' tables."""
-    subsets = sorted(board["subset"].unique())
+    subsets = sorted(board[F.SUBSET].unique())
     lines = ["# C-MAPSS RUL study: results", ""]
     config = info.get("config", {})
     lines.append(f"Profile `{config.get('profile', '?')}`, protocol `{info.get('protocol_hash', '?')}`, "

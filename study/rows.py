@@ -68,6 +68,7 @@ class Field:
     VALID_Y_PRED = "valid_y_pred"
     VALID_RMSE = "valid_rmse"
     VALID_PREDICT_SECONDS = "valid_predict_seconds"
+    VALID_IN_SAMPLE = "valid_in_sample"  # an ensemble's: its weights were fitted on these predictions
     # derived, never stored: see ``variant``
     VARIANT = "variant"
 
@@ -114,6 +115,7 @@ class TrialRow(TypedDict, total=False):
     valid_y_pred: list[float]
     valid_rmse: float
     valid_predict_seconds: float
+    valid_in_sample: bool
 
 
 STATUSES = ("ok", "failed", "skipped")

@@ -212,7 +212,7 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
         warn(repaired)
     # only successful trials are reused: a skipped or failed one may succeed now (a library
     # installed, weights downloaded, a bug fixed), and retrying a skip costs nothing
-    done = {k: r for k, r in store.latest_by_key().items() if r.get("status") == "ok"}
+    done = {k: r for k, r in store.latest_by_key().items() if r.get(F.STATUS) == "ok"}
     wanted = {s.key for s in specs}
     todo = specs if config.force else [s for s in specs if s.key not in done]
     reused = 0 if config.force else len(wanted & set(done))
