@@ -21,10 +21,11 @@ from study import atomic
 from study.cli import main_guarded
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
-from study.leaderboard import N_SEEDS, RMSE_STD, predictions_frame, ranks, to_markdown
+from study.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.lock import run_folder_lock
 from study.markers import RunValues, refresh_tables, refresh_values
 from study.rows import Field as F
+from study.rows import distinct_models
 from study.runs import load_run
 from study.tables import write_tables
 
@@ -265,18 +266,20 @@ def baseline_comparison(preds: pd.DataFrame, baseline: str, max_rul: float) -> p
 
 def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame, preds: pd.DataFrame,
                  max_rul: float = 125, baseline: str = DEFAULT_BASELINE,
-                 comparison: pd.DataFrame | None = None) -> dict[str, str]:
+                 comparison: pd.DataFrame | None = None, by_model: pd.DataFrame | None = None) -> dict[str, str]:
     """Named markdown tables: the report's sections and the writeup's marker blocks (``board``
     and ``preds``: the run's ``leaderboard`` and ``predictions_frame``; ``comparison``: the
-    ``baseline_comparison`` if already computed)."""
+    ``baseline_comparison`` if already computed; ``by_model``: the leaderboard of
+    ``distinct_models(rows)``, for the views keyed on the model, when it differs)."""
+    by_model = board if by_model is None else by_model
     subsets = sorted(board[F.SUBSET].unique())
     tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
     tables["summary"] = model_summary_table(board)
-    tables["average-rank"] = rank_table(board)
+    tables["average-rank"] = rank_table(by_model)
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=[F.REASON]))
-    tables["ensemble"] = ensemble_table(rows, board, preds, max_rul)
+    tables["ensemble"] = ensemble_table(rows, by_model, preds, max_rul)
     if comparison is None:
         comparison = baseline_comparison(preds, baseline, max_rul)
     if comparison is None:
@@ -373,16 +376,18 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
         if not path.is_file():
             raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
     rows, info = load_run(run_dir)
-    measured = sorted({r[F.MODEL] for r in rows if r.get(F.STATUS) == "ok"})
+    labelled = distinct_models(rows)  # figures and comparisons key on the model: variants apart
+    measured = sorted({r[F.MODEL] for r in labelled if r.get(F.STATUS) == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
         raise StudyError(f"--baseline {baseline!r} has no results in {run_dir}; models with results: "
                          f"{', '.join(measured) or '(none)'}.")
     board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
+    by_model = board if labelled is rows else leaderboard(labelled)
     max_rul = info.get("protocol", {}).get("max_rul", 125)
-    preds = predictions_frame(rows)
-    figures = write_figures(board, preds, run_dir, max_rul, rows, baseline)
+    preds = predictions_frame(labelled)
+    figures = write_figures(by_model, preds, run_dir, max_rul, labelled, baseline)
     comparison = baseline_comparison(preds, baseline, max_rul)  # the bootstrap runs once
-    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparison)
+    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparison, by_model)
     path = run_dir / "report.md"
     atomic.write_text(path, render(rows, info, board, tables, figures, baseline))
     if writeups:

@@ -178,5 +178,18 @@ def variant(row: Mapping[str, Any]) -> str:
     return PROFILE_VARIANTS.get(profile, profile)
 
 
-__all__ = ["Field", "TrialRow", "trial_row", "variant", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
+def distinct_models(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with model names that tell variants apart ("lstm (tuned)") where a model has
+    rows of several variants; the rows themselves when none has. For views that key on the
+    model alone (figures, engine-by-engine comparisons, ranks); the tables show ``variant``."""
+    kinds: dict[str, set[str]] = {}
+    for row in rows:
+        kinds.setdefault(row[Field.MODEL], set()).add(variant(row))
+    if all(len(found) == 1 for found in kinds.values()):
+        return rows
+    return [{**row, Field.MODEL: f"{row[Field.MODEL]} ({variant(row)})"} if len(kinds[row[Field.MODEL]]) > 1
+            else row for row in rows]
+
+
+__all__ = ["Field", "TrialRow", "trial_row", "variant", "distinct_models", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
            "PREDICTION_FIELDS"]

@@ -163,3 +163,26 @@ def test_report_refuses_a_baseline_or_writeup_that_is_not_there(tmp_path):
     result = subprocess.run([sys.executable, "-m", "study.report", str(run), "--writeup", str(tmp_path / "no.md")],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_a_report_shows_a_models_variants_side_by_side_and_keeps_them_apart_in_its_views(tmp_path):
+    """The next study holds default, tuned and hand-tuned rows of one model: the tables show
+    one line per variant, and the views keyed on the model (ranks, figures, comparisons) see
+    "lstm (default)" and "lstm (tuned)" as two models instead of mixing their predictions."""
+    store = ResultStore(tmp_path)
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(5, 200, 20)
+    for model, identity, noise in (("lstm", {"profile": "default"}, 20.0),
+                                   ("lstm", {"profile": "standard", "tuning": {"folder": "t"}}, 10.0),
+                                   ("xgb", {"profile": "standard"}, 15.0)):
+        for subset in ("FD001", "FD003"):
+            pred = np.minimum(truth, 125) + rng.normal(0, noise, 20)
+            store.append({"key": f"{model}-{identity['profile']}-{subset}", "model": model, "subset": subset,
+                          "seed": 0, "status": "ok", "family": "F", "params": {}, "protocol_hash": "p",
+                          "data_fingerprint": "d", "rmse": noise, "units": list(range(1, 21)),
+                          "y_true": truth.tolist(), "y_pred": pred.tolist(), "fit_seconds": 1.0, **identity})
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"profile": "standard"}, "protocol_hash": "p"}))
+    text = write_report(tmp_path, baseline="xgb").read_text()
+    assert "| lstm | tuned | F | 10.00 (1 seed) |" in text and "| lstm | default | F | 20.00 (1 seed) |" in text
+    assert "| lstm (tuned) | 1.0" in text and "| lstm (default) | 3.0" in text  # the average-rank table
+    assert list(tmp_path.glob("fig_*.png"))
