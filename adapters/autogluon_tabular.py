@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adapters._threads import limited_threads
 from study.adapter import Adapter
 from study.conversions import to_tabular
 from study.protocol import EngineSet
@@ -34,11 +33,9 @@ class AutoGluonTabularAdapter(Adapter):
         "library": "autogluon.tabular",
         "family": "AutoML (GBDT/NN ensemble)",
         "formulation": "regression",
-        "input_format": "pandas DataFrame of window features",
         "python_dependencies": ["autogluon.tabular"],
         "import_modules": ["autogluon.tabular"],
         "install_extra": "autogluon",
-        "needs_gpu": False,
         "needs_weights": False,
         # AutoGluon seeds each (non-bagged) model with 0 and has no predictor-level seed, so the
         # trial seed does not reach it: seeds differ only by AutoGluon's own nondeterminism
@@ -60,8 +57,10 @@ class AutoGluonTabularAdapter(Adapter):
         ],
     }
     default_params = {"presets": "medium_quality", "time_limit": 120, "hyperparameters": None,
-                      "excluded_model_types": ["KNN", "RF", "XT"], "threads": 1}
+                      "excluded_model_types": ["KNN", "RF", "XT"],
+                      "threads": 1}  # at most one thread (workarounds), fewer never: the base class applies the share
     param_ranges = {"time_limit": (1, None), "threads": (1, None)}
+    threads_key_entry = {"threads": 1}  # what the committed rows hashed
     profiles = {"smoke": {"time_limit": 120,
                           "hyperparameters": {"GBM": {"num_boost_round": 40, "num_leaves": 15}}},
                 "default": {}}  # AutoGluon's default preset (medium_quality)
@@ -83,13 +82,11 @@ class AutoGluonTabularAdapter(Adapter):
             path=str(Path(self._workdir.name) / "predictor"), verbosity=0,
             learner_kwargs={"ignored_columns": [GROUP]})
         self.context.progress(f"AutoGluon Tabular ({p['presets']}, {p['time_limit']} s)")
-        fit_kwargs = {"presets": p["presets"], "time_limit": p["time_limit"], "num_cpus": p["threads"],
+        fit_kwargs = {"presets": p["presets"], "time_limit": p["time_limit"], "num_cpus": self.threads,
                       "excluded_model_types": p["excluded_model_types"]}
         if p["hyperparameters"] is not None:
             fit_kwargs["hyperparameters"] = p["hyperparameters"]
-        with limited_threads(p["threads"]):
-            self.predictor_.fit(train_df, tuning_data=tuning_df, validation_structure={"group_on": GROUP},
-                                **fit_kwargs)
+        self.predictor_.fit(train_df, tuning_data=tuning_df, validation_structure={"group_on": GROUP}, **fit_kwargs)
         board = self.predictor_.leaderboard(silent=True)
         if self.context.artifacts_dir:
             Path(self.context.artifacts_dir).mkdir(parents=True, exist_ok=True)
@@ -99,6 +96,4 @@ class AutoGluonTabularAdapter(Adapter):
 
     def _predict(self, test: EngineSet) -> np.ndarray:
         features, _, _ = to_tabular(test, last_only=True)
-        with limited_threads(self.params["threads"]):
-            pred = self.predictor_.predict(features.assign(**{GROUP: -1})).to_numpy()
-        return np.clip(pred, 0, None)
+        return self.predictor_.predict(features.assign(**{GROUP: -1})).to_numpy()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters._threads import limited_threads
 from study.adapter import Adapter
 from study.conversions import (darts_forecasts_to_array, fit_health_indicator, ruls_from_forecasts,
                                to_darts_series)
@@ -35,11 +34,9 @@ class DartsTFTAdapter(Adapter):
         "library": "darts",
         "family": "Transformer (TFT)",
         "formulation": "forecast-threshold",
-        "input_format": "darts TimeSeries list (health indicator per engine)",
-        "python_dependencies": ["darts"],
+        "python_dependencies": ["darts", "torch"],
         "import_modules": ["darts.models.forecasting.tft_model"],
         "install_extra": "darts",
-        "needs_gpu": False,
         "needs_weights": False,
         "conversions": 3,  # sensors -> HI series -> darts TimeSeries -> forecast array -> RUL
         "workarounds": [
@@ -68,7 +65,7 @@ class DartsTFTAdapter(Adapter):
         "learning_rate": 1e-3,
         "max_samples_per_ts": None,
         "horizon": 125,
-        "threads": 1,
+        "threads": 1,  # at most one thread (workarounds), fewer never: the base class applies the share
         "max_samples_seen": 150_000,
         # added to the failure level of the health indicator (in HI units: 1 = the RUL cap):
         # > 0 calls failure earlier, < 0 later; 0 is the level training engines reach at failure
@@ -86,6 +83,7 @@ class DartsTFTAdapter(Adapter):
                 # library default, and batch size, epochs and max_samples_seen bound the cost
                 "default": {"num_attention_heads": 4}}
     key_neutral_params = {"threshold_shift": 0.0}  # what the trials before it existed ran
+    threads_key_entry = {"threads": 1}  # what the committed rows hashed
     search_space = {"hidden_size": Categorical((8, 16, 32, 64)), "input_chunk_length": Int(15, 60),
                     "dropout": Float(0.0, 0.4), "learning_rate": Float(1e-4, 1e-2, log=True),
                     "threshold_shift": Float(-0.1, 0.1)}
@@ -115,7 +113,7 @@ class DartsTFTAdapter(Adapter):
                                "enable_checkpointing": False},
         )
         self.context.progress("training TFT")
-        with limited_threads(p["threads"]), _quiet_lightning():
+        with _quiet_lightning():
             self.model_.fit(series, max_samples_per_ts=p["max_samples_per_ts"], verbose=False)
         self.info_ = {"hi_threshold": self.hi_.threshold, "n_train_series": len(series),
                       "n_train_samples": n_samples, "n_epochs": epochs,
@@ -124,7 +122,7 @@ class DartsTFTAdapter(Adapter):
     def _predict(self, test: EngineSet) -> np.ndarray:
         p = self.params
         series = to_darts_series(self.hi_.transform(test), min_length=p["input_chunk_length"])
-        with limited_threads(p["threads"]), _quiet_lightning():
+        with _quiet_lightning():
             forecasts = self.model_.predict(n=p["horizon"], series=series, verbose=False,
                                             batch_size=max(len(series), 1))
         threshold = self.hi_.threshold + float(p["threshold_shift"])

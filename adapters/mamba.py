@@ -23,11 +23,7 @@ class MambaAdapter(NetworkAdapter):
                 "default": DEFAULT_TRAINER_PARAMS}
     search_space = {**TRAINER_SEARCH_SPACE, "d_model": Categorical((16, 32, 64)), "n_layers": Int(1, 4),
                     "d_state": Categorical((8, 16)), "dropout": Float(0.0, 0.5)}
-    # FD001 only: stronger weight decay (AdamW, 1e-4 -> 0.05). On FD001's 80 training engines
-    # this net overfits within a few epochs; on five engine-disjoint validation splits and two
-    # model seeds it lowered the validation RMSE in 8 of 10 cells (by 0.03 to 0.32; the other
-    # two level), a small but consistent gain (reports/gpu_check/README.md). Input noise, more
-    # dropout, a lower learning rate and a shorter schedule did not hold across splits.
+    # FD001 only: reports/network-settings.md#mamba-on-fd001-weight-decay-005
     subset_params = {"FD001": {"weight_decay": 0.05}}
 
     def _backend_info(self) -> dict:

@@ -6,6 +6,7 @@ import numpy as np
 from study.adapter import Adapter
 from study.conversions import subsample_indices, to_sktime_panel
 from study.protocol import EngineSet
+from study.scoring import rmse
 from study.search_space import Int
 
 
@@ -21,11 +22,9 @@ class SktimeRocketAdapter(Adapter):
         "library": "sktime",
         "family": "random convolution kernels (MiniRocket)",
         "formulation": "regression",
-        "input_format": "sktime numpy3D panel [n, channels, time]",
         "python_dependencies": ["sktime", "numba"],
         "import_modules": ["sktime.regression.kernel_based"],
         "install_extra": "sktime",
-        "needs_gpu": False,
         "needs_weights": False,
         "conversions": 1,  # windows (n, time, channels) -> numpy3D (n, channels, time)
         "workarounds": [
@@ -35,12 +34,13 @@ class SktimeRocketAdapter(Adapter):
             "first fit compiles numba kernels (~50 s once, cached afterwards)",
         ],
     }
-    # n_jobs None: the trial's CPU share (``context.threads``), as every adapter
-    default_params = {"num_kernels": 10_000, "max_windows": 5000, "n_jobs": None}
-    param_ranges = {"num_kernels": (84, None), "max_windows": (1, None), "n_jobs": (1, None)}  # MiniRocket: >= 84 kernels
+    # threads None: the trial's CPU share (``context.threads``), as every adapter
+    default_params = {"num_kernels": 10_000, "max_windows": 5000, "threads": None}
+    param_ranges = {"num_kernels": (84, None), "max_windows": (1, None), "threads": (1, None)}  # MiniRocket: >= 84 kernels
+    threads_key_entry = {"n_jobs": 2}  # what the committed rows hashed (their n_jobs parameter)
     # default: sktime's own num_kernels (10,000); max_windows is ours (a memory bound, not a
     # library setting)
-    profiles = {"smoke": {"num_kernels": 168, "max_windows": 300, "n_jobs": 1}, "default": {}}
+    profiles = {"smoke": {"num_kernels": 168, "max_windows": 300, "threads": 1}, "default": {}}
     # MiniRocket rounds num_kernels down to a multiple of 84; more windows cost time linearly
     search_space = {"num_kernels": Int(1_000, 20_000, log=True), "max_windows": Int(1_000, 20_000, log=True)}
 
@@ -50,14 +50,14 @@ class SktimeRocketAdapter(Adapter):
         x, y, _ = to_sktime_panel(train)
         keep = subsample_indices(len(x), self.params["max_windows"], self.seed)
         self.model_ = RocketRegressor(num_kernels=self.params["num_kernels"], rocket_transform="minirocket",
-                                      n_jobs=self.params["n_jobs"] or self.context.threads or 1, random_state=self.seed)
+                                      n_jobs=self.threads, random_state=self.seed)
         self.context.progress(f"MiniRocket on {len(keep)} of {len(x)} windows")
         self.model_.fit(x[keep], y[keep])
         self.info_ = {"n_train_windows": int(len(keep)), "n_windows_available": int(len(x))}
         if valid is not None and len(valid):
             xv, yv, _ = to_sktime_panel(valid, last_only=True)
-            self.info_["valid_rmse_last_window"] = float(np.sqrt(np.mean((self.model_.predict(xv) - yv) ** 2)))
+            self.info_["valid_rmse_last_window"] = rmse(yv, self.model_.predict(xv))
 
     def _predict(self, test: EngineSet) -> np.ndarray:
         x, _, _ = to_sktime_panel(test, last_only=True)
-        return np.clip(self.model_.predict(x), 0, None)
+        return self.model_.predict(x)

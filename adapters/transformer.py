@@ -22,12 +22,7 @@ class TransformerAdapter(NetworkAdapter):
     # widths all divisible by the 4 heads
     search_space = {**TRAINER_SEARCH_SPACE, "d_model": Categorical((32, 64, 128)), "n_layers": Int(1, 4),
                     "dim_feedforward": Categorical((64, 128, 256)), "dropout": Float(0.0, 0.5)}
-    # FD001 only, each chosen on five engine-disjoint validation splits of the FD001 training
-    # file (reports/gpu_check/README.md): the cycle count (the shared default gives it on
-    # FD002-FD004 only) lowered this net's validation RMSE on every split, by 0.6 to 2.7
-    # (for the LSTM and Mamba it was mixed); causal smoothing of the inputs on top of it
-    # lowered it again on every split (it had hurt this net on FD003's study split, and
-    # Mamba on FD001's splits, so it stays off elsewhere).
+    # FD001 only: reports/network-settings.md#transformer-on-fd001-cycle-channel-and-smoothing-02
     subset_params = {"FD001": {"cycle_channel": True, "smoothing": 0.2}}
 
     def _build_net(self, n_channels: int, window: int):

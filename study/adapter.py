@@ -1,8 +1,11 @@
 """The adapter contract: every model, ours or a library's, is called the same way.
 
-The base class owns timing, input/output checks and parameter validation; a subclass
-writes ``_fit`` and ``_predict`` only (public method here, private hook there, as in
-autogluon/fev). Capabilities are data (``tags``), so the runner can skip cleanly.
+The base class does the cross-cutting work once: timing, input/output checks, parameter
+validation, the trial's CPU share (``threads``) around every fit and predict, and clipping
+predictions to the valid range (RUL >= 0). A subclass writes ``_fit`` and ``_predict`` only
+(public method here, private hook there, as in autogluon/fev); it scores with
+``study.scoring``, never by hand. Capabilities are data (``tags``), so the runner can skip
+cleanly.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import importlib.util
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,21 +21,24 @@ import numpy as np
 
 from study.errors import StudyError
 from study.protocol import EngineSet
+from study.threads import limited_threads
 
 FORMULATIONS = ("regression", "embedding+head", "forecast-threshold")
+#: The parameter an adapter may offer to lower its CPU share by hand (``Adapter.threads``).
+THREADS = "threads"
 
 
 @dataclass
 class TrialContext:
-    """What the runner lends an adapter for one trial (``self.context``; the defaults when
-    an adapter is built outside the runner). Public: plugins may rely on these fields
+    """What the runner lends an adapter for one trial: passed to the constructor
+    (``cls(seed=..., context=..., **params)``) and kept as ``self.context``; the defaults when
+    an adapter is built outside the runner. Public: plugins may rely on these fields
     (docs/adapter-helpers.md)."""
 
     artifacts_dir: Path | None = None  # a folder for the adapter's own files, or None
     progress: Callable[[str], None] = lambda message: None  # a short status line for the console
     time_budget_s: float | None = None  # the trial's time limit; past it the trial is failed
     threads: int | None = None  # CPU threads this trial may use (cores / parallel trials)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class AdapterError(StudyError):
@@ -45,7 +51,7 @@ class ParameterRangeError(AdapterError, ValueError):
 
 
 class AdapterUnavailable(StudyError):
-    """The adapter cannot run here (no weights, no GPU...); the trial becomes ``skipped``."""
+    """The adapter cannot run here (no weights...); the trial becomes ``skipped``."""
 
 
 class Adapter(ABC):
@@ -78,8 +84,13 @@ class Adapter(ABC):
     #: The parameter holding the library's own time limit (AutoML systems search inside one
     #: fit): the tuner sets it to each fit's share of the tuning budget. None: no such limit.
     budget_param: ClassVar[str | None] = None
+    #: What the resume key hashes for the CPU share, whatever the ``threads`` parameter is set
+    #: to: threads change speed, not results, so a trial run on 1 or 4 threads is the same
+    #: experiment. Each adapter names the entry its rows hashed before ``threads`` was the one
+    #: name for it (e.g. ``{"n_jobs": 2}``), so their resume keys stay valid.
+    threads_key_entry: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, seed: int = 0, **params: Any):
+    def __init__(self, seed: int = 0, context: TrialContext | None = None, **params: Any):
         unknown = sorted(set(params) - set(self.default_params))
         if unknown:
             raise AdapterError(
@@ -91,8 +102,17 @@ class Adapter(ABC):
         problems = self.param_problems(self.params)
         if problems:
             raise ParameterRangeError(f"{self.name}: " + "; ".join(problems) + ".")
-        self.context = TrialContext()
+        self.context = context if context is not None else TrialContext()
         self.info_: dict[str, Any] = {}
+
+    @property
+    def threads(self) -> int:
+        """The CPU threads this trial may use: the runner's share (``context.threads``),
+        lowered by a ``threads`` parameter where the adapter has one; 1 when neither says.
+        The base class limits the thread pools to it around every fit and predict; an
+        adapter passes it on to its library (``n_jobs``, ``num_cpus``...)."""
+        given = [int(n) for n in (self.context.threads, self.params.get(THREADS)) if n]
+        return max(1, min(given)) if given else 1
 
     # ----- class-level descriptions -------------------------------------------------
     @classmethod
@@ -132,13 +152,18 @@ class Adapter(ABC):
 
     @classmethod
     def key_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """The parameters a trial's resume key hashes: ``params`` less key-neutral values."""
+        """The parameters a trial's resume key hashes: ``params`` less key-neutral values, the
+        CPU share as ``threads_key_entry`` whatever it is set to."""
         neutral = cls.key_neutral_params
-        return {name: value for name, value in params.items() if name not in neutral or neutral[name] != value}
+        kept = {name: value for name, value in params.items() if name not in neutral or neutral[name] != value}
+        if THREADS not in params:  # a row of an adapter that never had the parameter, or not yet
+            return kept
+        kept.pop(THREADS)
+        return {**kept, **cls.threads_key_entry}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        """Why this adapter cannot run here (missing package, no GPU), or None."""
+        """Why this adapter cannot run here (a missing package), or None."""
         missing = [dep for dep in cls.tags.get("python_dependencies", []) if not _importable(dep.split("[")[0])]
         if missing:
             extra = cls.tags.get("install_extra")
@@ -146,13 +171,6 @@ class Adapter(ABC):
                                                    f"pip install {' '.join(missing)}")
             hint = f" ({hint})"
             return f"needs {', '.join(missing)}, not installed{hint}"
-        if cls.tags.get("needs_gpu"):
-            try:
-                import torch
-                if not torch.cuda.is_available():
-                    return "needs a CUDA GPU"
-            except ImportError:
-                return "needs torch with CUDA"
         return None
 
     # ----- the contract -------------------------------------------------------------
@@ -161,22 +179,31 @@ class Adapter(ABC):
         if train.rul is None or (valid is not None and valid.rul is None):
             raise AdapterError("fit needs labelled engine sets (train/valid)")
         start = time.perf_counter()
-        self._fit(train, valid)
+        with limited_threads(self.threads, torch=self._uses_torch()):
+            self._fit(train, valid)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
     def predict(self, test: EngineSet) -> np.ndarray:
-        """One RUL per test engine, shape (n_engines,), finite."""
+        """One RUL per test engine, shape (n_engines,), finite, clipped at 0 (a remaining
+        life is never negative)."""
         if not hasattr(self, "fit_seconds_"):
             raise AdapterError(f"{self.name}: predict called before fit")
         start = time.perf_counter()
-        pred = np.asarray(self._predict(test), dtype=float).reshape(-1)
+        with limited_threads(self.threads, torch=self._uses_torch()):
+            pred = np.asarray(self._predict(test), dtype=float).reshape(-1)
         self.predict_seconds_ = time.perf_counter() - start
         if pred.shape != (len(test),):
             raise AdapterError(f"{self.name} returned {pred.shape[0]} predictions for {len(test)} engines")
         if not np.all(np.isfinite(pred)):
             raise AdapterError(f"{self.name} returned non-finite predictions")
-        return pred
+        return np.clip(pred, 0.0, None)
+
+    @classmethod
+    def _uses_torch(cls) -> bool:
+        """Whether the library runs on torch (``tags["python_dependencies"]``): its thread pool
+        is then sized before the adapter imports it."""
+        return "torch" in cls.tags.get("python_dependencies", ())
 
     @abstractmethod
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None: ...

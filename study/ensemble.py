@@ -32,7 +32,8 @@ import numpy as np
 
 from study.cli import main_guarded
 from study.errors import StudyError
-from study.leaderboard import configs_from, study_rows, write_tables
+from study.selection import configs_from, study_rows
+from study.tables import write_tables
 from study.lock import run_folder_lock
 from study.results import ResultStore, _digest
 from study.runs import load_run

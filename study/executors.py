@@ -24,7 +24,9 @@ import numpy as np
 
 from study.errors import EnvironmentFault, StudyError
 from study.protocol import PreparedSubset
-from study.trial import TrialSpec, base_row, run_trial
+from study.registry import get_adapter
+from study.rows import TrialRow, trial_row
+from study.trial import TrialSpec, run_trial
 
 Prepared = dict[str, tuple[PreparedSubset, np.ndarray]]
 OnRow = Callable[[TrialSpec, dict[str, Any]], None]
@@ -32,9 +34,9 @@ OnProgress = Callable[[TrialSpec, str], None]
 EXECUTORS = ("local", "inline", "ray")
 
 
-def failed_row(spec: TrialSpec, prepared: PreparedSubset, reason: str, wall: float) -> dict[str, Any]:
+def failed_row(spec: TrialSpec, prepared: PreparedSubset, reason: str, wall: float) -> TrialRow:
     """The row of a trial that never returned one (crash, kill, time limit)."""
-    return {**base_row(spec, prepared), "status": "failed", "reason": reason, "wall_seconds": wall}
+    return trial_row(spec, prepared, get_adapter(spec.model).tags, "failed", reason, wall_seconds=wall)
 
 
 class Executor(ABC):

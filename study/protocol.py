@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -62,10 +62,6 @@ class Protocol:
         """Short stable fingerprint of the card."""
         blob = json.dumps(self.as_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
-
-    def with_overrides(self, **changes) -> Protocol:
-        """A copy with some settings changed (e.g. a shorter window for an experiment)."""
-        return replace(self, **changes)
 
     def card(self) -> str:
         """The protocol card as markdown (README, run.json, report)."""

@@ -21,10 +21,13 @@ from study import atomic
 from study.cli import main_guarded
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
-from study.leaderboard import predictions_frame, ranks, to_markdown, write_tables
+from study.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.lock import run_folder_lock
 from study.markers import RunValues, refresh_tables, refresh_values
+from study.rows import Field as F
+from study.rows import distinct_models
 from study.runs import load_run
+from study.tables import write_tables
 
 FIGURES = {
     "bars": "fig_rmse_by_subset.png",
@@ -51,27 +54,27 @@ def _mean_std(mean: float, std: float, n_seeds: int) -> str:
 
 def subset_table(board: pd.DataFrame, subset: str) -> str:
     """Per-subset leaderboard in reader-friendly form (RMSE +/- std over seeds, CI)."""
-    part = board[board["subset"] == subset].copy()
+    part = board[board[F.SUBSET] == subset].copy()
     if part.empty:
         return "_no results_\n"
 
     def fmt(v, digits=2):
         return "" if pd.isna(v) else f"{v:.{digits}f}"
 
-    lines = ["| rank | model | family | RMSE (± std over seeds) | 95% CI (per seed, mean) | NASA score | MAE "
-             "| RMSE raw truth | fit s | predict s | params | seeds | status |", "|" + "---|" * 13]
+    lines = ["| rank | model | variant | family | RMSE (± std over seeds) | 95% CI (per seed, mean) | NASA score "
+             "| MAE | RMSE raw truth | fit s | predict s | params | seeds | status |", "|" + "---|" * 14]
     rank = 0
     for _, r in part.iterrows():
-        ok = not pd.isna(r["rmse"])
+        ok = not pd.isna(r[F.RMSE])
         rank += ok
-        params = "" if pd.isna(r.get("n_parameters")) else f"{int(r['n_parameters']):,}"
+        params = "" if pd.isna(r.get(F.N_PARAMETERS)) else f"{int(r[F.N_PARAMETERS]):,}"
         lines.append(" | ".join([
-            "|" + (str(rank) if ok else "-"), str(r["model"]), str(r["family"] or ""),
-            _mean_std(r["rmse"], r["rmse_std"], r["n_seeds"]) if ok else "",
+            "|" + (str(rank) if ok else "-"), str(r[F.MODEL]), str(r[F.VARIANT]), str(r[F.FAMILY] or ""),
+            _mean_std(r[F.RMSE], r[RMSE_STD], r[N_SEEDS]) if ok else "",
             f"{fmt(r['rmse_ci_low'])}-{fmt(r['rmse_ci_high'])}" if ok else "",
-            fmt(r["score"], 0), fmt(r["mae"]), fmt(r["rmse_raw"]), fmt(r["fit_seconds"], 1),
-            fmt(r["predict_seconds"], 2), params, str(int(r["n_seeds"])),
-            str(r["status"]) + ("" if ok or pd.isna(r["reason"]) else f": {r['reason']}") + " |"]))
+            fmt(r[F.SCORE], 0), fmt(r[F.MAE]), fmt(r["rmse_raw"]), fmt(r[F.FIT_SECONDS], 1),
+            fmt(r[F.PREDICT_SECONDS], 2), params, str(int(r[N_SEEDS])),
+            str(r[F.STATUS]) + ("" if ok or pd.isna(r[F.REASON]) else f": {r[F.REASON]}") + " |"]))
     return "\n".join(lines) + "\n"
 
 
@@ -100,41 +103,42 @@ def reference_table(subsets: list[str]) -> str:
 def friction_table(rows: list[dict[str, Any]], run_dir: Path) -> str:
     """Per-library friction: measured run costs from the rows, plus static measurements
     (adapter size, conversions, import time, install size, workarounds) when available."""
-    measured = ["fit_seconds", "predict_seconds", "peak_rss_mb", "n_warnings"]  # absent if no trial ran
-    frame = pd.DataFrame(rows).reindex(columns=["model", "status", *measured])
-    stats = frame.groupby("model").agg(
-        fit_s=("fit_seconds", "mean"), predict_s=("predict_seconds", "mean"),
-        peak_rss_mb=("peak_rss_mb", "max"), warnings=("n_warnings", "sum"),
-        failed=("status", lambda s: int((s == "failed").sum())),
-        skipped=("status", lambda s: int((s == "skipped").sum()))).reset_index()
+    measured = [F.FIT_SECONDS, F.PREDICT_SECONDS, F.PEAK_RSS_MB, F.N_WARNINGS]  # absent if no trial ran
+    frame = pd.DataFrame(rows).reindex(columns=[F.MODEL, F.STATUS, *measured])
+    stats = frame.groupby(F.MODEL).agg(
+        fit_s=(F.FIT_SECONDS, "mean"), predict_s=(F.PREDICT_SECONDS, "mean"),
+        peak_rss_mb=(F.PEAK_RSS_MB, "max"), warnings=(F.N_WARNINGS, "sum"),
+        failed=(F.STATUS, lambda s: int((s == "failed").sum())),
+        skipped=(F.STATUS, lambda s: int((s == "skipped").sum()))).reset_index()
     static_path = next((p for p in (run_dir / "friction.csv", Path(__file__).parents[1] / "reports" / "friction.csv")
                         if p.exists()), None)
     if static_path is not None:
-        stats = stats.merge(pd.read_csv(static_path), on="model", how="left")
+        stats = stats.merge(pd.read_csv(static_path), on=F.MODEL, how="left")
     return to_markdown(stats, digits=1)
 
 
 def model_summary_table(board: pd.DataFrame) -> str:
-    """One line per model: RMSE (mean ± std over seeds) on each subset, mean fit time, status."""
+    """One line per model and variant: RMSE (mean ± std over seeds) on each subset, mean fit
+    time, status."""
     ok = board.copy()
-    subsets = sorted(ok["subset"].unique())
-    lines = ["| model | family | " + " | ".join(subsets) + " | mean fit s | seeds |",
-             "|" + "---|" * (len(subsets) + 4)]
-    order = ok.groupby("model")["rmse"].mean().sort_values(na_position="last").index
-    for model in order:
-        part = ok[ok["model"] == model].set_index("subset")
+    subsets = sorted(ok[F.SUBSET].unique())
+    lines = ["| model | variant | family | " + " | ".join(subsets) + " | mean fit s | seeds |",
+             "|" + "---|" * (len(subsets) + 5)]
+    order = ok.groupby([F.MODEL, F.VARIANT])[F.RMSE].mean().sort_values(na_position="last").index
+    for model, kind in order:
+        part = ok[(ok[F.MODEL] == model) & (ok[F.VARIANT] == kind)].set_index(F.SUBSET)
         cells = []
         for subset in subsets:
             if subset not in part.index:
                 cells.append("")
-            elif pd.isna(part.loc[subset, "rmse"]):
-                cells.append(str(part.loc[subset, "status"]))
+            elif pd.isna(part.loc[subset, F.RMSE]):
+                cells.append(str(part.loc[subset, F.STATUS]))
             else:
-                cells.append(_mean_std(part.loc[subset, "rmse"], part.loc[subset, "rmse_std"],
-                                       part.loc[subset, "n_seeds"]))
-        fit = part["fit_seconds"].mean()
-        seeds = "/".join(str(int(n)) for n in part["n_seeds"].unique())
-        lines.append(f"| {model} | {part['family'].iloc[0]} | " + " | ".join(cells)
+                cells.append(_mean_std(part.loc[subset, F.RMSE], part.loc[subset, RMSE_STD],
+                                       part.loc[subset, N_SEEDS]))
+        fit = part[F.FIT_SECONDS].mean()
+        seeds = "/".join(str(int(n)) for n in part[N_SEEDS].unique())
+        lines.append(f"| {model} | {kind} | {part[F.FAMILY].iloc[0]} | " + " | ".join(cells)
                      + f" | {'' if pd.isna(fit) else f'{fit:.0f}'} | {seeds} |")
     return "\n".join(lines) + "\n"
 
@@ -144,27 +148,27 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
     between the two on the same test engines, the members' mean weights over seeds and the cost."""
     from study.ensemble import ENSEMBLE_MODELS
 
-    ensembles = [r for r in rows if r.get("model") in ENSEMBLE_MODELS and r.get("status") == "ok"]
+    ensembles = [r for r in rows if r.get(F.MODEL) in ENSEMBLE_MODELS and r.get(F.STATUS) == "ok"]
     if not ensembles:
-        if not any(r.get("valid_y_pred") for r in rows):
+        if not any(r.get(F.VALID_Y_PRED) for r in rows):
             return ("_no ensemble: this run's rows carry no validation predictions (written before trials "
                     "stored them), so an ensemble cannot be chosen without refitting its members_\n")
         return "_no ensemble in this run (`python -m study.ensemble RUN` adds one)_\n"
-    singles = board[~board["model"].isin(ENSEMBLE_MODELS) & board["rmse"].notna()]
+    singles = board[~board[F.MODEL].isin(ENSEMBLE_MODELS) & board[F.RMSE].notna()]
     lines = ["| subset | ensemble | RMSE | best single model | its RMSE | ensemble minus best single (95% CI) "
              "| weights (mean over seeds) | fit s (sum of members) |", "|" + "---|" * 8]
     for (subset, model), group in pd.DataFrame(ensembles).groupby(["subset", "model"], sort=True):
-        line = board[(board["subset"] == subset) & (board["model"] == model)].iloc[0]
-        candidates = singles[singles["subset"] == subset]
+        line = board[(board[F.SUBSET] == subset) & (board[F.MODEL] == model)].iloc[0]
+        candidates = singles[singles[F.SUBSET] == subset]
         best = candidates.sort_values("rmse").iloc[0] if len(candidates) else None
         paired = ""
         if best is not None:
-            part = preds[(preds["subset"] == subset) & preds["model"].isin([model, best["model"]])]
-            diff = compare_to_baseline(part, best["model"], max_rul)
+            part = preds[(preds[F.SUBSET] == subset) & preds[F.MODEL].isin([model, best[F.MODEL]])]
+            diff = compare_to_baseline(part, best[F.MODEL], max_rul)
             if len(diff):
                 d = diff.iloc[0]
                 paired = f"{d['difference']:+.2f} ({d['ci_low']:+.2f} to {d['ci_high']:+.2f}) {d['verdict']}"
-        weights = pd.DataFrame([r["info"]["weights"] for r in group.to_dict("records")]).fillna(0).mean()
+        weights = pd.DataFrame([r[F.INFO]["weights"] for r in group.to_dict("records")]).fillna(0).mean()
         shown = ", ".join(f"{m} {w:.2f}" for m, w in weights.sort_values(ascending=False).items() if w >= 0.005)
         lines.append(f"| {subset} | {model} | {_mean_std(line['rmse'], line['rmse_std'], line['n_seeds'])} | "
                      f"{'' if best is None else best['model']} | {'' if best is None else f'{best.rmse:.2f}'} | "
@@ -182,9 +186,9 @@ def refresh_markers(text: str, tables: dict[str, str], values: RunValues | None 
 # ----- figures ------------------------------------------------------------------------------
 def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     """Family -> its model with the lowest mean RMSE over the subsets it ran on."""
-    ok = board[board["rmse"].notna()]
-    means = ok.groupby(["family", "model"])["rmse"].mean().reset_index()
-    return {fam: grp.sort_values("rmse")["model"].iloc[0] for fam, grp in means.groupby("family")}
+    ok = board[board[F.RMSE].notna()]
+    means = ok.groupby([F.FAMILY, F.MODEL])[F.RMSE].mean().reset_index()
+    return {fam: grp.sort_values(F.RMSE)[F.MODEL].iloc[0] for fam, grp in means.groupby(F.FAMILY)}
 
 
 def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float,
@@ -193,7 +197,7 @@ def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: 
     model throughout). ``rows`` give the seeds' spread; ``baseline`` is drawn next to the best."""
     from study import figures
 
-    ok = board[board["rmse"].notna()]
+    ok = board[board[F.RMSE].notna()]
     if ok.empty:
         return {}
     spread = figures.seed_spread(rows or [])
@@ -223,19 +227,19 @@ def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: fl
     best model and of the baseline (first seed), engines sorted by true RUL."""
     from study import figures
 
-    subsets = sorted(ok["subset"].unique())
+    subsets = sorted(ok[F.SUBSET].unique())
     plt = figures.pyplot()
     cols = 2 if len(subsets) > 1 else 1
     fig, axes = plt.subplots(int(np.ceil(len(subsets) / cols)), cols, figsize=(6.6 if cols == 2 else 4.4,
                              2.6 * int(np.ceil(len(subsets) / cols)) + 0.4), squeeze=False)
     first_seed = preds.sort_values("seed").groupby(["model", "subset", "unit"], as_index=False).first()
     for ax, subset in zip(axes.flat, subsets):
-        part = ok[ok["subset"] == subset].sort_values("rmse")
-        models = list(dict.fromkeys([part["model"].iloc[0]] + ([baseline] if baseline in set(part["model"]) else [])))
+        part = ok[ok[F.SUBSET] == subset].sort_values(F.RMSE)
+        models = list(dict.fromkeys([part[F.MODEL].iloc[0]] + ([baseline] if baseline in set(part[F.MODEL]) else [])))
         colours = figures.model_colours(models)
         order = None
         for model in models:
-            mine = first_seed[(first_seed["model"] == model) & (first_seed["subset"] == subset)]
+            mine = first_seed[(first_seed[F.MODEL] == model) & (first_seed[F.SUBSET] == subset)]
             mine = mine.assign(capped=np.minimum(mine["y_true"], max_rul)).sort_values(["capped", "unit"])
             if order is None:
                 order = mine["unit"].tolist()
@@ -255,25 +259,27 @@ def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: fl
 # ----- the report ---------------------------------------------------------------------------
 def baseline_comparison(preds: pd.DataFrame, baseline: str, max_rul: float) -> pd.DataFrame | None:
     """Every model against ``baseline`` engine by engine, or None when the baseline has no results."""
-    if preds.empty or baseline not in set(preds["model"]):
+    if preds.empty or baseline not in set(preds[F.MODEL]):
         return None
     return compare_to_baseline(preds, baseline, max_rul)
 
 
 def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame, preds: pd.DataFrame,
                  max_rul: float = 125, baseline: str = DEFAULT_BASELINE,
-                 comparison: pd.DataFrame | None = None) -> dict[str, str]:
+                 comparison: pd.DataFrame | None = None, by_model: pd.DataFrame | None = None) -> dict[str, str]:
     """Named markdown tables: the report's sections and the writeup's marker blocks (``board``
     and ``preds``: the run's ``leaderboard`` and ``predictions_frame``; ``comparison``: the
-    ``baseline_comparison`` if already computed)."""
-    subsets = sorted(board["subset"].unique())
+    ``baseline_comparison`` if already computed; ``by_model``: the leaderboard of
+    ``distinct_models(rows)``, for the views keyed on the model, when it differs)."""
+    by_model = board if by_model is None else by_model
+    subsets = sorted(board[F.SUBSET].unique())
     tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
     tables["summary"] = model_summary_table(board)
-    tables["average-rank"] = rank_table(board)
+    tables["average-rank"] = rank_table(by_model)
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
-    tables["leaderboard"] = to_markdown(board.drop(columns=["reason"]))
-    tables["ensemble"] = ensemble_table(rows, board, preds, max_rul)
+    tables["leaderboard"] = to_markdown(board.drop(columns=[F.REASON]))
+    tables["ensemble"] = ensemble_table(rows, by_model, preds, max_rul)
     if comparison is None:
         comparison = baseline_comparison(preds, baseline, max_rul)
     if comparison is None:
@@ -287,7 +293,7 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
 def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame, tables: dict[str, str],
            figures: dict[str, Path], baseline: str = DEFAULT_BASELINE) -> str:
     """The report markdown, from the run's leaderboard and ``build_tables``' tables."""
-    subsets = sorted(board["subset"].unique())
+    subsets = sorted(board[F.SUBSET].unique())
     lines = ["# C-MAPSS RUL study: results", ""]
     config = info.get("config", {})
     lines.append(f"Profile `{config.get('profile', '?')}`, protocol `{info.get('protocol_hash', '?')}`, "
@@ -299,14 +305,14 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                  for name, value in sorted(params.items())]
     if overrides:
         lines += [f"Parameters set on the command line (`--set`), on top of the profile's: {', '.join(overrides)}.", ""]
-    if not info.get("data_verified", True) or any(r.get("data_verified") is False for r in rows):
+    if not info.get("data_verified", True) or any(r.get(F.DATA_VERIFIED) is False for r in rows):
         lines += ["> **UNVERIFIED DATA**: this run used C-MAPSS files whose checksums differ from NASA's. "
                   "Its numbers are not comparable with published results.", ""]
-    not_ok = [r for r in rows if r.get("status") != "ok"]
+    not_ok = [r for r in rows if r.get(F.STATUS) != "ok"]
     if not_ok:
         lines += ["> **Trials that did not produce results**:", ">"]
-        for r in sorted(not_ok, key=lambda r: (r["model"], r["subset"], r["seed"])):
-            lines.append(f"> - `{r['model']}` {r['subset']} seed {r['seed']}: **{r['status']}** - {r.get('reason')}")
+        for r in sorted(not_ok, key=lambda r: (r[F.MODEL], r[F.SUBSET], r[F.SEED])):
+            lines.append(f"> - `{r[F.MODEL]}` {r[F.SUBSET]} seed {r[F.SEED]}: **{r[F.STATUS]}** - {r.get(F.REASON)}")
         lines.append("")
     lines += ["## Summary", "", "RMSE on the capped test truth, mean ± std over seeds; models ordered by mean RMSE.", "",
               tables["summary"]]
@@ -370,16 +376,18 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
         if not path.is_file():
             raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
     rows, info = load_run(run_dir)
-    measured = sorted({r["model"] for r in rows if r.get("status") == "ok"})
+    labelled = distinct_models(rows)  # figures and comparisons key on the model: variants apart
+    measured = sorted({r[F.MODEL] for r in labelled if r.get(F.STATUS) == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
         raise StudyError(f"--baseline {baseline!r} has no results in {run_dir}; models with results: "
                          f"{', '.join(measured) or '(none)'}.")
     board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
+    by_model = board if labelled is rows else leaderboard(labelled)
     max_rul = info.get("protocol", {}).get("max_rul", 125)
-    preds = predictions_frame(rows)
-    figures = write_figures(board, preds, run_dir, max_rul, rows, baseline)
+    preds = predictions_frame(labelled)
+    figures = write_figures(by_model, preds, run_dir, max_rul, labelled, baseline)
     comparison = baseline_comparison(preds, baseline, max_rul)  # the bootstrap runs once
-    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparison)
+    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparison, by_model)
     path = run_dir / "report.md"
     atomic.write_text(path, render(rows, info, board, tables, figures, baseline))
     if writeups:

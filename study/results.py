@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import StudyError, environment_fault
+from study.rows import COST_FIELDS, METRIC_FIELDS, PREDICTION_FIELDS, STATUSES, Field
 
 ROWS_FILE = "trials.jsonl"
 RUN_INFO_FILE = "run.json"
-STATUSES = ("ok", "failed", "skipped")
 #: What every row needs (the leaderboard, resume and report read these).
-REQUIRED: dict[str, type | tuple[type, ...]] = {"key": str, "model": str, "subset": str, "seed": int, "status": str}
+REQUIRED: dict[str, type | tuple[type, ...]] = {Field.KEY: str, Field.MODEL: str, Field.SUBSET: str,
+                                                Field.SEED: int, Field.STATUS: str}
 #: What an ``ok`` row needs in addition: its predictions, and its metrics finite where present.
-OK_METRICS = ("rmse", "rmse_raw", "score", "score_mean", "mae", "rmse_ci_low", "rmse_ci_high",
-              "fit_seconds", "predict_seconds")
-OK_LISTS = ("units", "y_true", "y_pred")
+OK_METRICS = METRIC_FIELDS + COST_FIELDS
+OK_LISTS = PREDICTION_FIELDS
 
 
 def trial_key(model: str, params: dict[str, Any], subset: str, seed: int,
@@ -60,9 +60,9 @@ def row_problem(row: Any) -> str | None:
         value = row[name]
         if not isinstance(value, kind) or isinstance(value, bool):
             return f"{name!r} is {value!r}, not {'a whole number' if kind is int else 'text'}"
-    if row["status"] not in STATUSES:
-        return f"unknown status {row['status']!r}"
-    if row["status"] != "ok":
+    if row[Field.STATUS] not in STATUSES:
+        return f"unknown status {row[Field.STATUS]!r}"
+    if row[Field.STATUS] != "ok":
         return None
     for name in OK_METRICS:  # absent in rows made by hand (tests, tools); never non-finite
         value = row.get(name)
@@ -75,7 +75,7 @@ def row_problem(row: Any) -> str | None:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                for values in lists for v in values):
         return "an ok row with a non-numeric or non-finite prediction"
-    if row.get("n_test_engines", len(lists[0])) != len(lists[0]):
+    if row.get(Field.N_TEST_ENGINES, len(lists[0])) != len(lists[0]):
         return "an ok row whose n_test_engines does not match its predictions"
     return None
 
@@ -134,7 +134,7 @@ class ResultStore:
 
     def latest_by_key(self) -> dict[str, dict[str, Any]]:
         """The last row written for each trial key (a rerun with --force supersedes)."""
-        return {row["key"]: row for row in self.rows()}
+        return {row[Field.KEY]: row for row in self.rows()}
 
     def repair_tail(self) -> str | None:
         """Cut a torn last line (a run killed mid-write) so the file holds whole rows only;

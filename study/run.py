@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m study.run",
         description="Run the C-MAPSS RUL comparison study (resumes an interrupted run in the same --out).")
-    parser.add_argument("--profile", default="standard", help=f"one of {', '.join(PROFILES)} (default: standard)")
+    parser.add_argument("--profile", default="standard", help="; ".join(
+        f"{name}: {profile.description}" for name, profile in PROFILES.items()) + " (default: standard)")
     parser.add_argument("--subsets", type=_csv, help="comma-separated, e.g. FD001,FD003 (default: the profile's)")
     parser.add_argument("--models", type=_csv, help="comma-separated adapter names (default: all; see --list-models)")
     parser.add_argument("--seeds", type=int, help="number of seeds per model and subset (default: the profile's)")

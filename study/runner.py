@@ -23,11 +23,15 @@ from study import atomic, environment, fetch
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
-from study.leaderboard import configs_from, remember_configs, study_rows, write_tables
+from study.leaderboard import N_SEEDS, RMSE_STD
+from study.selection import configs_from, remember_configs, study_rows
+from study.tables import write_tables
 from study.profiles import get_profile
 from study.protocol import PreparedSubset, Protocol, prepare
 from study.lock import run_folder_lock
 from study.registry import all_adapters, get_adapter, registrations
+from study.rows import Field as F
+from study.rows import variant
 from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
@@ -158,7 +162,8 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             for seed in range(config.seeds):
                 key = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
                 specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads,
-                                       tuning=tuned[model, subset].link if (model, subset) in tuned else None))
+                                       tuning=tuned[model, subset].link if (model, subset) in tuned else None,
+                                       profile=config.profile))
     return specs
 
 
@@ -207,7 +212,7 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
         warn(repaired)
     # only successful trials are reused: a skipped or failed one may succeed now (a library
     # installed, weights downloaded, a bug fixed), and retrying a skip costs nothing
-    done = {k: r for k, r in store.latest_by_key().items() if r.get("status") == "ok"}
+    done = {k: r for k, r in store.latest_by_key().items() if r.get(F.STATUS) == "ok"}
     wanted = {s.key for s in specs}
     todo = specs if config.force else [s for s in specs if s.key not in done]
     reused = 0 if config.force else len(wanted & set(done))
@@ -248,13 +253,12 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
             progress.update(current, description=f"  {spec.model} {spec.subset} seed {spec.seed}: {message}")
 
         def on_row(spec: TrialSpec, row: dict[str, Any]) -> None:
-            row["profile"] = config.profile
             rows.append(store.append(row))  # the driver alone writes rows, as each trial finishes
             if sink is not None:
                 try:
                     sink.log(row)
                 except Exception as exc:  # the row is safe in trials.jsonl; the sink is a copy
-                    console.print(f"[yellow]MLflow logging failed for {row['model']} {row['subset']}: {exc}[/]")
+                    console.print(f"[yellow]MLflow logging failed for {row[F.MODEL]} {row[F.SUBSET]}: {exc}[/]")
             _print_row(console, row)
             refresh_outputs()
             progress.advance(overall)
@@ -286,12 +290,11 @@ def _previous_runs(old: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _print_row(console: Console, row: dict[str, Any]) -> None:
-    where = f"{row['model']} {row['subset']} seed {row['seed']}"
-    if row["status"] == "ok":
-        console.print(f"  {where}: RMSE {row['rmse']:.2f}  score {row['score']:.0f}  "
-                      f"fit {row['fit_seconds']:.1f}s")
+    where = f"{row[F.MODEL]} ({variant(row)}) {row[F.SUBSET]} seed {row[F.SEED]}"
+    if row[F.STATUS] == "ok":
+        console.print(f"  {where}: RMSE {row[F.RMSE]:.2f}  score {row[F.SCORE]:.0f}  fit {row[F.FIT_SECONDS]:.1f}s")
     else:
-        console.print(f"  {where}: [yellow]{row['status']}[/] - {row['reason']}")
+        console.print(f"  {where}: [yellow]{row[F.STATUS]}[/] - {row[F.REASON]}")
 
 
 def render_table(table: pd.DataFrame, verified: bool = True) -> Table:
@@ -300,10 +303,10 @@ def render_table(table: pd.DataFrame, verified: bool = True) -> Table:
     if not verified:
         title += " - UNVERIFIED DATA"
     out = Table(title=title, min_width=90)
-    cols = ["model", "subset", "status", "rmse", "rmse_std", "score", "mae", "n_seeds", "fit_seconds"]
+    names = [F.MODEL, F.VARIANT, F.SUBSET, F.STATUS]
+    cols = [*names, F.RMSE, RMSE_STD, F.SCORE, F.MAE, N_SEEDS, F.FIT_SECONDS]
     for col in cols:
-        out.add_column(col, justify="right" if col not in ("model", "subset", "status") else "left",
-                       no_wrap=col in ("model", "subset"))
+        out.add_column(col, justify="left" if col in names else "right", no_wrap=col in names[:3])
     for _, r in table.iterrows():
         out.add_row(*["" if pd.isna(r[c]) else (f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])) for c in cols])
     return out

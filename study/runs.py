@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import StudyError
-from study.leaderboard import configs_from, study_rows
+from study.selection import configs_from, study_rows
 from study.results import ResultStore, read_run_info
 
 

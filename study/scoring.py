@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The metrics ``score_predictions`` gives every trial, in its order (each one a field of the
+#: trial's row). A new metric: computed in ``score_predictions`` and named here; the rows,
+#: their validation, the tables and the MLflow sink take it from here.
+METRICS = ("rmse", "rmse_raw", "mae", "score", "score_mean", "rmse_ci_low", "rmse_ci_high")
+
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Root mean squared error."""

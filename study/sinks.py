@@ -6,9 +6,9 @@ import os
 from typing import Any
 
 from study.errors import EnvironmentFault, StudyError
+from study.rows import COST_FIELDS, METRIC_FIELDS, Field, variant
 
-METRICS = ("rmse", "rmse_raw", "mae", "score", "score_mean", "rmse_ci_low", "rmse_ci_high",
-           "fit_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "n_warnings")
+METRICS = (*METRIC_FIELDS, *COST_FIELDS, Field.WALL_SECONDS, Field.PEAK_RSS_MB, Field.N_WARNINGS)
 
 
 def _unusable(uri: str, exc: Exception) -> StudyError:
@@ -43,13 +43,15 @@ class MlflowSink:
 
     def log(self, row: dict[str, Any]) -> None:
         mlflow = self.mlflow
-        name = f"{row['model']}-{row['subset']}-seed{row['seed']}"
+        name = f"{row[Field.MODEL]}-{row[Field.SUBSET]}-seed{row[Field.SEED]}"
         with mlflow.start_run(run_name=name):
-            mlflow.set_tags({"status": row["status"], "model": row["model"], "subset": row["subset"],
-                             "trial_key": row["key"], "reason": str(row.get("reason") or "")[:250]})
-            params = {"seed": row["seed"], "protocol_hash": row.get("protocol_hash"),
-                      "data_fingerprint": row.get("data_fingerprint"),
-                      **{f"param.{k}": json.dumps(v, default=str)[:250] for k, v in (row.get("params") or {}).items()}}
+            mlflow.set_tags({Field.STATUS: row[Field.STATUS], Field.MODEL: row[Field.MODEL],
+                             Field.SUBSET: row[Field.SUBSET], Field.VARIANT: variant(row),
+                             "trial_key": row[Field.KEY], Field.REASON: str(row.get(Field.REASON) or "")[:250]})
+            params = {Field.SEED: row[Field.SEED], Field.PROTOCOL_HASH: row.get(Field.PROTOCOL_HASH),
+                      Field.DATA_FINGERPRINT: row.get(Field.DATA_FINGERPRINT),
+                      **{f"param.{k}": json.dumps(v, default=str)[:250]
+                         for k, v in (row.get(Field.PARAMS) or {}).items()}}
             mlflow.log_params(params)
             metrics = {k: float(row[k]) for k in METRICS if isinstance(row.get(k), (int, float))}
             if metrics:

@@ -41,7 +41,7 @@ import numpy as np
 
 from study.adapter import FORMULATIONS, Adapter, AdapterError, AdapterUnavailable
 
-REQUIRED_TAGS = ("library", "family", "formulation", "python_dependencies", "needs_gpu", "needs_weights")
+REQUIRED_TAGS = ("library", "family", "formulation", "python_dependencies", "needs_weights")
 #: Default limit on one fit + predict with ``check_params`` (the slowest built-in takes ~12 s on 2 cores).
 DEFAULT_TIME_LIMIT_S = 60.0
 _ATOL = 1e-6  # "the same predictions": equal to float noise

@@ -18,6 +18,7 @@ import numpy as np
 from study.adapter import AdapterUnavailable, TrialContext
 from study.protocol import PreparedSubset
 from study.registry import get_adapter
+from study.rows import Field, TrialRow, trial_row
 from study.scoring import rmse, score_predictions
 from study.validation import cut_engines
 
@@ -39,6 +40,7 @@ class TrialSpec:
     predict_valid: bool = True
     # where a tuned configuration came from (study.tuned): copied into the row, not the key
     tuning: dict[str, Any] | None = field(default=None, hash=False)
+    profile: str | None = None  # the runner profile the parameters came from (into the row)
 
 
 def seed_everything(seed: int) -> None:
@@ -52,60 +54,48 @@ def seed_everything(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
-def base_row(spec: TrialSpec, prepared: PreparedSubset) -> dict[str, Any]:
-    """The identity fields every row has, whatever its outcome."""
-    cls = get_adapter(spec.model)
-    link = {"tuning": spec.tuning} if spec.tuning else {}
-    return {
-        **link,
-        "key": spec.key, "config": spec.config, "model": spec.model, "subset": spec.subset, "seed": spec.seed,
-        "params": spec.params, "protocol_hash": prepared.protocol_hash,
-        "data_fingerprint": prepared.data_fingerprint, "data_verified": prepared.verified,
-        "library": cls.tags.get("library"), "family": cls.tags.get("family"),
-        "formulation": cls.tags.get("formulation"),
-    }
-
-
 def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_rul: float,
               artifacts_dir: Path | None = None,
-              progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+              progress: Callable[[str], None] = lambda message: None) -> TrialRow:
     """Run one trial and return its self-describing row; never raises for adapter errors."""
-    row = base_row(spec, prepared)
-    row["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     cls = get_adapter(spec.model)
+
+    def row(status: str, reason: str | None = None, **outcome: Any) -> TrialRow:
+        return trial_row(spec, prepared, cls.tags, status, reason, started_at, **outcome)
+
     reason = cls.unavailable_reason()
     if reason:
-        return {**row, "status": "skipped", "reason": reason}
+        return row("skipped", reason)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             seed_everything(spec.seed)
-            adapter = cls(seed=spec.seed, **spec.params)
-            adapter.context = TrialContext(artifacts_dir=artifacts_dir, progress=progress,
-                                           time_budget_s=spec.time_limit_s, threads=spec.threads)
+            context = TrialContext(artifacts_dir=artifacts_dir, progress=progress, time_budget_s=spec.time_limit_s,
+                                   threads=spec.threads)
+            adapter = cls(seed=spec.seed, context=context, **spec.params)
             adapter.fit(prepared.train, prepared.valid)
             y_pred = adapter.predict(prepared.test)
             predict_seconds = adapter.predict_seconds_  # before the validation predict resets it
             valid_fields = _valid_predictions(adapter, prepared, max_rul) if spec.predict_valid else {}
         except AdapterUnavailable as exc:
-            return {**row, "status": "skipped", "reason": str(exc)}
+            return row("skipped", str(exc))
         except Exception as exc:  # an adapter's failure is a result, not a crash of the study
-            return {**row, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500],
-                    "traceback": traceback.format_exc()[-4000:],
-                    "wall_seconds": time.perf_counter() - start, **_warning_fields(caught)}
+            return row("failed", f"{type(exc).__name__}: {exc}"[:500], traceback=traceback.format_exc()[-4000:],
+                       wall_seconds=time.perf_counter() - start, **_warning_fields(caught))
     wall = time.perf_counter() - start
-    row.update(status="ok", reason=None, **score_predictions(truth, y_pred, max_rul))
-    row.update(
+    status, reason = "ok", None
+    if spec.time_limit_s and wall > spec.time_limit_s:
+        status, reason = "failed", f"exceeded the profile's time limit ({wall:.0f} s > {spec.time_limit_s:.0f} s)"
+    return row(
+        status, reason, **score_predictions(truth, y_pred, max_rul),
         fit_seconds=adapter.fit_seconds_, predict_seconds=predict_seconds, wall_seconds=wall,
         n_test_engines=len(y_pred), n_parameters=adapter.info_.get("n_parameters"), info=adapter.info_,
         units=prepared.test.units.tolist(), y_true=np.asarray(truth).tolist(), y_pred=y_pred.tolist(),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_warning_fields(caught),
         **valid_fields,
     )
-    if spec.time_limit_s and wall > spec.time_limit_s:
-        row.update(status="failed", reason=f"exceeded the profile's time limit ({wall:.0f} s > {spec.time_limit_s:.0f} s)")
-    return row
 
 
 def _valid_predictions(adapter: Any, prepared: PreparedSubset, max_rul: float) -> dict[str, Any]:
@@ -117,12 +107,11 @@ def _valid_predictions(adapter: Any, prepared: PreparedSubset, max_rul: float) -
     cut = cut_engines(prepared.valid)
     y_pred = adapter.predict(cut.engines)
     y_true = np.minimum(cut.truth, max_rul)
-    return {"valid_units": cut.units.tolist(), "valid_cycles": cut.cycles.tolist(),
-            "valid_y_true": y_true.tolist(), "valid_y_pred": y_pred.tolist(),
-            "valid_rmse": rmse(y_true, y_pred),
-            "valid_predict_seconds": adapter.predict_seconds_}
+    return {Field.VALID_UNITS: cut.units.tolist(), Field.VALID_CYCLES: cut.cycles.tolist(),
+            Field.VALID_Y_TRUE: y_true.tolist(), Field.VALID_Y_PRED: y_pred.tolist(),
+            Field.VALID_RMSE: rmse(y_true, y_pred), Field.VALID_PREDICT_SECONDS: adapter.predict_seconds_}
 
 
 def _warning_fields(caught: list[warnings.WarningMessage]) -> dict[str, Any]:
     messages = sorted({f"{w.category.__name__}: {str(w.message)[:200]}" for w in caught})
-    return {"n_warnings": len(caught), "warnings": messages[:10]}
+    return {Field.N_WARNINGS: len(caught), Field.WARNINGS: messages[:10]}

@@ -52,7 +52,7 @@ def tiny_chronos_dir(tmp_path_factory):
     only: random weights are never used for a reported score); the same one the check kit uses."""
     if importlib.util.find_spec("chronos") is None:
         pytest.skip("chronos-forecasting not installed")
-    from adapters.chronos_embed import build_tiny_random_model
+    from adapters.chronos import build_tiny_random_model
 
     return build_tiny_random_model(tmp_path_factory.mktemp("tiny-chronos") / "tiny-chronos-bolt")
 

@@ -27,7 +27,7 @@ class GoodAdapter(Adapter):
 
     name = "kit-good"
     tags = {"library": "numpy", "family": "linear", "formulation": "regression", "python_dependencies": [],
-            "needs_gpu": False, "needs_weights": False}
+            "needs_weights": False}
     default_params = {"ridge": 1.0}
 
     def _fit(self, train, valid):

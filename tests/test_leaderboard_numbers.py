@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.leaderboard import (LEADERBOARD_COLUMNS, configs_from, current_rows, leaderboard, predictions_frame, ranks,
-                               study_rows)
+from study.leaderboard import LEADERBOARD_COLUMNS, leaderboard, predictions_frame, ranks
+from study.selection import configs_from, current_rows, study_rows
 from study.results import trial_key
 
 
@@ -135,7 +135,7 @@ def test_rows_without_family_or_formulation_still_make_a_line():
 
 
 def test_run_json_remembers_the_last_twenty_configurations_per_pair_newest_last():
-    from study.leaderboard import remember_configs
+    from study.selection import remember_configs
 
     asked: dict = {}
     for i in range(25):

@@ -85,8 +85,8 @@ def test_short_engines_are_front_padded_by_repeating_the_first_cycle():
 def test_protocol_hash_changes_with_any_setting():
     base = Protocol()
     assert base.hash() == Protocol().hash()
-    assert base.hash() != base.with_overrides(max_rul=130).hash()
-    assert base.hash() != base.with_overrides(windows={**DEFAULT_WINDOWS, "FD001": 40}).hash()
+    assert base.hash() != dataclasses.replace(base, max_rul=130).hash()
+    assert base.hash() != dataclasses.replace(base, windows={**DEFAULT_WINDOWS, "FD001": 40}).hash()
     assert base.hash() in base.card()
 
 

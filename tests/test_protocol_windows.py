@@ -2,6 +2,7 @@
 committed study: what every model is shown and scored on."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def test_the_committed_study_ran_todays_default_protocol():
     info = json.loads((ROOT / "reports/study/run.json").read_text())
     assert Protocol().hash() == info["protocol_hash"]
     assert Protocol().as_dict() == info["protocol"]
-    changed = Protocol().with_overrides(max_rul=130)
+    changed = dataclasses.replace(Protocol(), max_rul=130)
     assert changed.max_rul == 130 and Protocol().max_rul == 125 and changed.hash() != Protocol().hash()
     assert len(Protocol().hash()) == 12 and isinstance(Protocol().as_dict()["channels"], list)
 

@@ -106,7 +106,7 @@ def test_list_models_prints_the_install_hint_with_its_extra(plugin_on_path, monk
 
 def test_a_duplicate_name_is_an_error_naming_both_sources(bad_plugin):
     bad_plugin("duplicate")
-    message = "registered twice: by built-in module adapters/xgboost_features.py and by package duplicate-study-plugin"
+    message = "registered twice: by built-in module adapters/xgboost.py and by package duplicate-study-plugin"
     with pytest.raises(AdapterError, match=message):
         get_adapter("xgboost")
     with pytest.raises(AdapterError, match=message):

@@ -51,7 +51,7 @@ def _synthetic_rows(tmp_path: Path) -> Path:
 def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_path):
     run = _synthetic_rows(tmp_path)
     text = write_report(run).read_text()
-    assert "| beta | GBDT | 12.50 ± 0.71 | 12.50 ± 0.71 | 12 | 2 |" in text  # the summary line
+    assert "| beta | hand-tuned | GBDT | 12.50 ± 0.71 | 12.50 ± 0.71 | 12 | 2 |" in text  # the summary line
     for heading in ("## Summary", "## FD001", "## FD003", "## Against the baseline (lstm), engine by engine",
                     "## Ranking across subsets", "## Published results (reported, not reproduced here)",
                     "## Figures", "## Library friction", "## Protocol", "## Data checksums", "## Versions and machine"):
@@ -97,7 +97,7 @@ def test_report_rebuilds_stale_tables_from_the_trial_rows(tmp_path):
     assert len(predictions) == 2 * 2 * 2 * 20  # models x subsets x seeds x engines; the failure has none
     assert set(predictions["model"]) == {"alpha", "beta"}
     board = (run / "leaderboard.md").read_text()
-    assert board.startswith("> **Unverified data**") and "| beta | FD003 |" in board
+    assert board.startswith("> **Unverified data**") and "| beta | hand-tuned | FD003 |" in board
     assert len(pd.read_csv(run / "leaderboard.csv")) == 5  # alpha/beta x FD001/FD003, gamma FD001
 
 
@@ -134,7 +134,7 @@ def test_report_of_a_real_smoke_run_matches_its_leaderboard(cmapss_dir, tmp_path
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "report.md").read_text()
     rmse = pd.read_csv(tmp_path / "leaderboard.csv")["rmse"].iloc[0]
-    assert re.search(rf"\| xgboost \| GBDT \| {rmse:.2f} \(1 seed\) \|", text)
+    assert re.search(rf"\| xgboost \| smoke \| GBDT \| {rmse:.2f} \(1 seed\) \|", text)
     assert "Protocol" in text and "963b5e22" in text
 
 
@@ -163,3 +163,26 @@ def test_report_refuses_a_baseline_or_writeup_that_is_not_there(tmp_path):
     result = subprocess.run([sys.executable, "-m", "study.report", str(run), "--writeup", str(tmp_path / "no.md")],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_a_report_shows_a_models_variants_side_by_side_and_keeps_them_apart_in_its_views(tmp_path):
+    """The next study holds default, tuned and hand-tuned rows of one model: the tables show
+    one line per variant, and the views keyed on the model (ranks, figures, comparisons) see
+    "lstm (default)" and "lstm (tuned)" as two models instead of mixing their predictions."""
+    store = ResultStore(tmp_path)
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(5, 200, 20)
+    for model, identity, noise in (("lstm", {"profile": "default"}, 20.0),
+                                   ("lstm", {"profile": "standard", "tuning": {"folder": "t"}}, 10.0),
+                                   ("xgb", {"profile": "standard"}, 15.0)):
+        for subset in ("FD001", "FD003"):
+            pred = np.minimum(truth, 125) + rng.normal(0, noise, 20)
+            store.append({"key": f"{model}-{identity['profile']}-{subset}", "model": model, "subset": subset,
+                          "seed": 0, "status": "ok", "family": "F", "params": {}, "protocol_hash": "p",
+                          "data_fingerprint": "d", "rmse": noise, "units": list(range(1, 21)),
+                          "y_true": truth.tolist(), "y_pred": pred.tolist(), "fit_seconds": 1.0, **identity})
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"profile": "standard"}, "protocol_hash": "p"}))
+    text = write_report(tmp_path, baseline="xgb").read_text()
+    assert "| lstm | tuned | F | 10.00 (1 seed) |" in text and "| lstm | default | F | 20.00 (1 seed) |" in text
+    assert "| lstm (tuned) | 1.0" in text and "| lstm (default) | 3.0" in text  # the average-rank table
+    assert list(tmp_path.glob("fig_*.png"))

@@ -6,8 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from study.leaderboard import (configs_from, current_rows, leaderboard, predictions_frame, ranks, remember_configs,
-                               row_config, study_rows, to_markdown)
+from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
+from study.selection import configs_from, current_rows, remember_configs, row_config, study_rows
 from study.results import ResultStore, config_key, trial_key
 
 
@@ -59,7 +59,7 @@ def test_leaderboard_means_over_seeds_and_keeps_failures_visible():
     assert table.loc["a", "n_seeds"] == 2
     assert table.loc["b", "status"] == "failed" and table.loc["b", "reason"] == "boom"
     assert math.isnan(table.loc["b", "rmse"])
-    assert "| a | FD001 | ok | 11.00 |" in to_markdown(leaderboard(rows))
+    assert "| a | hand-tuned | FD001 | ok | 11.00 |" in to_markdown(leaderboard(rows))
 
 
 def test_partial_failure_is_flagged_in_the_status():

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from study.leaderboard import row_config
+from study.selection import row_config
 from study.registry import get_adapter
 from study.runner import RunConfig, plan_trials, run_study
 from study.results import ResultStore

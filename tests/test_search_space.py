@@ -89,7 +89,7 @@ def test_int_and_float_membership_are_strict_about_types():
 
 
 def test_chronos_mean_plus_last_pooling_doubles_the_embedding(tiny_chronos_dir, synthetic_prepared):
-    from adapters.chronos_embed import ChronosEmbeddingAdapter
+    from adapters.chronos import ChronosEmbeddingAdapter
 
     prepared, _ = synthetic_prepared
     widths = {}

@@ -297,7 +297,7 @@ def test_adapter_fits_predicts_and_reports(cls, synthetic_prepared):
     assert info["n_parameters"] > 0 and info["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert 1 <= info["best_epoch"] <= info["epochs_run"]
     assert any(m.startswith("epoch 1/") for m in messages)
-    assert cls.tags["library"] == "torch (ours)" and cls.tags["needs_gpu"] is False
+    assert cls.tags["library"] == "torch (ours)" and cls.tags["needs_weights"] is False
 
 
 @pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.name)

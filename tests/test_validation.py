@@ -30,7 +30,7 @@ def test_cut_engines_look_like_test_engines_and_their_truth_is_the_training_labe
 
 
 def test_an_ok_row_stores_the_adapters_own_predictions_for_the_cut_validation_engines(synthetic_prepared):
-    from adapters.xgboost_features import XGBoostAdapter
+    from adapters.xgboost import XGBoostAdapter
 
     prepared, truth = synthetic_prepared
     params = XGBoostAdapter.params_for("smoke")
@@ -54,7 +54,7 @@ def test_an_ok_row_stores_the_adapters_own_predictions_for_the_cut_validation_en
 def test_rows_written_before_validation_predictions_still_make_every_table(tmp_path):
     from pathlib import Path
 
-    from study.leaderboard import write_tables
+    from study.tables import write_tables
     from study.results import ResultStore
 
     committed = Path(__file__).resolve().parents[1] / "reports" / "study"

@@ -16,60 +16,35 @@ from study.adapter import Adapter, AdapterError
 from study.search_space import Categorical, Float, Int
 from study.conversions import window_end_cycles
 from study.protocol import EngineSet
+from study.scoring import rmse
 
 #: Trainer settings shared by every torch adapter (here, not in trainer.py, so that reading
 #: an adapter's defaults needs no torch import). Unknown keys are ignored by TrainConfig.
+#: The study's hand-chosen ("hand-tuned", ``standard`` profile) trainer settings; how each was
+#: chosen on validation engines: reports/network-settings.md.
 TRAINER_PARAMS: dict[str, Any] = {
     "epochs": 30,
-    # Chosen on the FD003 *validation* engines (LSTM, seed 0): batch 256 x 4096 windows at lr
-    # 1e-3 (480 optimiser steps in all) underfitted (valid RMSE 22.4); batch 128 x 8192
-    # windows at lr 3e-3 gave 14.8, batch 64 gave 14.3 at twice the cost.
-    "batch_size": 128,
+    "batch_size": 128,  # reports/network-settings.md#batch-size-windows-per-epoch-and-learning-rate-128-8192-3e-3
     "windows_per_epoch": 8192,   # random training windows per epoch: same cost on every subset
     "lr": 3e-3,
     "weight_decay": 1e-4,
     "schedule": "onecycle",
     "grad_clip": 1.0,
-    # 6, not 10: replaying the previous study's 36 per-epoch validation curves, patience 6
-    # keeps the same checkpoint in 34 of 36 trials (mean validation RMSE +0.01) and runs ~20%
-    # fewer epochs, which pays for the longer history below.
-    "patience": 6,
+    "patience": 6,  # reports/network-settings.md#early-stopping-patience-6-not-10
     "ema_decay": 0.0,            # > 0: select and keep an exponential moving average of the weights
     "input_noise": 0.0,          # std of Gaussian noise on the z-scored training inputs
-    # The cycle count as one more input channel, on these subsets (True/False: all/none).
-    # Chosen on validation engines (reports/gpu_check/README.md): it lowered the validation
-    # RMSE of all three nets on FD002 and FD004 (by 1.1-2.1) and of LSTM/Transformer on FD003,
-    # and raised it on FD001 (by 0.2-1.7). Over the study's 3 seeds its FD003 validation gain
-    # held for the Transformer only (LSTM and Mamba: no change). The FD001 verdict was made
-    # with one window of history on one split; rechecked with today's two windows on five
-    # splits, it was mixed for the LSTM and Mamba but lowered the Transformer's validation RMSE
-    # on every split, so the Transformer takes the cycle count on FD001 too (``subset_params``).
+    # the cycle count as one more input channel, on these subsets (True/False: all/none);
+    # reports/network-settings.md#the-cycle-count-as-an-input-channel-fd002-fd003-fd004
     "cycle_channel": ["FD002", "FD003", "FD004"],
-    # How many cycles the net reads, as a multiple of the protocol's window. Windows still end
-    # at the same cycles (so the same windows are scored); cycles before an engine's first
-    # are its first cycle repeated, as the protocol pads short engines. 2.0 was chosen on the
-    # validation engines (reports/gpu_check/README.md, 3 seeds): it lowered the validation
-    # RMSE of all three nets on FD001, FD002 and FD003, by 1.4 to 3.8, in every seed; it
-    # roughly doubles the CPU cost per epoch (LSTM 1.6x, Transformer 2.1x, Mamba 2.0x).
+    # cycles the net reads, as a multiple of the protocol's window (windows end where the
+    # protocol's do); reports/network-settings.md#history-20-windows-history_factor
     "history_factor": 2.0,
-    # Causal exponential smoothing of the channels along each engine's history (the weight of
-    # the newest cycle, in (0, 1]; 0: off). It only uses cycles up to the one smoothed. Off:
-    # on validation, on top of the longer history, it helped the Transformer on FD001/FD002
-    # and hurt on FD003, and hurt the LSTM everywhere (same sweep). The Transformer turns it
-    # on for FD001 only, where five validation splits supported it (its ``subset_params``).
+    # causal exponential smoothing of the channels (weight of the newest cycle; 0: off);
+    # reports/network-settings.md#causal-smoothing-of-the-inputs-off-smoothing-00
     "smoothing": 0.0,
-    # Nets per trial, each trained on the same windows from its own seed (trial seed x
-    # ensemble + member index, so ensemble 1 is the plain single net); the trial predicts their
-    # mean. 1 in the standard profile: k members cost k times as much, beyond the CPU hour.
+    # nets per trial, their mean predicted; reports/network-settings.md#nets-per-trial-1-ensemble
     "ensemble": 1,
-    # Mixed precision ("fp32", "bf16" or "fp16"; see trainer.PRECISIONS). On this study's CPU
-    # (AVX-512 BF16) bfloat16 autocast made a training epoch 2.6-3.1x faster for the LSTM and
-    # 1.1-1.3x for the Transformer and Mamba (reports/bench_torch_precision.txt; in real trials,
-    # two at a time: LSTM 1.4-2.3x, Transformer 1.1x, Mamba none). It moved the Transformer's
-    # and Mamba's FD001 validation RMSE by at most 0.08 (the LSTM's by -2.8 to +0.3, no
-    # direction) on five splits (reports/gpu_check/README.md). fp32 stays the default: the
-    # committed study ran in it, CPUs without native bfloat16 would be slowed down, and it is
-    # unmeasured on a GPU.
+    # "fp32", "bf16" or "fp16" (trainer.PRECISIONS); reports/network-settings.md#precision-fp32-precision
     "precision": "fp32",
     "device": "auto",
     "threads": None,
@@ -131,10 +106,8 @@ def torch_tags(family: str) -> dict[str, Any]:
         "library": "torch (ours)",
         "family": family,
         "formulation": "regression",
-        "input_format": "windows (n, time, channels)",
         "python_dependencies": ["torch"],
         "install_extra": "torch",
-        "needs_gpu": False,
         "needs_weights": False,
     }
 
@@ -149,6 +122,7 @@ class TorchWindowRegressor(Adapter):
 
     # what the trials before these parameters existed ran: one net, float32, labels / largest label
     key_neutral_params = {"ensemble": 1, "precision": "fp32", "label_scale": None}
+    threads_key_entry = {"threads": None}  # what the committed rows hashed
 
     @abstractmethod
     def _build_net(self, n_channels: int, window: int):
@@ -200,7 +174,7 @@ class TorchWindowRegressor(Adapter):
         members = int(self.params.get("ensemble", 1))
         if members < 1:
             raise AdapterError(f"{self.name}: ensemble must be >= 1, got {members}")
-        threads = configure_threads(self.params.get("threads") or self.context.threads)
+        threads = configure_threads(self.threads)
         self.device_ = select_device(self.params.get("device", "auto"))
         self.__dict__.pop("cycle_scale_", None)  # fitted on this fit's training windows only
         x, y = self._inputs(train, last_only=False), train.windows()[1]
@@ -268,5 +242,5 @@ def _ensemble_info(results: list, valid_pred: np.ndarray | None, valid_rul: np.n
         "precision": results[0].precision,
     }
     if valid_pred is not None and len(valid_pred):
-        info["best_valid_rmse"] = float(np.sqrt(np.mean((valid_pred - valid_rul) ** 2)))
+        info["best_valid_rmse"] = rmse(valid_rul, valid_pred)
     return info

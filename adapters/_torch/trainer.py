@@ -24,6 +24,7 @@ from adapters._torch import PLAIN_TRAINER_PARAMS as _PLAIN
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from study.environment import available_cores
+from study.scoring import rmse
 
 #: Windows per forward pass when predicting (validation each epoch, test). 256, not 2048:
 #: smaller batches stay in the CPU cache (FD004, 10,000 windows, one thread: Mamba 6.0 -> 3.4 s,
@@ -253,7 +254,7 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         if has_valid:
             pred = predict_windows(evaluated, x_valid, device, config.eval_batch_size, config.label_scale,
                                    config.precision)
-            valid_rmse = float(np.sqrt(np.mean((np.clip(pred, 0, None) - y_valid) ** 2)))
+            valid_rmse = rmse(y_valid, np.clip(pred, 0, None))
             record["valid_rmse"] = valid_rmse
             if valid_rmse < best_rmse - 1e-4:
                 best_rmse, best_epoch, stale = valid_rmse, epoch, 0

@@ -15,24 +15,22 @@ class HistGradientBoostingAdapter(Adapter):
     name = "sklearn-hgb"
     tags = {"library": "scikit-learn", "family": "GBDT", "formulation": "regression",
             "python_dependencies": ["sklearn"], "install_hint": "pip install scikit-learn",
-            "needs_gpu": False, "needs_weights": False}
+            "needs_weights": False}
     default_params = {"max_iter": 1000, "learning_rate": 0.05, "max_leaf_nodes": 15,
                       "min_samples_leaf": 50, "l2_regularization": 1.0, "max_features": 0.5}
     profiles = {"smoke": {"max_iter": 40, "learning_rate": 0.2}}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
 
         x, y, _ = to_tabular(train)
         stop = valid is not None and len(valid) > 0
         held_out = dict(zip(("X_val", "y_val"), to_tabular(valid)[:2])) if stop else {}
         self.model_ = HistGradientBoostingRegressor(**self.params, early_stopping=stop, n_iter_no_change=30,
                                                     random_state=self.seed)
-        with threadpool_limits(self.context.threads):  # the trial's share of the cores (None: all)
-            self.model_.fit(x, y, **held_out)
+        self.model_.fit(x, y, **held_out)  # its OpenMP pool kept to the trial's CPU share by the base class
         self.info_ = {"n_iter": int(self.model_.n_iter_), "n_train_windows": len(x)}
 
     def _predict(self, test: EngineSet) -> np.ndarray:
         x, _, _ = to_tabular(test, last_only=True)
-        return np.clip(self.model_.predict(x), 0, None)
+        return self.model_.predict(x)  # clipped at 0 by the base class

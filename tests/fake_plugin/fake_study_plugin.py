@@ -14,7 +14,7 @@ class ConstantAdapter(Adapter):
 
     name = "test-constant"
     tags = {"library": "none", "family": "baseline", "formulation": "regression",
-            "python_dependencies": [], "needs_gpu": False, "needs_weights": False}
+            "python_dependencies": [], "needs_weights": False}
     default_params = {"offset": 0.0, "delay": 0.0}
 
     def _fit(self, train, valid):

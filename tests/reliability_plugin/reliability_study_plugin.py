@@ -16,7 +16,7 @@ class SpawningAdapter(Adapter):
 
     name = "test-spawns-child"
     tags = {"library": "none", "family": "baseline", "formulation": "regression",
-            "python_dependencies": [], "needs_gpu": False, "needs_weights": False}
+            "python_dependencies": [], "needs_weights": False}
     default_params = {"pid_file": ""}
 
     def _fit(self, train, valid):

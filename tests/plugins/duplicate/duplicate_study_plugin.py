@@ -7,7 +7,7 @@ from study.adapter import Adapter
 class AnotherXGBoost(Adapter):
     name = "xgboost"
     tags = {"library": "none", "family": "constant", "formulation": "regression",
-            "python_dependencies": [], "needs_gpu": False, "needs_weights": False}
+            "python_dependencies": [], "needs_weights": False}
 
     def _fit(self, train, valid):
         pass

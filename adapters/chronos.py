@@ -9,6 +9,7 @@ import numpy as np
 from study.adapter import Adapter, AdapterUnavailable
 from study.conversions import subsample_indices
 from study.protocol import EngineSet
+from study.scoring import rmse
 from study.search_space import Categorical
 
 HOW_TO_GET_WEIGHTS = (
@@ -57,11 +58,9 @@ class ChronosEmbeddingAdapter(Adapter):
         "library": "chronos-forecasting",
         "family": "time-series foundation model (frozen encoder)",
         "formulation": "embedding+head",
-        "input_format": "torch tensor (windows x channels, time), one univariate series per row",
         "python_dependencies": ["chronos", "transformers", "torch"],
         "import_modules": ["chronos"],
         "install_extra": "chronos",
-        "needs_gpu": False,
         "needs_weights": True,
         "conversions": 2,  # windows -> (n*channels, time) tensor -> pooled (n, channels*features)
         "workarounds": [
@@ -149,7 +148,7 @@ class ChronosEmbeddingAdapter(Adapter):
             zv = (valid_features - self.scaler_mean_) / self.scaler_std_
             for alpha in alphas:
                 head = Ridge(alpha=alpha).fit(z, y)
-                scores[str(alpha)] = float(np.sqrt(np.mean((head.predict(zv) - yv) ** 2)))
+                scores[str(alpha)] = rmse(yv, head.predict(zv))
             best = min(alphas, key=lambda a: scores[str(a)])
         else:
             best = alphas[len(alphas) // 2]
@@ -158,7 +157,7 @@ class ChronosEmbeddingAdapter(Adapter):
 
     def _predict(self, test: EngineSet) -> np.ndarray:
         z = (self._embed(test.last_windows()) - self.scaler_mean_) / self.scaler_std_
-        return np.clip(self.head_.predict(z), 0, None)
+        return self.head_.predict(z)
 
     @classmethod
     def check_params(cls, workdir: Path) -> dict:

@@ -18,10 +18,8 @@ class XGBoostAdapter(Adapter):
         "library": "xgboost",
         "family": "GBDT",
         "formulation": "regression",
-        "input_format": "tabular window features",
         "python_dependencies": ["xgboost"],
         "install_extra": "xgboost",
-        "needs_gpu": False,
         "needs_weights": False,
     }
     default_params = {
@@ -32,11 +30,12 @@ class XGBoostAdapter(Adapter):
         "colsample_bytree": 0.5,
         "min_child_weight": 5,
         "early_stopping_rounds": 100,
-        "n_jobs": None,  # None: the trial's share of the CPU (cores / parallel trials)
+        "threads": None,  # None: the trial's share of the CPU (cores / parallel trials)
     }
     param_ranges = {"n_estimators": (1, None), "learning_rate": (0, 1), "max_depth": (0, None), "subsample": (0, 1),
                     "colsample_bytree": (0, 1), "min_child_weight": (0, None), "early_stopping_rounds": (1, None),
-                    "n_jobs": (1, None)}
+                    "threads": (1, None)}
+    threads_key_entry = {"n_jobs": 2}  # what the committed rows hashed (their n_jobs parameter)
     # default: XGBRegressor's own defaults (100 trees, learning rate 0.3, depth 6, no row or
     # column sampling, min_child_weight 1); early stopping on the validation engines stays, as
     # for every model that trains in rounds
@@ -52,8 +51,8 @@ class XGBoostAdapter(Adapter):
         import xgboost as xgb
 
         x, y, _ = to_tabular(train)
-        params = dict(self.params)
-        params["n_jobs"] = params["n_jobs"] or self.context.threads or 1
+        params = {name: value for name, value in self.params.items() if name != "threads"}
+        params["n_jobs"] = self.threads
         rounds = params.pop("early_stopping_rounds")
         eval_set = None
         if valid is not None and len(valid):
@@ -69,4 +68,4 @@ class XGBoostAdapter(Adapter):
 
     def _predict(self, test: EngineSet) -> np.ndarray:
         x, _, _ = to_tabular(test, last_only=True)
-        return np.clip(self.model_.predict(x), 0, None)
+        return self.model_.predict(x)

@@ -1,0 +1,195 @@
+"""The trial row: every field it has, the one constructor, and what is derived from it.
+
+A row is the study's unit of record: one trial (model, subset, seed) as written to
+``trials.jsonl``. It stands alone: its protocol hash, data fingerprint, configuration
+(parameters, profile, tuning link), package versions, machine and timings travel with it,
+so a row copied out of its run folder still says what it measured and how. Rows stay plain
+JSON objects (old rows load as they were written); the field names live here only, as the
+attributes of ``Field``, and a new metric is one name in ``study.scoring.METRICS``.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+from study import environment
+from study.scoring import METRICS
+
+
+class Field:
+    """The name of each row field (use these, never the string itself)."""
+
+    # identity: what was run, on what
+    KEY = "key"  # the resume key (study.results.trial_key)
+    CONFIG = "config"  # the key without the seed: the trials one leaderboard line averages
+    MODEL = "model"
+    SUBSET = "subset"
+    SEED = "seed"
+    PARAMS = "params"
+    PROFILE = "profile"  # the runner profile the parameters came from
+    TUNING = "tuning"  # where a tuned configuration came from (study.tuned); absent otherwise
+    PROTOCOL_HASH = "protocol_hash"
+    DATA_FINGERPRINT = "data_fingerprint"
+    DATA_VERIFIED = "data_verified"
+    LIBRARY = "library"
+    FAMILY = "family"
+    FORMULATION = "formulation"
+    VERSIONS = "versions"  # installed versions of the packages that can change results
+    MACHINE = "machine"
+    STARTED_AT = "started_at"
+    # outcome
+    STATUS = "status"
+    REASON = "reason"
+    TRACEBACK = "traceback"
+    # metrics read by name (all of them: ``METRIC_FIELDS``)
+    RMSE = "rmse"  # the ranking metric
+    MAE = "mae"
+    SCORE = "score"
+    # timings and costs
+    FIT_SECONDS = "fit_seconds"
+    PREDICT_SECONDS = "predict_seconds"
+    WALL_SECONDS = "wall_seconds"
+    PEAK_RSS_MB = "peak_rss_mb"
+    N_PARAMETERS = "n_parameters"
+    N_WARNINGS = "n_warnings"
+    WARNINGS = "warnings"
+    INFO = "info"  # the adapter's own summary (best epoch, chosen model...)
+    # test predictions
+    N_TEST_ENGINES = "n_test_engines"
+    UNITS = "units"
+    Y_TRUE = "y_true"
+    Y_PRED = "y_pred"
+    # predictions for the cut validation engines (study.validation)
+    VALID_UNITS = "valid_units"
+    VALID_CYCLES = "valid_cycles"
+    VALID_Y_TRUE = "valid_y_true"
+    VALID_Y_PRED = "valid_y_pred"
+    VALID_RMSE = "valid_rmse"
+    VALID_PREDICT_SECONDS = "valid_predict_seconds"
+    VALID_IN_SAMPLE = "valid_in_sample"  # an ensemble's: its weights were fitted on these predictions
+    # derived, never stored: see ``variant``
+    VARIANT = "variant"
+
+
+class TrialRow(TypedDict, total=False):
+    """A row's fields and their JSON types (metrics: the names in ``study.scoring.METRICS``,
+    floats). Only key, model, subset, seed and status are required (``study.results``)."""
+
+    key: str
+    config: str
+    model: str
+    subset: str
+    seed: int
+    params: dict[str, Any]
+    profile: str | None
+    tuning: dict[str, Any]
+    protocol_hash: str
+    data_fingerprint: str
+    data_verified: bool
+    library: str | None
+    family: str | None
+    formulation: str | None
+    versions: dict[str, str]
+    machine: dict[str, Any]
+    started_at: str
+    status: str
+    reason: str | None
+    traceback: str
+    fit_seconds: float
+    predict_seconds: float
+    wall_seconds: float
+    peak_rss_mb: float
+    n_parameters: int | None
+    n_warnings: int
+    warnings: list[str]
+    info: dict[str, Any]
+    n_test_engines: int
+    units: list[int]
+    y_true: list[float]
+    y_pred: list[float]
+    valid_units: list[int]
+    valid_cycles: list[int]
+    valid_y_true: list[float]
+    valid_y_pred: list[float]
+    valid_rmse: float
+    valid_predict_seconds: float
+    valid_in_sample: bool
+
+
+STATUSES = ("ok", "failed", "skipped")
+#: The metrics an ``ok`` row carries (``study.scoring.score_predictions``).
+METRIC_FIELDS: tuple[str, ...] = METRICS
+#: Costs a table averages over seeds next to the metrics.
+COST_FIELDS = (Field.FIT_SECONDS, Field.PREDICT_SECONDS)
+#: The per-engine lists an ``ok`` row must hold, equally long.
+PREDICTION_FIELDS = (Field.UNITS, Field.Y_TRUE, Field.Y_PRED)
+
+#: ``variant`` of a row by its profile: what kind of configuration it ran.
+PROFILE_VARIANTS = {"default": "default", "standard": "hand-tuned"}
+TUNED = "tuned"
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> tuple[dict[str, str], dict[str, Any]]:
+    """Package versions and machine, looked up once per process (they do not change in it)."""
+    return environment.package_versions(), environment.machine()
+
+
+def trial_row(spec: Any, prepared: Any, tags: Mapping[str, Any], status: str, reason: str | None = None,
+              started_at: str | None = None, **outcome: Any) -> TrialRow:
+    """THE constructor of a trial row, whatever its outcome.
+
+    ``spec``: the ``study.trial.TrialSpec`` (key, config, model, subset, seed, params, profile,
+    tuning); ``prepared``: the ``PreparedSubset`` it ran on (protocol hash, data fingerprint,
+    verified); ``tags``: the adapter's tags (library, family, formulation); ``outcome``: the
+    fields the outcome adds (metrics, timings, predictions), by their ``Field`` names.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; a row's status is one of {', '.join(STATUSES)}")
+    unknown = sorted(set(outcome) - set(TrialRow.__annotations__) - set(METRIC_FIELDS))
+    if unknown:
+        raise ValueError(f"not row fields: {', '.join(unknown)} (add them to study.rows)")
+    versions, machine = _environment()
+    row: dict[str, Any] = {Field.TUNING: spec.tuning} if spec.tuning else {}
+    row.update({
+        Field.KEY: spec.key, Field.CONFIG: spec.config, Field.MODEL: spec.model, Field.SUBSET: spec.subset,
+        Field.SEED: spec.seed, Field.PARAMS: spec.params, Field.PROFILE: spec.profile,
+        Field.PROTOCOL_HASH: prepared.protocol_hash, Field.DATA_FINGERPRINT: prepared.data_fingerprint,
+        Field.DATA_VERIFIED: prepared.verified, Field.LIBRARY: tags.get("library"),
+        Field.FAMILY: tags.get("family"), Field.FORMULATION: tags.get("formulation"),
+        Field.VERSIONS: versions, Field.MACHINE: machine,
+        Field.STARTED_AT: started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        Field.STATUS: status, Field.REASON: reason,
+    })
+    row.update(outcome)
+    return row  # type: ignore[return-value]
+
+
+def variant(row: Mapping[str, Any]) -> str:
+    """What kind of configuration a row ran, derived (so old rows have one too): ``tuned``
+    with a tuning link, ``default`` for the out-of-the-box profile, ``hand-tuned`` for the
+    study's hand-chosen ``standard`` settings, else the profile's name (``smoke``...). A row
+    without a profile (made by hand or by a tool) is ``hand-tuned``, the runner's default."""
+    if row.get(Field.TUNING):
+        return TUNED
+    profile = row.get(Field.PROFILE) or "standard"
+    return PROFILE_VARIANTS.get(profile, profile)
+
+
+def distinct_models(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with model names that tell variants apart ("lstm (tuned)") where a model has
+    rows of several variants; the rows themselves when none has. For views that key on the
+    model alone (figures, engine-by-engine comparisons, ranks); the tables show ``variant``."""
+    kinds: dict[str, set[str]] = {}
+    for row in rows:
+        kinds.setdefault(row[Field.MODEL], set()).add(variant(row))
+    if all(len(found) == 1 for found in kinds.values()):
+        return rows
+    return [{**row, Field.MODEL: f"{row[Field.MODEL]} ({variant(row)})"} if len(kinds[row[Field.MODEL]]) > 1
+            else row for row in rows]
+
+
+__all__ = ["Field", "TrialRow", "trial_row", "variant", "distinct_models", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
+           "PREDICTION_FIELDS"]
