@@ -1,9 +1,11 @@
 """The study's own ensemble: combine models' predictions with weights chosen on validation
 engines only, then score the combination once on the test engines.
 
-``python -m study.ensemble RUN_DIR`` reads a run folder's rows, and for each (subset, seed)
-combines the models' trials of that seed (so the ensemble's spread over seeds is comparable
-with any model's), appends one row per method to ``trials.jsonl`` and rebuilds the tables.
+``python -m study.ensemble RUN_DIR`` reads a run folder's rows, and for each (variant, subset,
+seed) combines the models' trials of that seed (so the ensemble's spread over seeds is
+comparable with any model's) and of that variant (``study.rows.variant``: the tuned models
+are combined with each other, the out-of-the-box ones with each other, never across), appends
+one row per method to ``trials.jsonl`` and rebuilds the tables.
 
 Two well-known ways to choose weights, both from the members' validation predictions alone:
 - ``greedy`` (the ``ensemble`` row): Caruana et al. (2004) ensemble selection with
@@ -37,6 +39,8 @@ from study.tables import write_tables
 from study.lock import run_folder_lock
 from study.results import ResultStore, _digest
 from study.runs import load_run
+from study.rows import Field as F
+from study.rows import variant
 from study.scoring import rmse, score_predictions
 
 METHODS = {"greedy": "ensemble", "nnls": "ensemble-nnls"}
@@ -114,12 +118,17 @@ def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
     params = {"method": method, "rounds": rounds if method == "greedy" else None,
               "members": [r["model"] for r in members]}
     config = _digest([name, params, subset, sorted(r["config"] for r in members)])
+    # an ensemble of tuned members is tuned too (the variant is derived from this link): the
+    # link names each member's tuning study
+    tuning = ({"members": {r["model"]: (r[F.TUNING] or {}).get("study_id") for r in members}}
+              if all(r.get(F.TUNING) for r in members) else None)
     return {
         "key": _digest([name, params, sorted(r["key"] for r in members)]), "config": config,
         "model": name, "subset": subset, "seed": seed, "params": params,
         "protocol_hash": members[0].get("protocol_hash"), "data_fingerprint": members[0].get("data_fingerprint"),
         "data_verified": all(r.get("data_verified", True) for r in members),
         "library": "study", "family": "Ensemble", "formulation": "ensemble", "profile": members[0].get("profile"),
+        **({F.TUNING: tuning} if tuning else {}),
         "status": "ok", "reason": None, **score_predictions(y_true, y_pred, max_rul),
         # the cost of an ensemble is the cost of training and running all its members
         "fit_seconds": float(sum(r.get("fit_seconds") or 0 for r in members)),
@@ -139,13 +148,17 @@ def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
 def ensemble_rows(rows: Iterable[dict[str, Any]], methods: Sequence[str] = ("greedy", "nnls"),
                   members: Sequence[str] | None = None, max_rul: float = 125,
                   rounds: int = DEFAULT_ROUNDS) -> list[dict[str, Any]]:
-    """Ensemble rows for every (subset, seed) where at least two members have cut validation engines."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    """Ensemble rows for every (variant, subset, seed) where at least two members have cut
+    validation engines; members of one variant only (one row per model in each group)."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if _has_valid_predictions(row) and (members is None or row["model"] in members):
-            groups[row["subset"], row["seed"]].append(row)
+            groups[variant(row), row["subset"], row["seed"]].append(row)
     out = []
-    for (subset, seed), group in sorted(groups.items()):
+    for (_, subset, seed), group in sorted(groups.items()):
+        if len({r["model"] for r in group}) != len(group):
+            raise StudyError(f"{subset} seed {seed}: several rows of one model and variant; the run's tables "
+                             "should show one configuration per model, variant and subset.")
         if len({r["model"] for r in group}) < 2:
             continue
         for method in methods:

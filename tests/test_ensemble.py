@@ -93,6 +93,22 @@ def test_ensembles_combine_the_same_seed_only_and_need_two_members(members):
     assert set(rows[0]["info"]["member_keys"].values()) == {m["key"] for m in members}
 
 
+def test_each_variant_is_combined_with_itself_only(members):
+    """A run may hold a model's default and tuned rows side by side: the tuned members make
+    the tuned ensemble, the out-of-the-box ones the default ensemble, never a mixture."""
+    from study.rows import variant
+
+    tuned = [dict(m, key=m["key"] + "-t", config=m["config"] + "-t", tuning={"study_id": f"s-{m['model']}"})
+             for m in members]
+    default = [dict(m, profile="default") for m in members]
+    rows = ensemble_rows(default + tuned, methods=["greedy"])
+    assert sorted(variant(r) for r in rows) == ["default", "tuned"]
+    by_variant = {variant(r): r for r in rows}
+    assert set(by_variant["tuned"]["info"]["member_keys"].values()) == {m["key"] for m in tuned}
+    assert set(by_variant["default"]["info"]["member_keys"].values()) == {m["key"] for m in default}
+    assert by_variant["tuned"]["tuning"] == {"members": {m["model"]: f"s-{m['model']}" for m in members}}
+
+
 def test_mismatched_validation_cuts_are_refused(members):
     from study.errors import StudyError
 
