@@ -83,6 +83,7 @@ def test_the_predictions_table_has_every_successful_seed_and_engine_in_order():
         ("a", 1, 1), ("a", 1, 2), ("a", 1, 3), ("b", 0, 1), ("b", 0, 2), ("b", 0, 3), ("b", 1, 1), ("b", 1, 2), ("b", 1, 3)]
     assert list(frame["y_true"][:3]) == [30.0, 20.0, 10.0] and list(frame["y_pred"][:3]) == [9.0, 10.0, 11.0]
     assert set(frame["subset"]) == {"FD001"}
+    assert frame.index.is_unique, "one index label per row: .loc and column assignment must not mix seeds"
 
 
 def test_the_average_rank_ranks_models_within_each_subset():
@@ -114,6 +115,12 @@ def test_each_subset_shows_its_own_newest_data_and_a_named_fingerprint_wins():
 def test_a_model_name_with_a_slash_keeps_its_configurations():
     assert configs_from({"configs": {"org/model/FD001": ["c1", "c2"]}}) == {("org/model", "FD001"): ["c1", "c2"]}
     assert configs_from({}) == {}
+
+
+def test_a_hand_edited_run_json_keeps_only_lists_of_configurations():
+    edited = {"configs": {"a/FD001": 5, "b/FD001": "c1", "c/FD001": ["c2", 3, None], "d/FD001": None}}
+    assert configs_from(edited) == {("c", "FD001"): ["c2"]}
+    assert configs_from({"configs": ["a/FD001"]}) == {}
 
 
 def test_the_leaderboards_mean_is_the_mean_of_the_predictions_tables_rmse():
