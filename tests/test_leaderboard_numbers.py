@@ -141,6 +141,15 @@ def test_rows_without_family_or_formulation_still_make_a_line():
     assert line["rmse"] == 10.0 and line["family"] is None and line["formulation"] is None
 
 
+def test_a_row_written_before_a_metric_existed_still_makes_a_line():
+    """Rows of an older version may lack a metric or the engine count: the line shows what they have."""
+    row = _row("a", "FD001", 0, rmse=12.0)
+    del row["rmse_ci_low"], row["rmse_ci_high"], row["n_test_engines"]
+    line = leaderboard([row]).iloc[0]
+    assert (line["rmse"], line["mae"], line["n_test_engines"]) == (12.0, 10.0, 3)  # counted from its units
+    assert pd.isna(line["rmse_ci_low"]) and pd.isna(line["rmse_ci_high"])
+
+
 def test_run_json_remembers_the_last_twenty_configurations_per_pair_newest_last():
     from study.leaderboard import remember_configs
 
