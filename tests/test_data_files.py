@@ -31,8 +31,10 @@ def test_a_well_formed_table_parses_to_integer_engines_and_cycles(tmp_path):
 
 @pytest.mark.parametrize("engines", [[2, 3], [1, 2, 4], [1, 3, 2]], ids=["starts at 2", "gap", "out of order"])
 def test_engines_must_be_numbered_one_two_three_in_order(tmp_path, engines):
-    with pytest.raises(DataError):
-        parse_table(_write(tmp_path, _table(engines)))
+    path = _write(tmp_path, _table(engines))
+    with pytest.raises(DataError) as refused:
+        parse_table(path)
+    assert str(refused.value).startswith(f"{path}: engine numbers")  # names the file to fix
 
 
 @pytest.mark.parametrize("where", [0, 3, 5], ids=["first engine", "second engine starts", "last row"])
