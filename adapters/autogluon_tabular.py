@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,39 @@ def _table(engines: EngineSet, engine_offset: int = 0) -> pd.DataFrame:
     return features.assign(**{GROUP: groups + engine_offset, LABEL: target})
 
 
+def seeded_hyperparameters(hyperparameters: dict | str | None, presets: str, seed: int) -> dict:
+    """The model hyperparameters AutoGluon would fit (given ones, a named configuration, or by
+    default the preset's), each model's seed set to ``seed`` unless it sets one itself.
+
+    AutoGluon has no predictor-level seed: each model reads its own hyperparameter (its
+    ``seed_name``: LightGBM's ``seed``, CatBoost's ``random_seed``, ...) and uses 0 when it is
+    absent. Seed 0 therefore fits exactly what AutoGluon fits by default."""
+    from autogluon.tabular.configs.hyperparameter_configs import get_hyperparameter_config
+    from autogluon.tabular.configs.presets_configs import tabular_presets_alias, tabular_presets_dict
+    from autogluon.tabular.registry import ag_model_registry
+
+    if hyperparameters is None:
+        preset = tabular_presets_dict.get(tabular_presets_alias.get(presets, presets), {})
+        hyperparameters = preset.get("hyperparameters") or "default"
+    if isinstance(hyperparameters, str):
+        hyperparameters = get_hyperparameter_config(hyperparameters)
+
+    def seeded(model: Any, configs: Any) -> Any:
+        if isinstance(model, int):  # a stack level: {1: {model: configs}, 2: ...}
+            return {key: seeded(key, value) for key, value in configs.items()}
+        try:
+            seed_name = (ag_model_registry.key_to_cls(model) if isinstance(model, str) else model).seed_name
+        except (ValueError, AttributeError):  # an unregistered name: AutoGluon reports it itself
+            return configs
+        if seed_name is None:
+            return configs
+        if isinstance(configs, list):
+            return [{seed_name: seed, **config} if isinstance(config, dict) else config for config in configs]
+        return {seed_name: seed, **configs} if isinstance(configs, dict) else configs
+
+    return {model: seeded(model, configs) for model, configs in hyperparameters.items()}
+
+
 class AutoGluonTabularAdapter(Adapter):
     """``TabularPredictor`` (regression, RMSE) on the same window features as the XGBoost
     baseline. Validation is engine-grouped: the protocol's validation engines are the tuning
@@ -37,10 +71,6 @@ class AutoGluonTabularAdapter(Adapter):
         "import_modules": ["autogluon.tabular"],
         "install_extra": "autogluon",
         "needs_weights": False,
-        # AutoGluon seeds each (non-bagged) model with 0 and has no predictor-level seed, so the
-        # trial seed does not reach it: seeds differ only by AutoGluon's own nondeterminism
-        # (time limits, thread timing). Declared for the check kit's seeds-differ rule.
-        "seed_independent": True,
         "conversions": 1,  # window features -> DataFrame with label and group columns
         "workarounds": [
             "validation_structure={'group_on': 'engine'} plus learner_kwargs ignored_columns: "
@@ -54,6 +84,11 @@ class AutoGluonTabularAdapter(Adapter):
             "RF/XT/KNN excluded: on one core RandomForest ignored the time limit (250 s on FD001 "
             "with a 100 s limit) and ranked below LightGBM",
             "time_limit per profile: results depend on how many models fit in time (not bit-reproducible)",
+            "the trial seed written into every model's hyperparameters (LightGBM's seed, CatBoost's "
+            "random_seed, ...) and learner_kwargs random_state (AutoGluon's own splits): AutoGluon has "
+            "no predictor-level seed and seeds every model with 0, so every trial seed fitted the same "
+            "models; in bagged presets each fold's model then takes the trial seed (AutoGluon's own "
+            "default gives fold k seed k)",
         ],
     }
     default_params = {"presets": "medium_quality", "time_limit": 120, "hyperparameters": None,
@@ -70,6 +105,14 @@ class AutoGluonTabularAdapter(Adapter):
     budget_param = "time_limit"
     search_space = {"presets": Categorical(("medium_quality", "good_quality", "high_quality"))}
 
+    @classmethod
+    def check_params(cls, workdir: Path) -> dict:
+        """The smoke settings with LightGBM sampling 80 % of the features per tree: a plain
+        LightGBM is deterministic whatever its seed, so the check kit could not see whether the
+        trial seed reaches AutoGluon. For the check kit only."""
+        smoke = cls.test_params()
+        return {**smoke, "hyperparameters": {"GBM": {**smoke["hyperparameters"]["GBM"], "feature_fraction": 0.8}}}
+
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         from autogluon.tabular import TabularPredictor
 
@@ -80,12 +123,11 @@ class AutoGluonTabularAdapter(Adapter):
         self.predictor_ = TabularPredictor(
             label=LABEL, problem_type="regression", eval_metric="root_mean_squared_error",
             path=str(Path(self._workdir.name) / "predictor"), verbosity=0,
-            learner_kwargs={"ignored_columns": [GROUP]})
+            learner_kwargs={"ignored_columns": [GROUP], "random_state": self.seed})
         self.context.progress(f"AutoGluon Tabular ({p['presets']}, {p['time_limit']} s)")
         fit_kwargs = {"presets": p["presets"], "time_limit": p["time_limit"], "num_cpus": self.threads,
-                      "excluded_model_types": p["excluded_model_types"]}
-        if p["hyperparameters"] is not None:
-            fit_kwargs["hyperparameters"] = p["hyperparameters"]
+                      "excluded_model_types": p["excluded_model_types"],
+                      "hyperparameters": seeded_hyperparameters(p["hyperparameters"], p["presets"], self.seed)}
         self.predictor_.fit(train_df, tuning_data=tuning_df, validation_structure={"group_on": GROUP}, **fit_kwargs)
         board = self.predictor_.leaderboard(silent=True)
         if self.context.artifacts_dir:

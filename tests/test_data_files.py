@@ -31,8 +31,10 @@ def test_a_well_formed_table_parses_to_integer_engines_and_cycles(tmp_path):
 
 @pytest.mark.parametrize("engines", [[2, 3], [1, 2, 4], [1, 3, 2]], ids=["starts at 2", "gap", "out of order"])
 def test_engines_must_be_numbered_one_two_three_in_order(tmp_path, engines):
-    with pytest.raises(DataError):
-        parse_table(_write(tmp_path, _table(engines)))
+    path = _write(tmp_path, _table(engines))
+    with pytest.raises(DataError) as refused:
+        parse_table(path)
+    assert str(refused.value).startswith(f"{path}: engine numbers")  # names the file to fix
 
 
 @pytest.mark.parametrize("where", [0, 3, 5], ids=["first engine", "second engine starts", "last row"])
@@ -113,3 +115,36 @@ def test_a_rul_file_with_text_is_refused(tmp_path):
     path.write_text("10\nabc\n")
     with pytest.raises(DataError):
         parse_rul(path)
+
+
+@pytest.mark.parametrize(("line", "value", "cell", "message"), [
+    (2, 11, "abc", "line 2, value 11 is 'abc', not a number."),
+    (3, 5, "inf", "line 3, value 5 is 'inf', not a finite number."),
+    (2, 26, "x" * 30, f"line 2, value 26 is {'x' * 20!r}, not a number."),
+    (3, 4, "1" + "0" * 400, f"line 3, value 4 is {'1' + '0' * 19!r}, not a finite number."),  # 1e400: inf
+    (3, 26, None, "line 3 has 25 values, expected 26 columns."),
+], ids=["text", "infinite", "a long cell is cut", "a long infinite cell is cut", "a short line"])
+def test_a_refused_table_names_its_first_bad_line_and_value(tmp_path, line, value, cell, message):
+    """What a user fixing the file needs: the line and the value, counted from 1 as an editor does."""
+    rows = [[str(number) for number in row] for row in _table([1], cycles_each=3)]
+    if cell is None:
+        del rows[line - 1][value - 1]
+    else:
+        rows[line - 1][value - 1] = cell
+    path = tmp_path / "train_FD001.txt"
+    path.write_text("\n".join(" ".join(row) for row in rows) + "\n")
+    with pytest.raises(DataError) as refused:
+        parse_table(path)
+    assert str(refused.value).endswith(message)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("10\n\n20 5\n", "line 3 has 2 values, expected 1 value."),  # after an empty line
+    ("10\n12\n7\nNaN\n", "line 4, value 1 is 'NaN', not a finite number."),
+])
+def test_a_refused_rul_file_names_its_first_bad_line(tmp_path, content, message):
+    path = tmp_path / "RUL_FD001.txt"
+    path.write_text(content)
+    with pytest.raises(DataError) as refused:
+        parse_rul(path)
+    assert str(refused.value).endswith(message)

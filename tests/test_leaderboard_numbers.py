@@ -83,6 +83,7 @@ def test_the_predictions_table_has_every_successful_seed_and_engine_in_order():
         ("a", 1, 1), ("a", 1, 2), ("a", 1, 3), ("b", 0, 1), ("b", 0, 2), ("b", 0, 3), ("b", 1, 1), ("b", 1, 2), ("b", 1, 3)]
     assert list(frame["y_true"][:3]) == [30.0, 20.0, 10.0] and list(frame["y_pred"][:3]) == [9.0, 10.0, 11.0]
     assert set(frame["subset"]) == {"FD001"}
+    assert frame.index.is_unique, "one index label per row: .loc and column assignment must not mix seeds"
 
 
 def test_the_average_rank_ranks_models_within_each_subset():
@@ -116,6 +117,12 @@ def test_a_model_name_with_a_slash_keeps_its_configurations():
     assert configs_from({}) == {}
 
 
+def test_a_hand_edited_run_json_keeps_only_lists_of_configurations():
+    edited = {"configs": {"a/FD001": 5, "b/FD001": "c1", "c/FD001": ["c2", 3, None], "d/FD001": None}}
+    assert configs_from(edited) == {("c", "FD001"): ["c2"]}
+    assert configs_from({"configs": ["a/FD001"]}) == {}
+
+
 def test_the_leaderboards_mean_is_the_mean_of_the_predictions_tables_rmse():
     """The two tables a reader compares are built from the same rows."""
     rows = [_row("a", "FD001", seed, rmse=float(seed)) for seed in range(3)]
@@ -132,6 +139,15 @@ def test_rows_without_family_or_formulation_still_make_a_line():
     del row["family"], row["formulation"]
     line = leaderboard([row]).iloc[0]
     assert line["rmse"] == 10.0 and line["family"] is None and line["formulation"] is None
+
+
+def test_a_row_written_before_a_metric_existed_still_makes_a_line():
+    """Rows of an older version may lack a metric or the engine count: the line shows what they have."""
+    row = _row("a", "FD001", 0, rmse=12.0)
+    del row["rmse_ci_low"], row["rmse_ci_high"], row["n_test_engines"]
+    line = leaderboard([row]).iloc[0]
+    assert (line["rmse"], line["mae"], line["n_test_engines"]) == (12.0, 10.0, 3)  # counted from its units
+    assert pd.isna(line["rmse_ci_low"]) and pd.isna(line["rmse_ci_high"])
 
 
 def test_run_json_remembers_the_last_twenty_configurations_per_pair_newest_last():
