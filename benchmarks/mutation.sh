@@ -4,7 +4,7 @@
 # every module), so not part of `make test` or CI; one worker, at low priority.
 #
 #   benchmarks/mutation.sh                  every module in benchmarks/mutation_scope.py
-#   benchmarks/mutation.sh scoring trial    some of them (scoring protocol cmapss results leaderboard trial trainer)
+#   benchmarks/mutation.sh scoring trial    some of them (scoring protocol cmapss results leaderboard selection trial trainer)
 #   RESUME=1 benchmarks/mutation.sh         only the mutants not checked yet (after an interrupted run)
 #
 # mutmut's settings (what is mutated, which tests run) are in pyproject.toml [tool.mutmut];
