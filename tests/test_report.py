@@ -186,3 +186,30 @@ def test_a_report_shows_a_models_variants_side_by_side_and_keeps_them_apart_in_i
     assert "| lstm | tuned | F | 10.00 (1 seed) |" in text and "| lstm | default | F | 20.00 (1 seed) |" in text
     assert "| lstm (tuned) | 1.0" in text and "| lstm (default) | 3.0" in text  # the average-rank table
     assert list(tmp_path.glob("fig_*.png"))
+
+
+def test_the_report_sets_each_models_default_tuned_and_hand_tuned_results_side_by_side(tmp_path):
+    """The equal-budget question, answered per model: out of the box, after tuning (with the
+    evaluations the budget paid for), and the hand-chosen settings as a labelled third."""
+    import copy
+
+    from study.leaderboard import leaderboard
+    from study.report import tuning_section, variants_table
+    from study.runs import load_run
+
+    rows, _ = load_run(ROOT / "reports/study")
+    hand = [r for r in rows if r["model"] == "xgboost" and r["subset"] == "FD001"]
+    default = [dict(copy.deepcopy(r), key=r["key"] + "d", config="d", profile="default", rmse=r["rmse"] + 2)
+               for r in hand]
+    tuned = [dict(copy.deepcopy(r), key=r["key"] + "t", config="t", rmse=r["rmse"] - 1,
+                  tuning={"dir": str(tmp_path / "gone"), "n_evaluations": 23}) for r in hand]
+    assert variants_table(hand, leaderboard(hand)) is None  # one variant: nothing to set side by side
+    every = hand + default + tuned
+    table = variants_table(every, leaderboard(every))
+    line = next(l for l in table.splitlines() if l.startswith("| xgboost | FD001"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    mean = np.mean([r["rmse"] for r in hand])
+    assert cells[2].startswith(f"{mean + 2:.2f}") and cells[3].startswith(f"{mean - 1:.2f}")
+    assert cells[4].startswith(f"{mean:.2f}") and cells[5] == "-3.00" and cells[6] == "23"
+    assert "not here to read" in tuning_section(tuned)  # the link is kept even when its folder is not
+    assert tuning_section(hand) is None
