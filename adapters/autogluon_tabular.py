@@ -84,6 +84,9 @@ class AutoGluonTabularAdapter(Adapter):
             "RF/XT/KNN excluded: on one core RandomForest ignored the time limit (250 s on FD001 "
             "with a 100 s limit) and ranked below LightGBM",
             "time_limit per profile: results depend on how many models fit in time (not bit-reproducible)",
+            "use_bag_holdout=True: the bagged presets (good/high quality) refuse tuning_data without it, "
+            "and their DyStack sub-fit then fails with 'Learner is already fit' (every such evaluation "
+            "of the first tuning failed)",
             "the trial seed written into every model's hyperparameters (LightGBM's seed, CatBoost's "
             "random_seed, ...) and learner_kwargs random_state (AutoGluon's own splits): AutoGluon has "
             "no predictor-level seed and seeds every model with 0, so every trial seed fitted the same "
@@ -125,8 +128,11 @@ class AutoGluonTabularAdapter(Adapter):
             path=str(Path(self._workdir.name) / "predictor"), verbosity=0,
             learner_kwargs={"ignored_columns": [GROUP], "random_state": self.seed})
         self.context.progress(f"AutoGluon Tabular ({p['presets']}, {p['time_limit']} s)")
+        # use_bag_holdout: the bagged presets (good/high quality) otherwise refuse tuning_data
+        # (and their DyStack sub-fit leaves the learner half fit: "Learner is already fit");
+        # AutoGluon ignores it when it does not bag (medium quality)
         fit_kwargs = {"presets": p["presets"], "time_limit": p["time_limit"], "num_cpus": self.threads,
-                      "excluded_model_types": p["excluded_model_types"],
+                      "excluded_model_types": p["excluded_model_types"], "use_bag_holdout": True,
                       "hyperparameters": seeded_hyperparameters(p["hyperparameters"], p["presets"], self.seed)}
         self.predictor_.fit(train_df, tuning_data=tuning_df, validation_structure={"group_on": GROUP}, **fit_kwargs)
         board = self.predictor_.leaderboard(silent=True)

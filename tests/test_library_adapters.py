@@ -98,3 +98,14 @@ def test_darts_fit_keeps_lightnings_info_lines_out_of_the_console(synthetic_prep
     shown = captured.out + captured.err + caplog.text
     assert "GPU available" not in shown and "litmodels" not in shown
     assert logging.getLogger("lightning.pytorch").level != logging.WARNING  # restored afterwards
+
+
+def test_autogluon_tabulars_bagged_presets_fit_with_the_validation_engines(synthetic_prepared):
+    """The tuner searches good and high quality too: bagged presets refused the validation
+    engines as tuning data, and every such evaluation of the first tuning failed."""
+    cls = get_adapter("autogluon-tabular")
+    prepared, _ = synthetic_prepared
+    adapter = cls(seed=0, **{**cls.test_params(), "presets": "good_quality", "time_limit": 60})
+    adapter.fit(prepared.train, prepared.valid)
+    assert "BAG" in adapter.info_["best_model"]  # it really bagged
+    assert np.isfinite(adapter.predict(prepared.test)).all()
