@@ -162,6 +162,17 @@ class Adapter(ABC):
         return {**kept, **cls.threads_key_entry}
 
     @classmethod
+    def current_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters recorded by an earlier version (a tuning's selected configuration, an old
+        row) under today's names: the CPU share's old name (``threads_key_entry``'s, e.g.
+        ``n_jobs``) becomes ``threads``."""
+        old = [name for name in cls.threads_key_entry if name != THREADS and name in params]
+        renamed = {name: value for name, value in params.items() if name not in old}
+        for name in old:
+            renamed.setdefault(THREADS, params[name])
+        return renamed
+
+    @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this adapter cannot run here (a missing package), or None."""
         missing = [dep for dep in cls.tags.get("python_dependencies", []) if not _importable(dep.split("[")[0])]

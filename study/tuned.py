@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from study.adapter import AdapterError
 from study.errors import StudyError
+from study.registry import get_adapter
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,12 @@ def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
         summary = json.loads(path.read_text())
         if summary.get("best_params") is None:
             continue  # no evaluation succeeded: nothing to run
-        tuned[(summary["model"], summary["subset"])] = TunedConfig(summary["best_params"], {
+        params = summary["best_params"]
+        try:  # a configuration tuned by an earlier version, under today's parameter names
+            params = get_adapter(summary["model"]).current_params(params)
+        except AdapterError:
+            pass  # not installed here: study.run names it when it is asked for
+        tuned[(summary["model"], summary["subset"])] = TunedConfig(params, {
             "dir": str(folder), "study_id": summary["study_id"], "budget_s": summary["budget_s"],
             "spent_seconds": summary["spent_seconds"], "n_evaluations": summary["n_evaluations"],
             "best_valid_rmse": summary["best_valid_rmse"], "folds": summary["settings"]["folds"],

@@ -319,3 +319,25 @@ def test_the_tuning_summary_shows_each_pairs_default_and_best_validation_rmse(da
     assert line["budget_s"] == 3600 and 0 < line["spent_s"] <= summary["spent_seconds"] + 0.1
     assert line["median_load"] >= 0
     assert summary_main([str(tmp_path / "nowhere")]) == 2  # not a tuning folder: a user error
+
+
+def test_a_configuration_tuned_by_an_earlier_version_runs_under_todays_parameter_names(data_dir, tmp_path):
+    """The committed tuning ran before the CPU share had one name: its XGBoost configurations
+    say ``n_jobs``; a tuned run must still accept them (as ``threads``), not refuse them."""
+    from study.results import ResultStore
+    from study.runner import RunConfig, run_study
+    from study.tuned import load_tuned
+
+    summary = tune(_config(tmp_path / "tuning", data_dir), QUIET)[0]
+    path = tmp_path / "tuning" / "xgboost-FD001.json"
+    old = json.loads(path.read_text())
+    old["best_params"] = {**{k: v for k, v in old["best_params"].items() if k != "threads"}, "n_jobs": None}
+    path.write_text(json.dumps(old))
+    params = load_tuned(tmp_path / "tuning")[("xgboost", "FD001")].params
+    assert "n_jobs" not in params and params["threads"] is None
+    assert {k: v for k, v in params.items() if k != "threads"} == \
+        {k: v for k, v in summary["best_params"].items() if k != "threads"}
+    run_study(RunConfig(out=tmp_path / "run", profile="smoke", subsets=["FD001"], seeds=1, data_dir=data_dir,
+                        offline=True, allow_unverified_data=True, executor="inline", tuned_dir=tmp_path / "tuning",
+                        models=["xgboost"]), QUIET)
+    assert [r["status"] for r in ResultStore(tmp_path / "run").rows()] == ["ok"]
