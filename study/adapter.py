@@ -178,6 +178,14 @@ class Adapter(ABC):
             raise AdapterError(f"{self.name} returned non-finite predictions")
         return pred
 
+    def refit_params(self) -> dict[str, Any] | None:
+        """After a fit that selected on the validation engines: the parameters to refit with
+        on training + validation engines, given no validation set (the selected iteration or
+        epoch count fixed, early stopping off). An adapter that selects nothing on validation
+        may return ``dict(self.params)`` (the same model, more data). None (the default): it
+        cannot be refit, and a trial with refit on keeps this fit and says so in its row."""
+        return None
+
     @abstractmethod
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None: ...
 

@@ -9,14 +9,14 @@ import resource
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from study.adapter import AdapterUnavailable, TrialContext
-from study.protocol import PreparedSubset
+from study.protocol import PreparedSubset, join_engines
 from study.registry import get_adapter
 from study.scoring import rmse, score_predictions
 from study.validation import cut_engines
@@ -39,6 +39,9 @@ class TrialSpec:
     predict_valid: bool = True
     # where a tuned configuration came from (study.tuned): copied into the row, not the key
     tuning: dict[str, Any] | None = field(default=None, hash=False)
+    # refit on training + validation engines after selection (Protocol.refit, which is in the
+    # protocol hash and so in ``key`` when on); the tuner never refits
+    refit: bool = False
 
 
 def seed_everything(seed: int) -> None:
@@ -85,8 +88,9 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
             adapter.context = TrialContext(artifacts_dir=artifacts_dir, progress=progress,
                                            time_budget_s=spec.time_limit_s, threads=spec.threads)
             adapter.fit(prepared.train, prepared.valid)
-            y_pred = adapter.predict(prepared.test)
-            predict_seconds = adapter.predict_seconds_  # before the validation predict resets it
+            final, refit_fields = refit(adapter, spec, prepared, start) if spec.refit else (adapter, {})
+            y_pred = final.predict(prepared.test)
+            predict_seconds = final.predict_seconds_  # before the validation predict resets it
             valid_fields = _valid_predictions(adapter, prepared, max_rul) if spec.predict_valid else {}
         except AdapterUnavailable as exc:
             return {**row, "status": "skipped", "reason": str(exc)}
@@ -103,9 +107,35 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_warning_fields(caught),
         **valid_fields,
     )
+    row.update(refit=spec.refit, **refit_fields)
     if spec.time_limit_s and wall > spec.time_limit_s:
         row.update(status="failed", reason=f"exceeded the profile's time limit ({wall:.0f} s > {spec.time_limit_s:.0f} s)")
     return row
+
+
+def refit(selected: Any, spec: TrialSpec, prepared: PreparedSubset,
+          started: float) -> tuple[Any, dict[str, Any]]:
+    """The final model of a trial with refit on: a fresh adapter (same seed) fitted on the
+    training + validation engines with ``selected.refit_params()`` and no validation set,
+    and the row fields saying what happened. The selection fit stays the one that predicts
+    the validation engines (the refit trained on them). An adapter that cannot be refit
+    (``refit_params()`` None), or a split without validation engines, keeps the selection fit."""
+    params = selected.refit_params()
+    fields: dict[str, Any] = {"refit_params": params, "refit_reason": None,
+                              "selection_fit_seconds": selected.fit_seconds_, "refit_fit_seconds": None}
+    if params is None or not len(prepared.valid):
+        fields["refit_reason"] = (f"{spec.model} cannot be refit (refit_params is None): the selection fit is scored"
+                                  if params is None else "no validation engines: the selection fit is scored")
+        return selected, fields
+    seed_everything(spec.seed)
+    final = type(selected)(seed=spec.seed, **params)
+    remaining = spec.time_limit_s - (time.perf_counter() - started) if spec.time_limit_s else None
+    final.context = replace(selected.context, time_budget_s=remaining,
+                            progress=lambda message: selected.context.progress(f"refit: {message}"))
+    final.fit(join_engines(prepared.train, prepared.valid), None)
+    fields.update(refit_fit_seconds=final.fit_seconds_, fit_seconds=selected.fit_seconds_ + final.fit_seconds_,
+                  n_refit_engines=len(prepared.train) + len(prepared.valid), refit_info=final.info_)
+    return final, fields
 
 
 def _valid_predictions(adapter: Any, prepared: PreparedSubset, max_rul: float) -> dict[str, Any]:
