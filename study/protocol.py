@@ -189,7 +189,8 @@ def join_engines(first: EngineSet, second: EngineSet) -> EngineSet:
         raise ValueError("join_engines needs engine sets of one subset, with the same channels and window")
     units = np.concatenate([first.units, second.units])
     if len(np.unique(units)) != len(units):
-        raise ValueError(f"join_engines: engine ids {sorted(set(first.units) & set(second.units))} are in both sets")
+        both = sorted(set(first.units.tolist()) & set(second.units.tolist()))
+        raise ValueError(f"join_engines: engine ids {both} are in both sets")
     order = np.argsort(units, kind="stable")
     pick = lambda parts: tuple(parts[i] for i in order)  # noqa: E731
     return EngineSet(first.subset, units[order], pick(first.sequences + second.sequences),
