@@ -40,7 +40,6 @@ from study.trial import TrialSpec, refit, seed_everything  # noqa: E402
 from study.tuning_data import TrainingFile, load_training, locate_training, validation_blocks  # noqa: E402
 from study.validation import cut_engines  # noqa: E402
 
-PROFILE = "default"
 
 
 def inner_fold(training: TrainingFile, protocol: Protocol, fold: int) -> tuple[PreparedSubset, np.ndarray]:
@@ -65,11 +64,11 @@ def inner_fold(training: TrainingFile, protocol: Protocol, fold: int) -> tuple[P
     return prepared, cut.truth
 
 
-def measure(model: str, prepared: PreparedSubset, truth: np.ndarray, seed: int, threads: int,
+def measure(model: str, profile: str, prepared: PreparedSubset, truth: np.ndarray, seed: int, threads: int,
             max_rul: float) -> dict[str, Any]:
     """One fit with selection, its refit, and both scored on the held-out cut engines."""
     cls = get_adapter(model)
-    params = cls.params_for(PROFILE, prepared.name)
+    params = cls.params_for(profile, prepared.name)
     spec = TrialSpec(model, prepared.name, seed, params, threads=threads, refit=True)
     started = time.perf_counter()
     seed_everything(seed)
@@ -96,18 +95,19 @@ def run(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if out.is_file():
-        done = {(r["model"], r["subset"], r["fold"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())}
+        done = {(r["model"], r["profile"], r["subset"], r["fold"], r["seed"])
+                for r in map(json.loads, out.read_text().splitlines())}
     folder = locate_training(args.data_dir, args.subsets, offline=True)
     for subset in args.subsets:
         training = load_training(folder, subset)
         for fold in range(args.folds):
             prepared, truth = inner_fold(training, protocol, fold)
             for model in args.models:
-                for seed in range(int(seeds.get(model, 1))):
-                    if (model, subset, fold, seed) in done:
+                for seed in range(args.first_seed, int(seeds.get(model, 1))):
+                    if (model, args.profile, subset, fold, seed) in done:
                         continue
-                    result = {"model": model, "subset": subset, "fold": fold, "seed": seed, "profile": PROFILE,
-                              **measure(model, prepared, truth, seed, args.threads, protocol.max_rul),
+                    result = {"model": model, "subset": subset, "fold": fold, "seed": seed, "profile": args.profile,
+                              **measure(model, args.profile, prepared, truth, seed, args.threads, protocol.max_rul),
                               "load_1min": round(os.getloadavg()[0], 2)}
                     with out.open("a") as handle:
                         handle.write(json.dumps(result) + "\n")
@@ -124,19 +124,22 @@ def summarise(path: Path) -> str:
 
     frame = pd.DataFrame([json.loads(line) for line in Path(path).read_text().splitlines()])
     frame["delta"] = frame["rmse_refit"] - frame["rmse_selected"]
-    lines = ["| model | subset | seeds | RMSE selected | RMSE refit | refit - selected | per fold (0, 1, 2, ...) "
-             "| fit s (selection + refit) |", "|---|---|---|---|---|---|---|---|"]
-    for (model, subset), part in frame.groupby(["model", "subset"], sort=True):
+    lines = ["| model | profile | subset | seeds | RMSE selected | RMSE refit | refit - selected | per fold (0, 1, 2, ...) "
+             "| fit s (selection + refit) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (model, profile, subset), part in frame.groupby(["model", "profile", "subset"], sort=True):
         per_fold = part.groupby("fold")["delta"].mean()
         lines.append(
-            f"| {model} | {subset} | {part['seed'].nunique()} | {part['rmse_selected'].mean():.2f} | "
+            f"| {model} | {profile} | {subset} | {part['seed'].nunique()} | {part['rmse_selected'].mean():.2f} | "
             f"{part['rmse_refit'].mean():.2f} | {part['delta'].mean():+.2f} | "
             f"{', '.join(f'{d:+.2f}' for d in per_fold)} | "
             f"{part['selection_fit_seconds'].mean():.0f} + {part['refit_fit_seconds'].mean():.0f} |")
-    for model, part in frame.groupby("model", sort=True):
-        better = int((part["delta"] < 0).sum())
-        lines.append(f"\n{model}: refit lowered the held-out RMSE in {better} of {len(part)} fits; mean difference "
-                     f"{part['delta'].mean():+.2f} (median {part['delta'].median():+.2f}).")
+    lines.append("")
+    for (model, profile), part in frame.groupby(["model", "profile"], sort=True):
+        folds = part.groupby(["subset", "fold"])["delta"].mean()  # one number per fold: seeds averaged
+        error = folds.std(ddof=1) / np.sqrt(len(folds)) if len(folds) > 1 else float("nan")
+        lines.append(f"- {model} ({profile}): refit lowered the held-out RMSE in {int((folds < 0).sum())} of "
+                     f"{len(folds)} folds; mean difference {folds.mean():+.2f} +- {error:.2f} (standard error over "
+                     f"folds), median {folds.median():+.2f}.")
     return "\n".join(lines)
 
 
@@ -146,6 +149,8 @@ def main() -> None:
     parser.add_argument("--subsets", default="FD001,FD003", type=lambda s: s.split(","))
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seeds", default="xgboost=2,lstm=1", help="MODEL=N,... seeds per model (default 1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="start at this seed (add seeds to a results file)")
+    parser.add_argument("--profile", default="default", help="the adapters' parameter profile (default: default)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--out", default="runs/refit_folds.jsonl")

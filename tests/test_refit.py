@@ -178,3 +178,10 @@ def test_run_refit_records_the_setting_everywhere_and_uses_a_tuning_made_without
     (plain,) = ResultStore(tmp_path / "plain").rows()
     assert plain["refit"] is False and plain["key"] != row["key"] and plain["protocol_hash"] == Protocol().hash()
     assert "no refit" in json.loads((tmp_path / "plain" / "run.json").read_text())["protocol_card"]
+
+
+def test_minirocket_selects_nothing_on_validation_so_it_refits_with_its_own_parameters():
+    from adapters.sktime_rocket import SktimeRocketAdapter
+
+    rocket = SktimeRocketAdapter(seed=0, num_kernels=168)
+    assert rocket.refit_params() == rocket.params and rocket.refit_params() is not rocket.params
