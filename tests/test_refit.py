@@ -3,7 +3,6 @@ model is refit on training + validation engines with the selected count; off, no
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
