@@ -58,6 +58,11 @@ class SktimeRocketAdapter(Adapter):
             xv, yv, _ = to_sktime_panel(valid, last_only=True)
             self.info_["valid_rmse_last_window"] = rmse(yv, self.model_.predict(xv))
 
+    def refit_params(self) -> dict:
+        """Nothing is selected on the validation engines (they only give ``info_`` a number;
+        the ridge picks its penalty on the training windows): the same parameters, more data."""
+        return dict(self.params)
+
     def _predict(self, test: EngineSet) -> np.ndarray:
         x, _, _ = to_sktime_panel(test, last_only=True)
         return self.model_.predict(x)

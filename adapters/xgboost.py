@@ -66,6 +66,14 @@ class XGBoostAdapter(Adapter):
         self.info_ = {"best_iteration": int(getattr(self.model_, "best_iteration", params["n_estimators"]) or 0),
                       "n_features": x.shape[1], "n_train_windows": len(x)}
 
+    def refit_params(self) -> dict:
+        """The rounds early stopping kept (``best_iteration`` + 1) as a fixed count; without
+        a validation set the refit has no early stopping. A fit that did not early-stop
+        (no validation engines) selected nothing: the same parameters."""
+        if not hasattr(self.model_, "best_iteration"):  # defined only when early stopping ran
+            return dict(self.params)
+        return {**self.params, "n_estimators": int(self.model_.best_iteration) + 1}
+
     def _predict(self, test: EngineSet) -> np.ndarray:
         x, _, _ = to_tabular(test, last_only=True)
         return self.model_.predict(x)

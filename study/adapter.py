@@ -216,6 +216,14 @@ class Adapter(ABC):
         is then sized before the adapter imports it."""
         return "torch" in cls.tags.get("python_dependencies", ())
 
+    def refit_params(self) -> dict[str, Any] | None:
+        """After a fit that selected on the validation engines: the parameters to refit with
+        on training + validation engines, given no validation set (the selected iteration or
+        epoch count fixed, early stopping off). An adapter that selects nothing on validation
+        may return ``dict(self.params)`` (the same model, more data). None (the default): it
+        cannot be refit, and a trial with refit on keeps this fit and says so in its row."""
+        return None
+
     @abstractmethod
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None: ...
 

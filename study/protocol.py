@@ -41,6 +41,11 @@ class Protocol:
     validation_fraction: float = 0.2
     split_seed: int = 0
     short_engine_policy: str = "repeat-first-cycle"
+    # After selection on the validation engines, refit each trial's model on training +
+    # validation engines with the selected iteration or epoch count (``study.trial.refit``).
+    # Left out of ``as_dict`` (and so of the hash) while off: the studies run before it
+    # existed keep their hash and resume keys.
+    refit: bool = False
 
     def __post_init__(self) -> None:
         if self.condition_normalisation not in CONDITION_NORMALISATIONS:
@@ -56,12 +61,20 @@ class Protocol:
         """Plain dict of the settings (JSON-ready)."""
         data = asdict(self)
         data["channels"] = list(self.channels)
+        if not self.refit:
+            del data["refit"]
         return data
 
     def hash(self) -> str:
         """Short stable fingerprint of the card."""
         blob = json.dumps(self.as_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+    def selection_hash(self) -> str:
+        """The hash of everything up to model selection: the card without ``refit``. Tuning
+        selects on folds without refitting (refit is a final-training step), so a tuned
+        configuration is valid for a run with refit on or off; ``study.tuned`` compares this."""
+        return replace(self, refit=False).hash()
 
     def card(self) -> str:
         """The protocol card as markdown (README, run.json, report)."""
@@ -80,6 +93,12 @@ class Protocol:
             f"- **Validation**: {self.validation_fraction:.0%} of training engines, chosen by "
             f"engine with seed {self.split_seed} (never by row); model selection and early "
             "stopping use it only.",
+            "- **Final fit**: " + (
+                "after selection, each trial's model is refit on the training + validation engines "
+                "(scaler unchanged) with the selected iteration or epoch count and no validation set, "
+                "and that refit predicts the test engines; the validation predictions stored in the "
+                "rows come from the selection fit, which never saw those engines."
+                if self.refit else "the model selected on the validation engines is the one scored (no refit)."),
             "- **Test**: the last window of each test engine, one prediction per engine.",
             f"- **Truth used for scoring**: `rmse`, `score`, `mae` use the test RUL capped at "
             f"{self.max_rul} (the literature's convention); `rmse_raw` uses the raw values of "
@@ -154,6 +173,25 @@ class EngineSet:
         if self.rul is None:
             raise ValueError("test engines carry no labels")
         return np.array([r[-1] for r in self.rul], dtype=np.float32)
+
+
+def join_engines(first: EngineSet, second: EngineSet) -> EngineSet:
+    """One labelled engine set holding the engines of both, in engine-id order (the training
+    + validation engines a refit trains on). Ids must not repeat: two engines under one id
+    would be one engine twice to any adapter that groups by engine."""
+    if first.rul is None or second.rul is None:
+        raise ValueError("join_engines needs labelled (training or validation) engine sets")
+    if (first.subset, first.channels, first.window) != (second.subset, second.channels, second.window):
+        raise ValueError("join_engines needs engine sets of one subset, with the same channels and window")
+    units = np.concatenate([first.units, second.units])
+    if len(np.unique(units)) != len(units):
+        both = sorted(set(first.units.tolist()) & set(second.units.tolist()))
+        raise ValueError(f"join_engines: engine ids {both} are in both sets")
+    order = np.argsort(units, kind="stable")
+    pick = lambda parts: tuple(parts[i] for i in order)  # noqa: E731
+    return EngineSet(first.subset, units[order], pick(first.sequences + second.sequences),
+                     pick(first.conditions + second.conditions), first.channels, first.window,
+                     pick(first.rul + second.rul))
 
 
 @dataclass(frozen=True, eq=False)

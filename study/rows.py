@@ -69,6 +69,14 @@ class Field:
     VALID_RMSE = "valid_rmse"
     VALID_PREDICT_SECONDS = "valid_predict_seconds"
     VALID_IN_SAMPLE = "valid_in_sample"  # an ensemble's: its weights were fitted on these predictions
+    # the refit on training + validation engines (Protocol.refit; study.trial.refit)
+    REFIT = "refit"  # whether the trial ran with refit on
+    REFIT_PARAMS = "refit_params"  # the refit's parameters (the selected count fixed); None: cannot refit
+    REFIT_REASON = "refit_reason"  # why the selection fit was scored although refit was on
+    SELECTION_FIT_SECONDS = "selection_fit_seconds"
+    REFIT_FIT_SECONDS = "refit_fit_seconds"
+    N_REFIT_ENGINES = "n_refit_engines"
+    REFIT_INFO = "refit_info"
     # derived, never stored: see ``variant``
     VARIANT = "variant"
 
@@ -116,6 +124,13 @@ class TrialRow(TypedDict, total=False):
     valid_rmse: float
     valid_predict_seconds: float
     valid_in_sample: bool
+    refit: bool
+    refit_params: dict[str, Any] | None
+    refit_reason: str | None
+    selection_fit_seconds: float
+    refit_fit_seconds: float | None
+    n_refit_engines: int
+    refit_info: dict[str, Any]
 
 
 STATUSES = ("ok", "failed", "skipped")

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per-trial limit; a trial past it is killed and recorded as failed (default: the profile's)")
     parser.add_argument("--tuned", type=Path, metavar="TUNING_DIR",
                         help="run each (model, subset) at the configuration python -m study.tune selected there")
+    parser.add_argument("--refit", action="store_true",
+                        help="after selection, refit each model on training + validation engines with the selected "
+                             "iteration or epoch count (a protocol setting: in the card, the hash and every row)")
     parser.add_argument("--mlflow", metavar="URI", help="also log each trial to this MLflow tracking URI")
     parser.add_argument("--no-report", action="store_true", help="do not write report.md at the end")
     parser.add_argument("--list-models", action="store_true", help="list the adapters and whether they can run here")
@@ -111,6 +114,7 @@ def _main(args: argparse.Namespace, console: Console) -> int:
         list_models(console)
         return 0
     from study.lock import run_folder_lock
+    from study.protocol import Protocol
     from study.runner import RunConfig, run_study
 
     sets = _parse_sets(args.sets)
@@ -123,7 +127,7 @@ def _main(args: argparse.Namespace, console: Console) -> int:
         models=args.models, seeds=args.seeds, data_dir=args.data_dir, offline=args.offline,
         allow_unverified_data=args.allow_unverified_data, force=args.force, model_params=sets,
         executor=args.executor, workers=args.workers, ray_address=args.ray_address, mlflow_uri=args.mlflow,
-        time_limit_s=args.time_limit, tuned_dir=args.tuned)
+        time_limit_s=args.time_limit, tuned_dir=args.tuned, protocol=Protocol(refit=args.refit))
     config = config.resolved()  # bad options are refused before the run folder is touched
     _check_out(config.out)
     with run_folder_lock(config.out):  # held through the report too: one writer at a time

@@ -146,7 +146,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     threads = 1 if config.executor == "ray" else max(1, environment.available_cores() // parallel)
     specs = []
     tuned = tuned_for(load_tuned(config.tuned_dir), list(config.models), list(config.subsets),
-                      config.protocol.hash()) if config.tuned_dir else {}
+                      config.protocol.selection_hash()) if config.tuned_dir else {}
     for model in config.models:
         for subset in config.subsets:
             adapter = get_adapter(model)
@@ -163,7 +163,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
                 key = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
                 specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads,
                                        tuning=tuned[model, subset].link if (model, subset) in tuned else None,
-                                       profile=config.profile))
+                                       profile=config.profile, refit=config.protocol.refit))
     return specs
 
 

@@ -9,14 +9,14 @@ import resource
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from study.adapter import AdapterUnavailable, TrialContext
-from study.protocol import PreparedSubset
+from study.protocol import PreparedSubset, join_engines
 from study.registry import get_adapter
 from study.rows import Field, TrialRow, trial_row
 from study.scoring import rmse, score_predictions
@@ -41,6 +41,9 @@ class TrialSpec:
     # where a tuned configuration came from (study.tuned): copied into the row, not the key
     tuning: dict[str, Any] | None = field(default=None, hash=False)
     profile: str | None = None  # the runner profile the parameters came from (into the row)
+    # refit on training + validation engines after selection (Protocol.refit, which is in the
+    # protocol hash and so in ``key`` when on); the tuner never refits
+    refit: bool = False
 
 
 def seed_everything(seed: int) -> None:
@@ -76,8 +79,9 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
                                    threads=spec.threads)
             adapter = cls(seed=spec.seed, context=context, **spec.params)
             adapter.fit(prepared.train, prepared.valid)
-            y_pred = adapter.predict(prepared.test)
-            predict_seconds = adapter.predict_seconds_  # before the validation predict resets it
+            final, refit_fields = refit(adapter, spec, prepared, start) if spec.refit else (adapter, {})
+            y_pred = final.predict(prepared.test)
+            predict_seconds = final.predict_seconds_  # before the validation predict resets it
             valid_fields = _valid_predictions(adapter, prepared, max_rul) if spec.predict_valid else {}
         except AdapterUnavailable as exc:
             return row("skipped", str(exc))
@@ -88,14 +92,43 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
     status, reason = "ok", None
     if spec.time_limit_s and wall > spec.time_limit_s:
         status, reason = "failed", f"exceeded the profile's time limit ({wall:.0f} s > {spec.time_limit_s:.0f} s)"
-    return row(
-        status, reason, **score_predictions(truth, y_pred, max_rul),
+    outcome = dict(
+        **score_predictions(truth, y_pred, max_rul),
         fit_seconds=adapter.fit_seconds_, predict_seconds=predict_seconds, wall_seconds=wall,
         n_test_engines=len(y_pred), n_parameters=adapter.info_.get("n_parameters"), info=adapter.info_,
         units=prepared.test.units.tolist(), y_true=np.asarray(truth).tolist(), y_pred=y_pred.tolist(),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_warning_fields(caught),
         **valid_fields,
     )
+    # with refit on, its fields (fit_seconds: both fits) replace the selection fit's
+    outcome.update({Field.REFIT: spec.refit, **refit_fields})
+    return row(status, reason, **outcome)
+
+
+def refit(selected: Any, spec: TrialSpec, prepared: PreparedSubset,
+          started: float) -> tuple[Any, dict[str, Any]]:
+    """The final model of a trial with refit on: a fresh adapter (same seed) fitted on the
+    training + validation engines with ``selected.refit_params()`` and no validation set,
+    and the row fields saying what happened. The selection fit stays the one that predicts
+    the validation engines (the refit trained on them). An adapter that cannot be refit
+    (``refit_params()`` None), or a split without validation engines, keeps the selection fit."""
+    params = selected.refit_params()
+    fields: dict[str, Any] = {Field.REFIT_PARAMS: params, Field.REFIT_REASON: None,
+                              Field.SELECTION_FIT_SECONDS: selected.fit_seconds_, Field.REFIT_FIT_SECONDS: None}
+    if params is None or not len(prepared.valid):
+        fields[Field.REFIT_REASON] = (f"{spec.model} cannot be refit (refit_params is None): the selection fit is scored"
+                                  if params is None else "no validation engines: the selection fit is scored")
+        return selected, fields
+    seed_everything(spec.seed)
+    remaining = spec.time_limit_s - (time.perf_counter() - started) if spec.time_limit_s else None
+    final = type(selected)(seed=spec.seed, context=replace(
+        selected.context, time_budget_s=remaining,
+        progress=lambda message: selected.context.progress(f"refit: {message}")), **params)
+    final.fit(join_engines(prepared.train, prepared.valid), None)
+    fields.update({Field.REFIT_FIT_SECONDS: final.fit_seconds_,
+                   Field.FIT_SECONDS: selected.fit_seconds_ + final.fit_seconds_,
+                   Field.N_REFIT_ENGINES: len(prepared.train) + len(prepared.valid), Field.REFIT_INFO: final.info_})
+    return final, fields
 
 
 def _valid_predictions(adapter: Any, prepared: PreparedSubset, max_rul: float) -> dict[str, Any]:

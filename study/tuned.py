@@ -51,7 +51,9 @@ def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
 def tuned_for(tuned: dict[tuple[str, str], TunedConfig], models: list[str], subsets: list[str],
               protocol_hash: str) -> dict[tuple[str, str], TunedConfig]:
     """The tuned configuration of every requested pair; a missing pair, or one tuned under
-    another protocol, is a user error (a tuned run must not silently fall back to defaults)."""
+    another protocol, is a user error (a tuned run must not silently fall back to defaults).
+    ``protocol_hash`` is the run's ``Protocol.selection_hash()``: the protocol less ``refit``,
+    since the tuner selects without refitting, so a tuning serves a run with refit on or off."""
     missing = [f"{m}/{s}" for m in models for s in subsets if (m, s) not in tuned]
     if missing:
         raise StudyError(f"--tuned has no successful tuning for {', '.join(missing)}; tune them first "

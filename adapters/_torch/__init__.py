@@ -204,6 +204,17 @@ class TorchWindowRegressor(Adapter):
             self.info_.update(_ensemble_info(results, self.predict_windows(xv) if xv is not None else None, yv))
         self.info_.update(self._backend_info())
 
+    def refit_params(self) -> dict[str, Any]:
+        """The kept epoch as the epoch count (the same windows per epoch, so the same number
+        of optimiser steps per epoch); without validation windows the trainer keeps the last
+        epoch and never stops early. An ensemble refits every net with its members' mean
+        kept epoch. A fit without validation windows selected nothing: the same parameters."""
+        if not self.info_.get("n_valid_windows"):
+            return dict(self.params)
+        kept = self.info_["best_epoch"]
+        epochs = int(round(float(np.mean(kept)))) if isinstance(kept, list) else int(kept)
+        return {**self.params, "epochs": max(1, epochs)}
+
     def _backend_info(self) -> dict[str, Any]:
         """Which kernels a net ran on, where that can differ between machines (see Mamba)."""
         return {}
