@@ -34,7 +34,7 @@ def xgboost_rows(synthetic_prepared):
 
 
 def test_xgboost_is_refit_on_train_and_validation_engines_with_the_kept_rounds(synthetic_prepared, xgboost_rows):
-    from adapters.xgboost_features import XGBoostAdapter
+    from adapters.xgboost import XGBoostAdapter
 
     prepared, _ = synthetic_prepared
     row = xgboost_rows[True]
@@ -56,7 +56,7 @@ def test_xgboost_is_refit_on_train_and_validation_engines_with_the_kept_rounds(s
 
 def test_validation_predictions_come_from_the_selection_fit_which_never_saw_those_engines(synthetic_prepared,
                                                                                           xgboost_rows):
-    from adapters.xgboost_features import XGBoostAdapter
+    from adapters.xgboost import XGBoostAdapter
 
     prepared, _ = synthetic_prepared
     refit_row, plain_row = xgboost_rows[True], xgboost_rows[False]
@@ -70,7 +70,7 @@ def test_validation_predictions_come_from_the_selection_fit_which_never_saw_thos
 
 
 def test_refit_off_is_todays_trial_and_todays_protocol(synthetic_prepared, xgboost_rows):
-    from adapters.xgboost_features import XGBoostAdapter
+    from adapters.xgboost import XGBoostAdapter
 
     prepared, _ = synthetic_prepared
     row = xgboost_rows[False]
