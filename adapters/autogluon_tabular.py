@@ -55,6 +55,14 @@ def seeded_hyperparameters(hyperparameters: dict | str | None, presets: str, see
     return {model: seeded(model, configs) for model, configs in hyperparameters.items()}
 
 
+def bagged_preset(presets: str) -> bool:
+    """Whether an AutoGluon preset bags and stacks (good, high, best quality): such a fit
+    cross-validates on its training data and refits on all of it."""
+    from autogluon.tabular.configs.presets_configs import tabular_presets_alias, tabular_presets_dict
+
+    return bool(tabular_presets_dict.get(tabular_presets_alias.get(presets, presets), {}).get("auto_stack"))
+
+
 class AutoGluonTabularAdapter(Adapter):
     """``TabularPredictor`` (regression, RMSE) on the same window features as the XGBoost
     baseline. Validation is engine-grouped: the protocol's validation engines are the tuning
@@ -84,9 +92,14 @@ class AutoGluonTabularAdapter(Adapter):
             "RF/XT/KNN excluded: on one core RandomForest ignored the time limit (250 s on FD001 "
             "with a 100 s limit) and ranked below LightGBM",
             "time_limit per profile: results depend on how many models fit in time (not bit-reproducible)",
-            "use_bag_holdout=True: the bagged presets (good/high quality) refuse tuning_data without it, "
-            "and their DyStack sub-fit then fails with 'Learner is already fit' (every such evaluation "
-            "of the first tuning failed)",
+            "bagged presets (good/high quality) get no tuning_data: they refuse it (their DyStack sub-fit "
+            "then fails with 'Learner is already fit'), and with use_bag_holdout=True their refit_full "
+            "retrains on it, so the validation engines' labels reach the model scored on them (a "
+            "validation RMSE of 6.4 against 12.2 unbagged on FD001); they cross-validate by engine "
+            "on the training engines instead",
+            "dynamic_stacking=False for the bagged presets: DyStack's sub-fit falls back to running "
+            "in-process (AutoGluon 1.6.3 wants ray < 2.59; the study has 2.60) and intermittently "
+            "left the learner half fit ('Learner is already fit')",
             "the trial seed written into every model's hyperparameters (LightGBM's seed, CatBoost's "
             "random_seed, ...) and learner_kwargs random_state (AutoGluon's own splits): AutoGluon has "
             "no predictor-level seed and seeds every model with 0, so every trial seed fitted the same "
@@ -121,18 +134,19 @@ class AutoGluonTabularAdapter(Adapter):
 
         p = self.params
         train_df = _table(train)
-        tuning_df = _table(valid, engine_offset=len(train)) if valid is not None and len(valid) else None
+        # a bagged preset cross-validates on the training engines (grouped by engine) and never
+        # sees the validation engines (see the workarounds); the others hold them out
+        tuning_df = (_table(valid, engine_offset=len(train)) if valid is not None and len(valid)
+                     and not bagged_preset(p["presets"]) else None)
         self._workdir = tempfile.TemporaryDirectory(prefix="ag-tabular-")
         self.predictor_ = TabularPredictor(
             label=LABEL, problem_type="regression", eval_metric="root_mean_squared_error",
             path=str(Path(self._workdir.name) / "predictor"), verbosity=0,
             learner_kwargs={"ignored_columns": [GROUP], "random_state": self.seed})
         self.context.progress(f"AutoGluon Tabular ({p['presets']}, {p['time_limit']} s)")
-        # use_bag_holdout: the bagged presets (good/high quality) otherwise refuse tuning_data
-        # (and their DyStack sub-fit leaves the learner half fit: "Learner is already fit");
-        # AutoGluon ignores it when it does not bag (medium quality)
         fit_kwargs = {"presets": p["presets"], "time_limit": p["time_limit"], "num_cpus": self.threads,
-                      "excluded_model_types": p["excluded_model_types"], "use_bag_holdout": True,
+                      "excluded_model_types": p["excluded_model_types"],
+                      **({"dynamic_stacking": False} if bagged_preset(p["presets"]) else {}),
                       "hyperparameters": seeded_hyperparameters(p["hyperparameters"], p["presets"], self.seed)}
         self.predictor_.fit(train_df, tuning_data=tuning_df, validation_structure={"group_on": GROUP}, **fit_kwargs)
         board = self.predictor_.leaderboard(silent=True)

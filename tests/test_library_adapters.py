@@ -100,12 +100,19 @@ def test_darts_fit_keeps_lightnings_info_lines_out_of_the_console(synthetic_prep
     assert logging.getLogger("lightning.pytorch").level != logging.WARNING  # restored afterwards
 
 
-def test_autogluon_tabulars_bagged_presets_fit_with_the_validation_engines(synthetic_prepared):
-    """The tuner searches good and high quality too: bagged presets refused the validation
-    engines as tuning data, and every such evaluation of the first tuning failed."""
+def test_autogluon_tabulars_bagged_presets_fit_without_ever_seeing_the_validation_engines(synthetic_prepared):
+    """The tuner searches good and high quality too, and scores them on the validation engines.
+    Given those engines, a bagged preset either refused them ("Learner is already fit") or,
+    with use_bag_holdout, refit on them: the engines it was scored on were in its training
+    data (validation RMSE 6.4 against 12.2 unbagged on FD001). A bagged preset must fit, and
+    AutoGluon must never be handed the validation engines; an unbagged one holds them out."""
     cls = get_adapter("autogluon-tabular")
     prepared, _ = synthetic_prepared
     adapter = cls(seed=0, **{**cls.test_params(), "presets": "good_quality", "time_limit": 60})
     adapter.fit(prepared.train, prepared.valid)
     assert "BAG" in adapter.info_["best_model"]  # it really bagged
     assert np.isfinite(adapter.predict(prepared.test)).all()
+    assert adapter.predictor_._trainer.load_data()[2] is None  # no validation data of any kind reached it
+    held_out = cls(seed=0, **{**cls.test_params(), "time_limit": 30})  # medium quality: not bagged
+    held_out.fit(prepared.train, prepared.valid)
+    assert len(held_out.predictor_._trainer.load_data()[2]) > 0  # the validation engines, held out
