@@ -18,7 +18,7 @@ from study.errors import StudyError
 
 # a block's body may be empty, and never runs past its own closing marker
 TABLE = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
-VALUE = re.compile(r"(<!-- value:(?P<name>[\w./+-]+) -->)(?P<body>[^<]*)(<!-- /value -->)")
+VALUE = re.compile(r"(<!-- value:(?P<name>[\w./+@-]+) -->)(?P<body>[^<]*)(<!-- /value -->)")
 DECIMAL = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
 
 
@@ -39,10 +39,14 @@ class RunValues:
     - ``rmse``, ``std``, ``score``, ``fit`` (seconds), ``seeds`` of a (model, subset);
     - ``diff``, ``ci``, ``verdict`` of a model against the baseline on a subset (paired);
     - ``best``, ``best-rmse`` of a subset; ``mean-rmse``, ``mean-fit`` of a model over subsets.
+
+    Where a run holds several variants of a model (``study.rows.variant``: default, tuned,
+    hand-tuned), MODEL names one as ``lstm@default``; a bare ``lstm`` is then an error, so a
+    post can never cite the wrong one. ``best`` names the variant too: ``lstm (tuned)``.
     """
 
     def __init__(self, board: pd.DataFrame, comparison: pd.DataFrame | None = None):
-        self.board = board.set_index(["model", "subset"])
+        self.board = board if "variant" in board.columns else board.assign(variant="")
         self.comparison = (comparison.set_index(["model", "subset"]) if comparison is not None and len(comparison)
                            else None)
 
@@ -53,29 +57,49 @@ class RunValues:
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise StudyError(f"value marker {name!r} names nothing in this run ({exc}); kinds: rmse, std, score, "
                              "fit, seeds, diff, ci, verdict (KIND/MODEL/SUBSET), best, best-rmse (KIND/SUBSET), "
-                             "mean-rmse, mean-fit (KIND/MODEL).") from exc
+                             "mean-rmse, mean-fit (KIND/MODEL); MODEL@VARIANT where a model has several.") from exc
+
+    def _rows(self, spec: str) -> pd.DataFrame:
+        """The board's lines of one model (``lstm``) or one variant of it (``lstm@tuned``)."""
+        model, _, kind = spec.partition("@")
+        part = self.board[self.board["model"] == model]
+        if kind:
+            part = part[part["variant"] == kind]
+        elif part["variant"].nunique() > 1:
+            raise ValueError(f"{model} has several variants here; name one: "
+                             + ", ".join(f"{model}@{v}" for v in sorted(part["variant"].unique())))
+        if part.empty:
+            raise KeyError(spec)
+        return part
+
+    def _label(self, model: str, kind: str) -> str:
+        several = self.board[self.board["model"] == model]["variant"].nunique() > 1
+        return f"{model} ({kind})" if several else model
 
     def _lookup(self, kind: str, keys: list[str]) -> str:
         columns = {"rmse": ("rmse", "{:.2f}"), "std": ("rmse_std", "{:.2f}"), "score": ("score", "{:.0f}"),
                    "fit": ("fit_seconds", "{:.0f}"), "seeds": ("n_seeds", "{:.0f}")}
         if kind in columns:
             column, fmt = columns[kind]
-            value = self.board.loc[(keys[0], keys[1]), column]
+            value = self._rows(keys[0]).set_index("subset").loc[keys[1], column]
             if pd.isna(value):
                 raise ValueError(f"{keys[0]} has no {column} on {keys[1]}")
             return fmt.format(value)
         if kind in ("diff", "ci", "verdict"):
             if self.comparison is None:
                 raise KeyError("no comparison with a baseline")
-            row = self.comparison.loc[(keys[0], keys[1])]
+            line = self._rows(keys[0]).iloc[0]
+            row = self.comparison.loc[(self._label(line["model"], line["variant"]), keys[1])]
             return {"diff": f"{row['difference']:+.2f}", "ci": f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}",
                     "verdict": str(row["verdict"])}[kind]
-        ok = self.board[self.board["rmse"].notna()].reset_index()
+        ok = self.board[self.board["rmse"].notna()]
         if kind in ("best", "best-rmse"):
             part = ok[ok["subset"] == keys[0]].sort_values("rmse")
-            return part["model"].iloc[0] if kind == "best" else f"{part['rmse'].iloc[0]:.2f}"
+            best = part.iloc[0]
+            return self._label(best["model"], best["variant"]) if kind == "best" else f"{best['rmse']:.2f}"
         if kind in ("mean-rmse", "mean-fit"):
-            part = ok[ok["model"] == keys[0]]
+            part = self._rows(keys[0])
+            part = part[part["rmse"].notna()]
             if part.empty or part["subset"].nunique() != ok["subset"].nunique():
                 raise ValueError(f"{keys[0]} does not have results on every subset")
             return f"{part['rmse'].mean():.2f}" if kind == "mean-rmse" else f"{part['fit_seconds'].mean():.0f}"

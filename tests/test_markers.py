@@ -47,3 +47,28 @@ def test_unmarked_numbers_finds_hand_typed_results_only():
     text = ("FD001 has 100 engines; RMSE <!-- value:rmse/lstm/FD001 -->14.11<!-- /value --> beat 12.5 "
             "in 2021.\n<!-- table:summary -->\n| 13.20 |\n<!-- /table -->\n```\nrmse 9.99\n```\n")
     assert unmarked_numbers(text) == ["12.5"]
+
+
+def test_a_post_names_which_variant_of_a_model_it_cites():
+    """A run with the out-of-the-box and the tuned LSTM: ``lstm@default`` and ``lstm@tuned``
+    are two numbers, a bare ``lstm`` is refused (it could be either), and the best model is
+    named with its variant."""
+    board = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "variant": ["default", "tuned", "tuned"],
+                          "subset": ["FD001"] * 3, "rmse": [15.2, 12.9, 13.4], "rmse_std": [0.5, 0.4, 0.1],
+                          "score": [400, 300, 320], "fit_seconds": [60, 90, 10], "n_seeds": [3, 3, 3]})
+    comparison = pd.DataFrame({"model": ["lstm (tuned)", "xgboost"], "subset": ["FD001"] * 2,
+                               "difference": [-2.3, -1.8], "ci_low": [-3.0, -2.9], "ci_high": [-1.1, -0.2],
+                               "verdict": ["lower", "lower"]})
+    values = RunValues(board, comparison)
+    assert values("rmse/lstm@default/FD001") == "15.20" and values("rmse/lstm@tuned/FD001") == "12.90"
+    assert values("rmse/xgboost/FD001") == "13.40"  # one variant: no need to name it
+    assert values("diff/lstm@tuned/FD001") == "-2.30" and values("verdict/xgboost/FD001") == "lower"
+    assert values("best/FD001") == "lstm (tuned)" and values("mean-rmse/lstm@default") == "15.20"
+    text = ("from <!-- value:rmse/lstm@default/FD001 --><!-- /value --> "
+            "to <!-- value:rmse/lstm@tuned/FD001 -->0<!-- /value -->")
+    assert refresh_values(text, values).count("<!-- /value -->") == 2 and ">15.20<" in refresh_values(text, values)
+    assert ">12.90<" in refresh_values(text, values)
+    with pytest.raises(StudyError, match="lstm@default, lstm@tuned"):
+        values("rmse/lstm/FD001")
+    with pytest.raises(StudyError):
+        values("rmse/lstm@hand-tuned/FD001")
