@@ -26,10 +26,25 @@ STAGES = [(0, 25, "last 25 cycles"), (25, 50, "25-50"), (50, 75, "50-75"), (75, 
 
 
 def model_colours(models) -> dict[str, str]:
-    """A colour per model: the fixed one for the study's models, then grey tones in name order."""
-    extra = sorted(m for m in set(models) if m not in MODEL_COLOURS)
-    return {**{m: MODEL_COLOURS[m] for m in models if m in MODEL_COLOURS},
-            **{m: _FALLBACK[i % len(_FALLBACK)] for i, m in enumerate(extra)}}
+    """A colour per model label: the fixed one of the study's models, then grey tones in name
+    order. A variant label (``lstm (default)``, ``study.views``) keeps its model's hue: out of
+    the box is a lighter tint, hand-tuned a darker shade, so one model reads as one colour."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    from study.views import split_label
+
+    def shade(colour: str, kind: str) -> str:
+        rgb = np.array(to_rgb(colour))
+        if kind == "default":
+            rgb = rgb + (1 - rgb) * 0.5
+        elif kind == "hand-tuned":
+            rgb = rgb * 0.6
+        return to_hex(rgb)
+
+    models = list(dict.fromkeys(models))
+    extra = sorted({split_label(m)[0] for m in models} - set(MODEL_COLOURS))
+    base = {**MODEL_COLOURS, **{m: _FALLBACK[i % len(_FALLBACK)] for i, m in enumerate(extra)}}
+    return {m: shade(base[split_label(m)[0]], split_label(m)[1]) for m in models}
 
 
 def pyplot():
@@ -41,8 +56,10 @@ def pyplot():
     return plt
 
 
-def save(fig, path: Path) -> Path:
-    fig.tight_layout()
+def save(fig, path: Path, tight: bool = True) -> Path:
+    """Write a figure (laid out tightly unless the caller laid it out) and free it."""
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     pyplot().close(fig)
     return path
@@ -157,7 +174,7 @@ def error_by_stage(preds: pd.DataFrame, path: Path, models: list[str], max_rul: 
     capped = np.minimum(part["y_true"], max_rul)
     stage = pd.cut(capped, [s[0] for s in STAGES] + [STAGES[-1][1]], right=False, labels=[s[2] for s in STAGES])
     frame = part.assign(error=part["y_pred"] - capped, stage=stage)
-    fig, ax = plt.subplots(figsize=(6.6, 3.8))
+    fig, ax = plt.subplots(figsize=(6.6, 4.4))
     xs = np.arange(len(STAGES))
     width = 0.8 / len(models)
     for i, model in enumerate(m for m in models if m in set(frame["model"])):
@@ -174,7 +191,7 @@ def error_by_stage(preds: pd.DataFrame, path: Path, models: list[str], max_rul: 
     ax.set_xlabel("true remaining life of the test engine (cycles)")
     ax.set_ylabel("mean error (cycles)")
     ax.set_title("Where the errors are, by stage of engine life", fontsize=11)
-    ax.legend(fontsize=8, frameon=False, ncol=min(4, len(models)))
+    ax.legend(fontsize=8, frameon=False, ncol=min(3, len(models)), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return save(fig, path)
 
 

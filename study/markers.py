@@ -3,7 +3,7 @@
 Two kinds of marker in a markdown file (the writeup, the blog post):
 - ``<!-- table:NAME -->`` ... ``<!-- /table -->``: a whole table from ``study.report.build_tables``;
 - ``<!-- value:NAME -->12.83<!-- /value -->``: one number or name inline, looked up by
-  ``RunValues`` (``rmse/transformer/FD001``, ``diff/transformer/FD003``, ...).
+  ``RunValues`` (``rmse/transformer/FD001``, ``diff/transformer@tuned/FD003/lstm@default``, ...).
 ``python -m study.report RUN --writeup FILE`` refreshes both; an unknown value name is an error,
 so a typo cannot leave a stale number behind. ``unmarked_numbers`` lists the decimals a text
 states outside any marker, so a test can insist that every result in a post comes from the run.
@@ -37,18 +37,30 @@ class RunValues:
     """Named numbers of one run: ``KIND/MODEL/SUBSET`` or ``KIND/SUBSET`` or ``KIND/MODEL``.
 
     - ``rmse``, ``std``, ``score``, ``fit`` (seconds), ``seeds`` of a (model, subset);
-    - ``diff``, ``ci``, ``verdict`` of a model against the baseline on a subset (paired);
-    - ``best``, ``best-rmse`` of a subset; ``mean-rmse``, ``mean-fit`` of a model over subsets.
+    - ``diff``, ``ci``, ``verdict`` of a model against a baseline on a subset, engine by engine
+      (``study.compare``): ``diff/MODEL/SUBSET`` against the run's baseline model,
+      ``diff/MODEL/SUBSET/BASELINE`` against any other (``diff/transformer@tuned/FD001/lstm@default``);
+    - ``best``, ``best-rmse`` of a subset (``best/FD001``), or of one variant (``best/FD001/tuned``);
+      ``mean-rmse``, ``mean-fit`` of a model over subsets.
 
     Where a run holds several variants of a model (``study.rows.variant``: default, tuned,
     hand-tuned), MODEL names one as ``lstm@default``; a bare ``lstm`` is then an error, so a
-    post can never cite the wrong one. ``best`` names the variant too: ``lstm (tuned)``.
+    post can never cite the wrong one. ``best`` names the variant too: ``lstm (tuned)``. Without
+    a named baseline, a model is compared with the baseline model's row of its own variant (equal
+    effort); the baseline model itself, or a variant the baseline lacks, must name one.
+
+    ``preds`` (``predictions_frame`` of ``distinct_models`` rows) lets any pair be compared on
+    demand; ``comparison``: comparisons against the baseline already computed (reused as is).
     """
 
-    def __init__(self, board: pd.DataFrame, comparison: pd.DataFrame | None = None):
+    def __init__(self, board: pd.DataFrame, comparison: pd.DataFrame | None = None, preds: pd.DataFrame | None = None,
+                 max_rul: float = 125.0, baseline: str = "lstm"):
         self.board = board if "variant" in board.columns else board.assign(variant="")
-        self.comparison = (comparison.set_index(["model", "subset"]) if comparison is not None and len(comparison)
-                           else None)
+        self.preds, self.max_rul, self.baseline = preds, max_rul, baseline
+        self._comparisons: dict[str, pd.DataFrame] = {}
+        if comparison is not None and len(comparison):
+            named = comparison["baseline"].unique() if "baseline" in comparison.columns else [baseline]
+            self._comparisons[named[0]] = comparison.set_index(["model", "subset"])
 
     def __call__(self, name: str) -> str:
         kind, *keys = name.split("/")
@@ -56,8 +68,9 @@ class RunValues:
             return self._lookup(kind, keys)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise StudyError(f"value marker {name!r} names nothing in this run ({exc}); kinds: rmse, std, score, "
-                             "fit, seeds, diff, ci, verdict (KIND/MODEL/SUBSET), best, best-rmse (KIND/SUBSET), "
-                             "mean-rmse, mean-fit (KIND/MODEL); MODEL@VARIANT where a model has several.") from exc
+                             "fit, seeds (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
+                             "best, best-rmse (KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL); "
+                             "MODEL@VARIANT where a model has several.") from exc
 
     def _rows(self, spec: str) -> pd.DataFrame:
         """The board's lines of one model (``lstm``) or one variant of it (``lstm@tuned``)."""
@@ -72,9 +85,35 @@ class RunValues:
             raise KeyError(spec)
         return part
 
+    def _line(self, spec: str) -> pd.Series:
+        return self._rows(spec).iloc[0]
+
     def _label(self, model: str, kind: str) -> str:
+        """The name a model has in ``distinct_models`` rows: ``lstm (tuned)`` where it has several variants."""
         several = self.board[self.board["model"] == model]["variant"].nunique() > 1
         return f"{model} ({kind})" if several else model
+
+    def _baseline_for(self, line: pd.Series, named: str | None) -> str:
+        """The label of the baseline a model's line is compared with (see the class docstring)."""
+        if named:
+            return self._label(*self._line(named)[["model", "variant"]])
+        kinds = set(self.board[self.board["model"] == self.baseline]["variant"])
+        if len(kinds) <= 1 and line["model"] != self.baseline:
+            return self.baseline
+        if line["model"] == self.baseline or line["variant"] not in kinds:
+            raise ValueError(f"name the baseline to compare {line['model']} ({line['variant']}) with, e.g. "
+                             f"{self.baseline}@{sorted(kinds)[0]}")
+        return self._label(self.baseline, line["variant"])
+
+    def _comparison(self, baseline: str) -> pd.DataFrame:
+        if baseline not in self._comparisons:
+            if self.preds is None:
+                raise KeyError(f"no comparison with {baseline}")
+            from study.compare import compare_to_baseline  # the bootstrap, only for runs that cite it
+
+            self._comparisons[baseline] = compare_to_baseline(self.preds, baseline, self.max_rul).set_index(
+                ["model", "subset"])
+        return self._comparisons[baseline]
 
     def _lookup(self, kind: str, keys: list[str]) -> str:
         columns = {"rmse": ("rmse", "{:.2f}"), "std": ("rmse_std", "{:.2f}"), "score": ("score", "{:.0f}"),
@@ -86,16 +125,17 @@ class RunValues:
                 raise ValueError(f"{keys[0]} has no {column} on {keys[1]}")
             return fmt.format(value)
         if kind in ("diff", "ci", "verdict"):
-            if self.comparison is None:
-                raise KeyError("no comparison with a baseline")
-            line = self._rows(keys[0]).iloc[0]
-            row = self.comparison.loc[(self._label(line["model"], line["variant"]), keys[1])]
+            line = self._line(keys[0])
+            baseline = self._baseline_for(line, keys[2] if len(keys) > 2 else None)
+            row = self._comparison(baseline).loc[(self._label(line["model"], line["variant"]), keys[1])]
             return {"diff": f"{row['difference']:+.2f}", "ci": f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}",
                     "verdict": str(row["verdict"])}[kind]
         ok = self.board[self.board["rmse"].notna()]
         if kind in ("best", "best-rmse"):
-            part = ok[ok["subset"] == keys[0]].sort_values("rmse")
-            best = part.iloc[0]
+            part = ok[ok["subset"] == keys[0]]
+            if len(keys) > 1:
+                part = part[part["variant"] == keys[1]]
+            best = part.sort_values("rmse").iloc[0]
             return self._label(best["model"], best["variant"]) if kind == "best" else f"{best['rmse']:.2f}"
         if kind in ("mean-rmse", "mean-fit"):
             part = self._rows(keys[0])

@@ -196,22 +196,28 @@ def tuning_section(rows: list[dict[str, Any]]) -> str | None:
 
 
 def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.DataFrame, max_rul: float) -> str:
-    """Per subset and ensemble method: its RMSE, the best single model's, the paired difference
-    between the two on the same test engines, the members' mean weights over seeds and the cost."""
+    """Per subset and ensemble: its RMSE, the best single model's of the same variant (the
+    members' kind), the paired difference between the two on the same test engines, the
+    members' mean weights over seeds and the cost. ``rows``, ``board`` and ``preds`` name models
+    as ``distinct_models`` does (``ensemble (tuned)``)."""
     from study.ensemble import ENSEMBLE_MODELS
+    from study.views import split_label
 
-    ensembles = [r for r in rows if r.get(F.MODEL) in ENSEMBLE_MODELS and r.get(F.STATUS) == "ok"]
+    def is_ensemble(label: str) -> bool:
+        return split_label(label)[0] in ENSEMBLE_MODELS
+
+    ensembles = [r for r in rows if is_ensemble(r.get(F.MODEL, "")) and r.get(F.STATUS) == "ok"]
     if not ensembles:
         if not any(r.get(F.VALID_Y_PRED) for r in rows):
             return ("_no ensemble: this run's rows carry no validation predictions (written before trials "
                     "stored them), so an ensemble cannot be chosen without refitting its members_\n")
         return "_no ensemble in this run (`python -m study.ensemble RUN` adds one)_\n"
-    singles = board[~board[F.MODEL].isin(ENSEMBLE_MODELS) & board[F.RMSE].notna()]
+    singles = board[~board[F.MODEL].map(is_ensemble) & board[F.RMSE].notna()]
     lines = ["| subset | ensemble | RMSE | best single model | its RMSE | ensemble minus best single (95% CI) "
              "| weights (mean over seeds) | fit s (sum of members) |", "|" + "---|" * 8]
     for (subset, model), group in pd.DataFrame(ensembles).groupby(["subset", "model"], sort=True):
         line = board[(board[F.SUBSET] == subset) & (board[F.MODEL] == model)].iloc[0]
-        candidates = singles[singles[F.SUBSET] == subset]
+        candidates = singles[(singles[F.SUBSET] == subset) & (singles[F.VARIANT] == line[F.VARIANT])]
         best = candidates.sort_values("rmse").iloc[0] if len(candidates) else None
         paired = ""
         if best is not None:
@@ -243,38 +249,48 @@ def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     return {fam: grp.sort_values(F.RMSE)[F.MODEL].iloc[0] for fam, grp in means.groupby(F.FAMILY)}
 
 
-def write_figures(board: pd.DataFrame, preds: pd.DataFrame, out: Path, max_rul: float,
-                  rows: list[dict[str, Any]] | None = None, baseline: str = DEFAULT_BASELINE) -> dict[str, Path]:
-    """The report's figures as PNG files in ``out`` (drawn by ``study.figures``, one colour per
-    model throughout). ``rows`` give the seeds' spread; ``baseline`` is drawn next to the best."""
+def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
+                  baseline: str = DEFAULT_BASELINE) -> dict[str, Path]:
+    """The report's (and the blog post's) figures as PNG files in ``out``, drawn by
+    ``study.figures`` from the run's headline view (``study.views.headline_rows``: every model
+    at equal effort, plus the baseline out of the box), one colour per model throughout."""
     from study import figures
+    from study.views import display_name, headline_rows, split_label
 
+    shown_rows = headline_rows(rows, baseline)
+    board = leaderboard(shown_rows)
     ok = board[board[F.RMSE].notna()]
     if ok.empty:
         return {}
-    spread = figures.seed_spread(rows or [])
-    board = board.merge(spread, on=["model", "subset"], how="left")
+    preds = predictions_frame(shown_rows)
+    names = {label: display_name(label, baseline) for label in board[F.MODEL].unique()}
+    board = board.merge(figures.seed_spread(shown_rows), on=["model", "subset"], how="left")
+    baselines = [m for m in ok[F.MODEL].unique() if split_label(m)[0] == baseline]
+    then = next((m for m in baselines if split_label(m)[1] == "default"), baselines[0] if baselines else None)
     best = best_per_family(board)
-    shown = [m for m in figures.model_means(board).index if m in best.values() or m == baseline]
+    others = [m for m in figures.model_means(board).index if m in best.values() and m not in baselines]
+    staged = [*([then] if then else []), *[m for m in baselines if m != then], *others][:5]
     drawn = {
-        "bars": figures.sorted_results(board, out / FIGURES["bars"]),
-        "pred_vs_true": _pred_vs_true(preds, out / FIGURES["pred_vs_true"], ok, max_rul, baseline),
-        "error_vs_true": figures.error_by_stage(preds, out / FIGURES["error_vs_true"], shown[:5], max_rul),
-        "pareto": figures.accuracy_vs_cost(board, out / FIGURES["pareto"]),
+        "bars": figures.sorted_results(board, out / FIGURES["bars"], names),
+        "pred_vs_true": _pred_vs_true(preds, out / FIGURES["pred_vs_true"], ok, max_rul, then, names),
+        "error_vs_true": figures.error_by_stage(preds, out / FIGURES["error_vs_true"], staged, max_rul, names),
+        "pareto": figures.accuracy_vs_cost(board, out / FIGURES["pareto"], names),
     }
     rank = ranks(board)
     if not rank.empty:
         plt = figures.pyplot()
         colours = figures.model_colours(rank["model"])
         fig, ax = plt.subplots(figsize=(6, 0.4 * len(rank) + 1))
-        ax.barh(rank["model"], rank["average_rank"], color=[colours[m] for m in rank["model"]])
+        ax.barh([names.get(m, m) for m in rank["model"]], rank["average_rank"],
+                color=[colours[m] for m in rank["model"]])
         ax.invert_yaxis()
         ax.set_xlabel("average rank across subsets (1 = best RMSE)")
         drawn["ranks"] = figures.save(fig, out / FIGURES["ranks"])
     return {key: path for key, path in drawn.items() if path is not None}
 
 
-def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: float, baseline: str) -> Path | None:
+def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: float, baseline: str | None,
+                  names: dict[str, str]) -> Path | None:
     """Per subset: every test engine's true (capped) RUL and the predictions of the subset's
     best model and of the baseline (first seed), engines sorted by true RUL."""
     from study import figures
@@ -297,32 +313,63 @@ def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: fl
                 order = mine["unit"].tolist()
                 ax.plot(np.arange(len(mine)), mine["capped"], color="black", lw=1.2, label="true (capped)")
             mine = mine.set_index("unit").loc[order]
-            ax.plot(np.arange(len(mine)), mine["y_pred"], ".", ms=3.5, color=colours[model], label=model)
+            ax.plot(np.arange(len(mine)), mine["y_pred"], ".", ms=3.5, color=colours[model],
+                    label=names.get(model, model))
         ax.set_title(subset, fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
     for ax in list(axes.flat)[len(subsets):]:
         ax.axis("off")
-    fig.supxlabel("test engines, sorted by true RUL", fontsize=8)
+    handles = {}
+    for ax in axes.flat:  # one legend for all panels, below them, so no panel's points are hidden
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
     fig.supylabel("RUL (cycles)", fontsize=8)
-    return figures.save(fig, path)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.text(0.5, 0.065, "test engines, sorted by true RUL", ha="center", fontsize=8)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(4, len(handles)), fontsize=7,
+               frameon=False, markerscale=2)
+    return figures.save(fig, path, tight=False)
 
 
 # ----- the report ---------------------------------------------------------------------------
-def baseline_comparison(preds: pd.DataFrame, baseline: str, max_rul: float) -> pd.DataFrame | None:
-    """Every model against ``baseline`` engine by engine, or None when the baseline has no results."""
-    if preds.empty or baseline not in set(preds[F.MODEL]):
-        return None
-    return compare_to_baseline(preds, baseline, max_rul)
+def baseline_comparisons(preds: pd.DataFrame, board: pd.DataFrame, baseline: str,
+                         max_rul: float) -> dict[str, tuple[str, pd.DataFrame]]:
+    """Models against the ``baseline`` model engine by engine: table name -> (what is compared,
+    the comparison). ``preds`` and ``board`` name models as ``distinct_models`` does. Where the
+    baseline has several variants, each variant's models are compared with the baseline of the
+    same variant (``vs-baseline-tuned``: equal effort...; ``vs-baseline`` is the tuned one, else
+    the first), and the tuned models also with the out-of-the-box baseline (``vs-2021``)."""
+    labels = set(preds[F.MODEL]) if not preds.empty else set()
+    if baseline in labels:
+        return {"vs-baseline": (f"every model against `{baseline}`", compare_to_baseline(preds, baseline, max_rul))}
+    kinds = board.drop_duplicates(F.MODEL).set_index(F.MODEL)[F.VARIANT]
+    present = [k for k in (*VARIANT_ORDER, *sorted(set(kinds))) if f"{baseline} ({k})" in labels]
+    tables: dict[str, tuple[str, pd.DataFrame]] = {}
+    titles = {"tuned": "At equal effort: tuned models against the tuned `{b}`",
+              "default": "Out of the box: default models against the default `{b}`",
+              "hand-tuned": "Hand-tuned models against the hand-tuned `{b}` (not an equal race)"}
+    for kind in sorted(dict.fromkeys(present), key=lambda k: (k != "tuned", k != "default", k)):
+        same = preds[preds[F.MODEL].map(kinds) == kind]
+        label = f"{baseline} ({kind})"
+        tables[f"vs-baseline-{kind}"] = (titles.get(kind, "{kind} models against `{b}`").format(b=label, kind=kind),
+                                         compare_to_baseline(same, label, max_rul))
+        if kind == "tuned" and "default" in present:  # right after the equal race: the distance from 2021
+            then = f"{baseline} (default)"
+            mixed = preds[(preds[F.MODEL].map(kinds) == "tuned") | (preds[F.MODEL] == then)]
+            tables["vs-2021"] = (f"Then and now: tuned models against the out-of-the-box `{then}`",
+                                 compare_to_baseline(mixed, then, max_rul))
+    if present:
+        tables["vs-baseline"] = tables[f"vs-baseline-{'tuned' if 'tuned' in present else present[0]}"]
+    return tables
 
 
 def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame, preds: pd.DataFrame,
                  max_rul: float = 125, baseline: str = DEFAULT_BASELINE,
-                 comparison: pd.DataFrame | None = None, by_model: pd.DataFrame | None = None) -> dict[str, str]:
-    """Named markdown tables: the report's sections and the writeup's marker blocks (``board``
-    and ``preds``: the run's ``leaderboard`` and ``predictions_frame``; ``comparison``: the
-    ``baseline_comparison`` if already computed; ``by_model``: the leaderboard of
-    ``distinct_models(rows)``, for the views keyed on the model, when it differs)."""
+                 comparisons: dict[str, tuple[str, pd.DataFrame]] | None = None,
+                 by_model: pd.DataFrame | None = None) -> dict[str, str]:
+    """Named markdown tables: the report's sections and the writeup's marker blocks (``board``:
+    the run's ``leaderboard``; ``preds``: ``predictions_frame`` of ``distinct_models(rows)``;
+    ``comparisons``: ``baseline_comparisons`` if already computed; ``by_model``: the leaderboard
+    of ``distinct_models(rows)``, for the views keyed on the model, when it differs)."""
     by_model = board if by_model is None else by_model
     subsets = sorted(board[F.SUBSET].unique())
     tables = {f"leaderboard-{s}": subset_table(board, s) for s in subsets}
@@ -331,26 +378,28 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tables["reference"] = reference_table(subsets)
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=[F.REASON]))
-    tables["ensemble"] = ensemble_table(rows, by_model, preds, max_rul)
+    tables["ensemble"] = ensemble_table(distinct_models(rows), by_model, preds, max_rul)
     variants = variants_table(rows, board)
     if variants is not None:
         tables["variants"] = variants
     tuning = tuning_section(rows)
     if tuning is not None:
         tables["tuning"] = tuning
-    if comparison is None:
-        comparison = baseline_comparison(preds, baseline, max_rul)
-    if comparison is None:
+    if comparisons is None:
+        comparisons = baseline_comparisons(preds, by_model, baseline, max_rul)
+    if not comparisons:
         tables["vs-baseline"] = (f"_`{baseline}` has no results in this run; `python -m study.report RUN "
                                  "--baseline MODEL` compares with another model._\n")
-    else:
-        tables["vs-baseline"] = comparison_table(comparison)
+    for name, (title, comparison) in comparisons.items():
+        tables[name] = comparison_table(comparison)
     return tables
 
 
 def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame, tables: dict[str, str],
-           figures: dict[str, Path], baseline: str = DEFAULT_BASELINE) -> str:
-    """The report markdown, from the run's leaderboard and ``build_tables``' tables."""
+           figures: dict[str, Path], baseline: str = DEFAULT_BASELINE, titles: dict[str, str] | None = None) -> str:
+    """The report markdown, from the run's leaderboard and ``build_tables``' tables (``titles``:
+    what each comparison table compares, from ``baseline_comparisons``)."""
+    titles = titles or {}
     subsets = sorted(board[F.SUBSET].unique())
     lines = ["# C-MAPSS RUL study: results", ""]
     config = info.get("config", {})
@@ -397,8 +446,12 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
               "with a 95% paired bootstrap interval over the test engines (each resample scores both models "
               "on the same engines, each seed's RMSE then the mean over seeds). `lower`/`higher`: the whole "
               "interval is on that side of zero; `not distinguishable`: this test set cannot tell them apart. "
-              "The interval covers test-engine sampling only; the spread over seeds is the ± std above.", "",
-              tables["vs-baseline"]]
+              "The interval covers test-engine sampling only; the spread over seeds is the ± std above.", ""]
+    compared = [name for name in tables if name.startswith("vs-baseline-") or name == "vs-2021"]
+    for name in compared or ["vs-baseline"]:
+        if compared:
+            lines += [f"### {titles.get(name, name)}", ""]
+        lines += [tables[name]]
     lines += ["## Ensembles", "",
               "Models combined with weights chosen on validation engines only (their predictions for the "
               "validation engines cut short as test engines are, `study/validation.py`; `study/ensemble.py`), each seed's ensemble from the members' trials of that "
@@ -413,6 +466,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
               "protocols differ (some select epochs on the test set), so they are never ranked with the rows above.",
               "", tables["reference"]]
     lines += ["## Figures", ""]
+    view = (" Each model at equal effort (its tuned variant) and the baseline out of the box (the plain "
+            "settings of 2021)." if "variants" in tables else "")
     captions = {"bars": "Test RMSE per subset, models sorted (whiskers: lowest to highest seed, where seeds differ)",
                 "pred_vs_true": f"Predicted vs true RUL per test engine: each subset's best model and {baseline} "
                                 "(first seed)",
@@ -420,6 +475,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                                  "the dangerous direction)",
                 "pareto": "Accuracy against training cost, one point per model",
                 "ranks": "Average rank across subsets"}
+    if view:
+        lines += [view.strip(), ""]
     for key, path in figures.items():
         lines += [f"![{captions[key]}]({path.name})", f"*{captions[key]}*", ""]
     lines += ["## Library friction", "",
@@ -448,7 +505,7 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
             raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
     rows, info = load_run(run_dir)
     labelled = distinct_models(rows)  # figures and comparisons key on the model: variants apart
-    measured = sorted({r[F.MODEL] for r in labelled if r.get(F.STATUS) == "ok"})
+    measured = sorted({r[F.MODEL] for r in rows if r.get(F.STATUS) == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
         raise StudyError(f"--baseline {baseline!r} has no results in {run_dir}; models with results: "
                          f"{', '.join(measured) or '(none)'}.")
@@ -456,13 +513,15 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
     by_model = board if labelled is rows else leaderboard(labelled)
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     preds = predictions_frame(labelled)
-    figures = write_figures(by_model, preds, run_dir, max_rul, labelled, baseline)
-    comparison = baseline_comparison(preds, baseline, max_rul)  # the bootstrap runs once
-    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparison, by_model)
+    figures = write_figures(rows, run_dir, max_rul, baseline)
+    comparisons = baseline_comparisons(preds, by_model, baseline, max_rul)  # the bootstrap runs once
+    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparisons, by_model)
     path = run_dir / "report.md"
-    atomic.write_text(path, render(rows, info, board, tables, figures, baseline))
+    titles = {name: title for name, (title, _) in comparisons.items()}
+    atomic.write_text(path, render(rows, info, board, tables, figures, baseline, titles))
     if writeups:
-        values = RunValues(board, comparison)
+        headline = comparisons.get("vs-baseline")
+        values = RunValues(board, None if headline is None else headline[1], preds, max_rul, baseline)
         refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
         for target, text in refreshed.items():  # every file checked before any is written
             atomic.write_text(target, text)

@@ -175,3 +175,28 @@ def test_the_ensemble_command_refuses_a_run_folder_another_command_writes(synthe
     assert busy.returncode == 1 and "another writer" in busy.stderr + busy.stdout
     assert (tmp_path / "trials.jsonl").read_text() == before
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_a_variants_ensemble_is_set_against_the_best_single_model_of_its_own_variant(members):
+    """In a run with default and tuned rows, the tuned ensemble's "best single model" is the best
+    tuned one, even where an out-of-the-box model scored lower."""
+    from study.leaderboard import leaderboard, predictions_frame
+    from study.report import ensemble_table
+    from study.rows import distinct_models
+    from study.scoring import score_predictions
+
+    def scored(row: dict, shift: float = 0.0) -> dict:
+        pred = np.array(row["y_pred"]) - shift
+        return {**row, "y_pred": pred.tolist(), "family": "F", "n_test_engines": len(pred),
+                **score_predictions(np.array(row["y_true"]), pred, 125)}
+
+    tuned = [scored(dict(m, key=m["key"] + "-t", tuning={"study_id": "s"})) for m in members]
+    default = [scored(dict(m, profile="default"), shift=6.0 if m["model"] == "late" else 0.0) for m in members]
+    rows = tuned + default + ensemble_rows(tuned + default, methods=["greedy"])
+    labelled = distinct_models(rows)
+    board = leaderboard(labelled)
+    table = ensemble_table(labelled, board, predictions_frame(labelled), 125)
+    line = next(l for l in table.splitlines() if l.startswith("| FD001 | ensemble (tuned) |"))
+    best_tuned = board[board["variant"] == "tuned"].query("model != 'ensemble (tuned)'").sort_values("rmse").iloc[0]
+    assert board[board["model"] == "late (default)"]["rmse"].iloc[0] < best_tuned["rmse"]  # a better default exists
+    assert f"| {best_tuned['model']} | {best_tuned['rmse']:.2f} |" in line

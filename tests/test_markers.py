@@ -49,26 +49,40 @@ def test_unmarked_numbers_finds_hand_typed_results_only():
     assert unmarked_numbers(text) == ["12.5"]
 
 
+def _predictions(errors: dict[str, list[float]], truth: list[float]) -> pd.DataFrame:
+    """A long predictions table (one seed) for labelled models: truth plus each model's errors."""
+    return pd.DataFrame([{"model": model, "subset": "FD001", "seed": 0, "unit": unit + 1, "y_true": true,
+                          "y_pred": true + error} for model, errs in errors.items()
+                         for unit, (true, error) in enumerate(zip(truth, errs))])
+
+
 def test_a_post_names_which_variant_of_a_model_it_cites():
     """A run with the out-of-the-box and the tuned LSTM: ``lstm@default`` and ``lstm@tuned``
     are two numbers, a bare ``lstm`` is refused (it could be either), and the best model is
-    named with its variant."""
+    named with its variant. Differences are computed engine by engine from the predictions:
+    against the LSTM of the model's own variant unless a baseline is named."""
     board = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "variant": ["default", "tuned", "tuned"],
                           "subset": ["FD001"] * 3, "rmse": [15.2, 12.9, 13.4], "rmse_std": [0.5, 0.4, 0.1],
                           "score": [400, 300, 320], "fit_seconds": [60, 90, 10], "n_seeds": [3, 3, 3]})
-    comparison = pd.DataFrame({"model": ["lstm (tuned)", "xgboost"], "subset": ["FD001"] * 2,
-                               "difference": [-2.3, -1.8], "ci_low": [-3.0, -2.9], "ci_high": [-1.1, -0.2],
-                               "verdict": ["lower", "lower"]})
-    values = RunValues(board, comparison)
+    truth = [10.0, 40.0, 80.0, 120.0]
+    preds = _predictions({"lstm (default)": [6, -6, 6, -6], "lstm (tuned)": [3, -3, 3, -3],
+                          "xgboost": [4, -4, 4, -4]}, truth)
+    values = RunValues(board, preds=preds)
     assert values("rmse/lstm@default/FD001") == "15.20" and values("rmse/lstm@tuned/FD001") == "12.90"
     assert values("rmse/xgboost/FD001") == "13.40"  # one variant: no need to name it
-    assert values("diff/lstm@tuned/FD001") == "-2.30" and values("verdict/xgboost/FD001") == "lower"
+    assert values("diff/xgboost/FD001") == "+1.00"  # 4 - 3: against the tuned LSTM, its own variant
+    assert values("diff/xgboost/FD001/lstm@default") == "-2.00"  # 4 - 6: against the 2021 LSTM
+    assert values("diff/lstm@tuned/FD001/lstm@default") == "-3.00"
+    assert values("verdict/lstm@tuned/FD001/lstm@default") == "lower"
     assert values("best/FD001") == "lstm (tuned)" and values("mean-rmse/lstm@default") == "15.20"
+    assert values("best/FD001/default") == "lstm (default)" and values("best-rmse/FD001/tuned") == "12.90"
     text = ("from <!-- value:rmse/lstm@default/FD001 --><!-- /value --> "
             "to <!-- value:rmse/lstm@tuned/FD001 -->0<!-- /value -->")
     assert refresh_values(text, values).count("<!-- /value -->") == 2 and ">15.20<" in refresh_values(text, values)
     assert ">12.90<" in refresh_values(text, values)
     with pytest.raises(StudyError, match="lstm@default, lstm@tuned"):
         values("rmse/lstm/FD001")
+    with pytest.raises(StudyError, match="name the baseline"):
+        values("diff/lstm@tuned/FD001")  # the baseline model itself: against which LSTM?
     with pytest.raises(StudyError):
         values("rmse/lstm@hand-tuned/FD001")

@@ -213,3 +213,41 @@ def test_the_report_sets_each_models_default_tuned_and_hand_tuned_results_side_b
     assert cells[4].startswith(f"{mean:.2f}") and cells[5] == "-3.00" and cells[6] == "23"
     assert "not here to read" in tuning_section(tuned)  # the link is kept even when its folder is not
     assert tuning_section(hand) is None
+
+
+def test_each_variant_is_compared_with_the_lstm_of_its_own_variant_and_the_tuned_with_the_2021_lstm(tmp_path):
+    """Default, tuned: the equal race compares tuned with tuned, the "then and now" table the
+    tuned models with the out-of-the-box LSTM, and the post's markers give the same numbers."""
+    from study.compare import compare_to_baseline
+    from study.leaderboard import predictions_frame
+    from study.rows import distinct_models
+    from study.runs import load_run
+
+    store = ResultStore(tmp_path)
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(5, 200, 30)
+    for model, kind, noise in (("lstm", "default", 20.0), ("lstm", "tuned", 10.0), ("xgb", "default", 15.0),
+                               ("xgb", "tuned", 12.0)):
+        identity = {"profile": "default", **({"tuning": {"study_id": "s"}} if kind == "tuned" else {})}
+        pred = np.minimum(truth, 125) + rng.normal(0, noise, 30)
+        store.append({"key": f"{model}-{kind}", "model": model, "subset": "FD001", "seed": 0, "status": "ok",
+                      "family": "F", "params": {}, "protocol_hash": "p", "data_fingerprint": "d", "rmse": noise,
+                      "units": list(range(1, 31)), "y_true": truth.tolist(), "y_pred": pred.tolist(),
+                      "fit_seconds": 1.0, **identity})
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"profile": "default"}, "protocol_hash": "p"}))
+    post = tmp_path / "post.md"
+    post.write_text("<!-- value:diff/xgb@tuned/FD001 --><!-- /value --> and "
+                    "<!-- value:diff/xgb@tuned/FD001/lstm@default --><!-- /value -->\n")
+    text = write_report(tmp_path, post).read_text()
+    section = text.split("## Against the baseline (lstm)")[1].split("## Ensembles")[0]
+    equal, then, plain = (section.split(f"### {title}")[1].split("###")[0] for title in
+                          ("At equal effort", "Then and now", "Out of the box"))
+    assert "| xgb (tuned) |" in equal and "xgb (default)" not in equal and "lstm (default)" not in equal
+    assert "| xgb (tuned) |" in then and "| lstm (tuned) |" in then and "xgb (default)" not in then
+    assert "| xgb (default) |" in plain and "tuned" not in plain.replace("`", "").split("\n", 1)[1]
+    preds = predictions_frame(distinct_models(load_run(tmp_path)[0]))
+    expected = [compare_to_baseline(preds[preds["model"].isin(["xgb (tuned)", base])], base, 125)
+                .iloc[0]["difference"] for base in ("lstm (tuned)", "lstm (default)")]
+    assert f"{expected[0]:+.2f}" in equal and f"{expected[1]:+.2f}" in then
+    assert post.read_text() == (f"<!-- value:diff/xgb@tuned/FD001 -->{expected[0]:+.2f}<!-- /value --> and "
+                                f"<!-- value:diff/xgb@tuned/FD001/lstm@default -->{expected[1]:+.2f}<!-- /value -->\n")
