@@ -38,6 +38,13 @@ def trial_key(model: str, params: dict[str, Any], subset: str, seed: int,
     return _digest([model, params, subset, seed, protocol_hash, data_fingerprint])
 
 
+def tuned_trial_key(plain_key: str, study_id: str) -> str:
+    """Identity of a tuned trial: the trial its parameters describe (``plain_key``) as selected
+    by one tuning study. A tuned configuration equal to the out-of-the-box one is then a row of
+    its own (its variant is "tuned"), whose computation it shares (``Field.SAME_AS``)."""
+    return _digest([plain_key, "tuned by", study_id])
+
+
 def config_key(model: str, params: dict[str, Any], subset: str, protocol_hash: str | None,
                data_fingerprint: str | None) -> str:
     """Identity of a trial's configuration: its key without the seed. The rows one

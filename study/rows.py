@@ -30,6 +30,10 @@ class Field:
     PARAMS = "params"
     PROFILE = "profile"  # the runner profile the parameters came from
     TUNING = "tuning"  # where a tuned configuration came from (study.tuned); absent otherwise
+    # on a tuned row: the key its parameters have untuned, i.e. the same computation as an
+    # out-of-the-box row when the tuning selected the defaults (study.results.tuned_trial_key)
+    SAME_AS = "same_as"
+    COPIED_FROM = "copied_from"  # a row not run again: the key of the row whose results it copies
     PROTOCOL_HASH = "protocol_hash"
     DATA_FINGERPRINT = "data_fingerprint"
     DATA_VERIFIED = "data_verified"
@@ -93,6 +97,8 @@ class TrialRow(TypedDict, total=False):
     params: dict[str, Any]
     profile: str | None
     tuning: dict[str, Any]
+    same_as: str
+    copied_from: str
     protocol_hash: str
     data_fingerprint: str
     data_verified: bool
@@ -167,7 +173,7 @@ def trial_row(spec: Any, prepared: Any, tags: Mapping[str, Any], status: str, re
     if unknown:
         raise ValueError(f"not row fields: {', '.join(unknown)} (add them to study.rows)")
     versions, machine = _environment()
-    row: dict[str, Any] = {Field.TUNING: spec.tuning} if spec.tuning else {}
+    row: dict[str, Any] = {Field.TUNING: spec.tuning, Field.SAME_AS: spec.same_as} if spec.tuning else {}
     row.update({
         Field.KEY: spec.key, Field.CONFIG: spec.config, Field.MODEL: spec.model, Field.SUBSET: spec.subset,
         Field.SEED: spec.seed, Field.PARAMS: spec.params, Field.PROFILE: spec.profile,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from study.lock import run_folder_lock
 from study.registry import all_adapters, get_adapter, registrations
 from study.rows import Field as F
 from study.rows import variant
-from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key
+from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key, tuned_trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
 from study.tuned import load_tuned, tuned_for
@@ -159,12 +159,32 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             key_params = adapter.key_params(params)
             data = prepared[subset][0]
             configuration = config_key(model, key_params, subset, data.protocol_hash, data.data_fingerprint)
+            link = tuned[model, subset].link if (model, subset) in tuned else None
             for seed in range(config.seeds):
                 key = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
-                specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads,
-                                       tuning=tuned[model, subset].link if (model, subset) in tuned else None,
-                                       profile=config.profile, refit=config.protocol.refit))
+                specs.append(TrialSpec(model, subset, seed, params, tuned_trial_key(key, link["study_id"]) if link
+                                       else key, configuration, limit, threads, tuning=link,
+                                       same_as=key if link else "", profile=config.profile,
+                                       refit=config.protocol.refit))
     return specs
+
+
+def shared_rows(todo: list[TrialSpec], done: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for the trials in ``todo`` whose computation a finished row already made: a tuned
+    configuration equal to the out-of-the-box one (or the other way round) is the same model,
+    parameters, data and seed, so it is not run twice. Each copy takes the asking trial's
+    identity (key, tuning link, profile) and names the row it copies (``Field.COPIED_FROM``)."""
+    computed = {row.get(F.SAME_AS) or row[F.KEY]: row for row in done}
+    out = []
+    for spec in todo:
+        source = computed.get(spec.same_as or spec.key)
+        if source is None:
+            continue
+        row = {name: value for name, value in source.items() if name not in (F.TUNING, F.SAME_AS, F.COPIED_FROM)}
+        row.update({F.KEY: spec.key, F.CONFIG: spec.config, F.PROFILE: spec.profile, F.COPIED_FROM: source[F.KEY],
+                    **({F.TUNING: spec.tuning, F.SAME_AS: spec.same_as} if spec.tuning else {})})
+        out.append(row)
+    return out
 
 
 def _like(default: Any, value: Any) -> Any:
@@ -215,6 +235,8 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     done = {k: r for k, r in store.latest_by_key().items() if r.get(F.STATUS) == "ok"}
     wanted = {s.key for s in specs}
     todo = specs if config.force else [s for s in specs if s.key not in done]
+    shared = [] if config.force else shared_rows(todo, done.values())
+    todo = [s for s in todo if s.key not in {row[F.KEY] for row in shared}]
     reused = 0 if config.force else len(wanted & set(done))
     verified = all(p[0].verified for p in prepared.values())
     previous = read_run_info(config.out, warn=warn)  # a corrupt one is reported and rewritten
@@ -233,10 +255,12 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     if not verified:
         console.print("[bold yellow]Warning:[/] running on unverified data (checksums differ from NASA's files).")
     console.print(f"{len(specs)} trial{'' if len(specs) == 1 else 's'} planned, {reused} reused from {store.path}, "
-                  f"{len(todo)} to run.")
+                  + (f"{len(shared)} the same computation as another variant's (copied, not run again), "
+                     if shared else "") + f"{len(todo)} to run.")
     fingerprints = {subset: p[0].data_fingerprint for subset, p in prepared.items()}
 
     rows = store.rows()  # read once: while it runs, this driver is the only writer
+    rows += [store.append(row) for row in shared]
 
     def refresh_outputs() -> pd.DataFrame:
         return write_outputs(config.out, study_rows(rows, config.protocol.hash(), fingerprints,

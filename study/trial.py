@@ -38,8 +38,10 @@ class TrialSpec:
     # predict the cut validation engines too (study.validation); the tuner turns it off, as
     # its test engines are those cut validation engines already
     predict_valid: bool = True
-    # where a tuned configuration came from (study.tuned): copied into the row, not the key
+    # where a tuned configuration came from (study.tuned): copied into the row; ``key`` is then
+    # ``tuned_trial_key(same_as, study id)``, ``same_as`` the key of the same computation untuned
     tuning: dict[str, Any] | None = field(default=None, hash=False)
+    same_as: str = ""
     profile: str | None = None  # the runner profile the parameters came from (into the row)
     # refit on training + validation engines after selection (Protocol.refit, which is in the
     # protocol hash and so in ``key`` when on); the tuner never refits

@@ -219,6 +219,39 @@ def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_t
         run_study(RunConfig(models=["lstm"], **{**run, "out": tmp_path / "other"}), QUIET)
 
 
+def test_a_tuned_configuration_equal_to_the_default_is_a_row_of_its_own_but_not_run_twice(data_dir, tmp_path,
+                                                                                          monkeypatch):
+    """A budget that buys only the first evaluation selects the out-of-the-box configuration:
+    the tuned run then copies the default run's rows (same model, parameters, data and seed)
+    under its own key with its tuning link, in either order, and runs nothing."""
+    from study.results import ResultStore
+    from study.rows import variant
+    from study.runner import RunConfig, run_study
+
+    summary = tune(_config(tmp_path / "tuning", data_dir, max_evaluations=1), QUIET)[0]
+    assert summary["best_evaluation"] == 0
+    run = dict(profile="smoke", subsets=["FD001"], seeds=1, data_dir=data_dir, offline=True, models=["xgboost"],
+               allow_unverified_data=True, executor="inline")
+    for first, second in (({}, {"tuned_dir": tmp_path / "tuning"}), ({"tuned_dir": tmp_path / "tuning"}, {})):
+        out = tmp_path / f"run-{len(first)}"
+        run_study(RunConfig(out=out, **run, **first), QUIET)
+        from study import executors
+
+        monkeypatch.setattr(executors, "run_trial", lambda *a, **k: pytest.fail("a shared computation was run again"))
+        run_study(RunConfig(out=out, **run, **second), QUIET)
+        monkeypatch.undo()
+        rows = ResultStore(out).rows()
+        assert len(rows) == 2 and {variant(r) for r in rows} == {"smoke", "tuned"}
+        original, copy = rows
+        assert copy["copied_from"] == original["key"] and copy["key"] != original["key"]
+        assert copy["y_pred"] == original["y_pred"] and copy["seed"] == original["seed"]
+        tuned = next(r for r in rows if variant(r) == "tuned")
+        assert tuned["tuning"]["study_id"] == summary["study_id"] and tuned["same_as"] == (
+            next(r for r in rows if variant(r) == "smoke")["key"])
+        run_study(RunConfig(out=out, **run, **second), QUIET)  # again: reused, nothing copied twice
+        assert len(ResultStore(out).rows()) == 2
+
+
 def test_a_model_that_cannot_run_here_is_skipped_after_one_evaluation(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from study.search_space import Categorical
