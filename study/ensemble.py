@@ -34,7 +34,7 @@ import numpy as np
 
 from study.cli import main_guarded
 from study.errors import StudyError
-from study.selection import configs_from, study_rows
+from study.selection import configs_from, row_config, study_rows
 from study.tables import write_tables
 from study.lock import run_folder_lock
 from study.results import ResultStore, _digest
@@ -117,7 +117,7 @@ def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
     chosen = {r["model"]: float(w) for r, w in zip(members, weights) if w > 0}
     params = {"method": method, "rounds": rounds if method == "greedy" else None,
               "members": [r["model"] for r in members]}
-    config = _digest([name, params, subset, sorted(r["config"] for r in members)])
+    config = _digest([name, params, subset, sorted(row_config(r) for r in members)])
     # an ensemble of tuned members is tuned too (the variant is derived from this link): the
     # link names each member's tuning study
     tuning = ({"members": {r["model"]: (r[F.TUNING] or {}).get("study_id") for r in members}}

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-limit", type=float, metavar="SECONDS",
                         help="per-trial limit; a trial past it is killed and recorded as failed (default: the profile's)")
     parser.add_argument("--tuned", type=Path, metavar="TUNING_DIR",
-                        help="run each (model, subset) at the configuration python -m study.tune selected there")
+                        help="run each (model, subset) at the configuration python -m study.tune selected there "
+                             "(without --models: every model tuned there on all of the run's subsets)")
     parser.add_argument("--refit", action="store_true",
                         help="after selection, refit each model on training + validation engines with the selected "
                              "iteration or epoch count (a protocol setting: in the card, the hash and every row)")

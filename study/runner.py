@@ -69,7 +69,7 @@ class RunConfig:
         bad = [s for s in subsets if s not in SUBSETS]
         if bad:
             raise StudyError(f"Unknown subset(s) {', '.join(bad)}; valid subsets: {', '.join(SUBSETS)}.")
-        models = list(self.models or all_adapters())
+        models = list(self.models or (tuned_models(self.tuned_dir, subsets) if self.tuned_dir else all_adapters()))
         for name in models:
             get_adapter(name)
         seeds = self.seeds if self.seeds is not None else profile.seeds
@@ -82,6 +82,17 @@ class RunConfig:
         _check_model_params(self.model_params, models, self.profile, subsets)
         return RunConfig(**{**asdict(self), "subsets": subsets, "models": models, "seeds": seeds,
                             "protocol": self.protocol})
+
+
+def tuned_models(tuned_dir: Path, subsets: Sequence[str]) -> list[str]:
+    """Without ``--models``, a tuned run runs every model tuned on all its subsets (a model the
+    tuner could not run here, such as Chronos without its weights, has no configuration)."""
+    tuned = load_tuned(tuned_dir)
+    models = sorted({m for m, _ in tuned if all((m, s) in tuned for s in subsets)})
+    if not models:
+        raise StudyError(f"--tuned {tuned_dir}: no model has a tuned configuration for every subset of this run "
+                         f"({', '.join(subsets)}); tune them first (python -m study.tune) or name --subsets.")
+    return models
 
 
 def _check_list(option: str, values: Sequence[str] | None) -> None:

@@ -217,6 +217,9 @@ def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_t
         assert row["tuning"]["best_valid_rmse"] == summary["best_valid_rmse"]
     with pytest.raises(StudyError, match="lstm/FD001"):
         run_study(RunConfig(models=["lstm"], **{**run, "out": tmp_path / "other"}), QUIET)
+    assert RunConfig(**run).resolved().models == ["xgboost"]  # no --models: the models tuned there
+    with pytest.raises(StudyError, match="no model has a tuned configuration for every subset"):
+        RunConfig(**{**run, "subsets": ["FD001", "FD002"]}).resolved()
 
 
 def test_a_tuned_configuration_equal_to_the_default_is_a_row_of_its_own_but_not_run_twice(data_dir, tmp_path,
