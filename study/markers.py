@@ -40,7 +40,10 @@ class RunValues:
     - ``diff``, ``ci``, ``verdict`` of a model against a baseline on a subset, engine by engine
       (``study.compare``): ``diff/MODEL/SUBSET`` against the run's baseline model,
       ``diff/MODEL/SUBSET/BASELINE`` against any other (``diff/transformer@tuned/FD001/lstm@default``);
+    - ``vs-best``, ``ci-best``, ``verdict-best``: the same against the subset's best single (not
+      ensemble) model of the model's own variant (``vs-best/ensemble@tuned/FD001``);
     - ``best``, ``best-rmse`` of a subset (``best/FD001``), or of one variant (``best/FD001/tuned``);
+      ``best-single/SUBSET[/VARIANT]``: the best model that is not an ensemble;
       ``mean-rmse``, ``mean-fit`` of a model over subsets.
 
     Where a run holds several variants of a model (``study.rows.variant``: default, tuned,
@@ -69,7 +72,8 @@ class RunValues:
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise StudyError(f"value marker {name!r} names nothing in this run ({exc}); kinds: rmse, std, score, "
                              "fit, seeds (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
-                             "best, best-rmse (KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL); "
+                             "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-rmse, best-single "
+                             "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL); "
                              "MODEL@VARIANT where a model has several.") from exc
 
     def _rows(self, spec: str) -> pd.DataFrame:
@@ -105,6 +109,15 @@ class RunValues:
                              f"{self.baseline}@{sorted(kinds)[0]}")
         return self._label(self.baseline, line["variant"])
 
+    def _best_single(self, subset: str, kind: str | None) -> str:
+        """The label of a subset's lowest-RMSE model that is not an ensemble (of one variant)."""
+        part = self.board[(self.board["subset"] == subset) & self.board["rmse"].notna()
+                          & ~self.board["model"].str.startswith("ensemble")]
+        if kind is not None:
+            part = part[part["variant"] == kind]
+        best = part.sort_values("rmse").iloc[0]
+        return self._label(best["model"], best["variant"])
+
     def _comparison(self, baseline: str) -> pd.DataFrame:
         if baseline not in self._comparisons:
             if self.preds is None:
@@ -124,12 +137,17 @@ class RunValues:
             if pd.isna(value):
                 raise ValueError(f"{keys[0]} has no {column} on {keys[1]}")
             return fmt.format(value)
-        if kind in ("diff", "ci", "verdict"):
+        if kind in ("diff", "ci", "verdict", "vs-best", "ci-best", "verdict-best"):
             line = self._line(keys[0])
-            baseline = self._baseline_for(line, keys[2] if len(keys) > 2 else None)
+            if kind.endswith("best"):  # against the subset's best single model of the same variant
+                baseline = self._best_single(keys[1], line["variant"])
+            else:
+                baseline = self._baseline_for(line, keys[2] if len(keys) > 2 else None)
             row = self._comparison(baseline).loc[(self._label(line["model"], line["variant"]), keys[1])]
             return {"diff": f"{row['difference']:+.2f}", "ci": f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}",
-                    "verdict": str(row["verdict"])}[kind]
+                    "verdict": str(row["verdict"])}[kind.removesuffix("-best").replace("vs", "diff")]
+        if kind == "best-single":
+            return self._best_single(keys[0], keys[1] if len(keys) > 1 else None)
         ok = self.board[self.board["rmse"].notna()]
         if kind in ("best", "best-rmse"):
             part = ok[ok["subset"] == keys[0]]

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -503,29 +504,59 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
     for path in map(Path, writeups):
         if not path.is_file():
             raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
-    rows, info = load_run(run_dir)
+    view = run_view(run_dir, baseline)
+    write_tables(run_dir, view.rows, unverified=not view.info.get("data_verified", True))
+    figures = write_figures(view.rows, run_dir, view.max_rul, baseline)
+    tables = view.tables(run_dir)
+    path = run_dir / "report.md"
+    titles = {name: title for name, (title, _) in view.comparisons.items()}
+    atomic.write_text(path, render(view.rows, view.info, view.board, tables, figures, baseline, titles))
+    if writeups:
+        values = view.values()
+        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
+        for target, text in refreshed.items():  # every file checked before any is written
+            atomic.write_text(target, text)
+    return path
+
+
+@dataclass
+class RunView:
+    """What a report, a writeup and a post are built from: a run's study rows, their leaderboard
+    and, with variants told apart (``distinct_models``), their predictions and comparisons."""
+
+    rows: list[dict[str, Any]]
+    info: dict[str, Any]
+    board: pd.DataFrame  # one line per (model, variant, subset)
+    by_model: pd.DataFrame  # the same, keyed on the distinct model labels
+    preds: pd.DataFrame  # the long predictions table, by label
+    max_rul: float
+    baseline: str
+    comparisons: dict[str, tuple[str, pd.DataFrame]]
+
+    def tables(self, run_dir: Path) -> dict[str, str]:
+        return build_tables(self.rows, run_dir, self.board, self.preds, self.max_rul, self.baseline,
+                            self.comparisons, self.by_model)
+
+    def values(self) -> RunValues:
+        headline = self.comparisons.get("vs-baseline")
+        return RunValues(self.board, None if headline is None else headline[1], self.preds, self.max_rul,
+                         self.baseline)
+
+
+def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:
+    """Read a run folder into a ``RunView`` (writes nothing; the bootstrap comparisons run once)."""
+    rows, info = load_run(Path(run_dir))
     labelled = distinct_models(rows)  # figures and comparisons key on the model: variants apart
     measured = sorted({r[F.MODEL] for r in rows if r.get(F.STATUS) == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
         raise StudyError(f"--baseline {baseline!r} has no results in {run_dir}; models with results: "
                          f"{', '.join(measured) or '(none)'}.")
-    board = write_tables(run_dir, rows, unverified=not info.get("data_verified", True))
+    board = leaderboard(rows)
     by_model = board if labelled is rows else leaderboard(labelled)
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     preds = predictions_frame(labelled)
-    figures = write_figures(rows, run_dir, max_rul, baseline)
-    comparisons = baseline_comparisons(preds, by_model, baseline, max_rul)  # the bootstrap runs once
-    tables = build_tables(rows, run_dir, board, preds, max_rul, baseline, comparisons, by_model)
-    path = run_dir / "report.md"
-    titles = {name: title for name, (title, _) in comparisons.items()}
-    atomic.write_text(path, render(rows, info, board, tables, figures, baseline, titles))
-    if writeups:
-        headline = comparisons.get("vs-baseline")
-        values = RunValues(board, None if headline is None else headline[1], preds, max_rul, baseline)
-        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
-        for target, text in refreshed.items():  # every file checked before any is written
-            atomic.write_text(target, text)
-    return path
+    return RunView(rows, info, board, by_model, preds, max_rul, baseline,
+                   baseline_comparisons(preds, by_model, baseline, max_rul))
 
 
 def main(argv: list[str] | None = None) -> int:

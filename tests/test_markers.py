@@ -76,6 +76,12 @@ def test_a_post_names_which_variant_of_a_model_it_cites():
     assert values("verdict/lstm@tuned/FD001/lstm@default") == "lower"
     assert values("best/FD001") == "lstm (tuned)" and values("mean-rmse/lstm@default") == "15.20"
     assert values("best/FD001/default") == "lstm (default)" and values("best-rmse/FD001/tuned") == "12.90"
+    assert values("vs-best/xgboost/FD001") == "+1.00"  # against the best tuned single model, the tuned LSTM
+    assert values("verdict-best/xgboost/FD001") == "higher" and values("best-single/FD001/tuned") == "lstm (tuned)"
+    with_ensemble = RunValues(pd.concat([board, board.iloc[[1]].assign(model="ensemble", rmse=11.0)]),
+                              preds=pd.concat([preds, _predictions({"ensemble": [1, -1, 1, -1]}, truth)]))
+    assert with_ensemble("best/FD001") == "ensemble" and with_ensemble("best-single/FD001") == "lstm (tuned)"
+    assert with_ensemble("vs-best/ensemble/FD001") == "-2.00"  # 1 - 3: the ensemble against the tuned LSTM
     text = ("from <!-- value:rmse/lstm@default/FD001 --><!-- /value --> "
             "to <!-- value:rmse/lstm@tuned/FD001 -->0<!-- /value -->")
     assert refresh_values(text, values).count("<!-- /value -->") == 2 and ">15.20<" in refresh_values(text, values)

@@ -17,8 +17,10 @@ def test_the_headline_view_is_every_model_at_equal_effort_plus_the_2021_baseline
     rows = [_row("lstm", k) for k in ("default", "tuned", "hand-tuned")]
     rows += [_row("xgboost", k) for k in ("tuned", "hand-tuned")]
     rows += [_row("chronos", "default"), _row("mamba", "default"), _row("mamba", "hand-tuned")]
+    rows += [_row("ensemble", "tuned"), _row("ensemble-nnls", "tuned"), _row("ensemble", "default")]
     shown = sorted(r["model"] for r in headline_rows(rows))
-    assert shown == ["chronos", "lstm (default)", "lstm (tuned)", "mamba (default)", "xgboost (tuned)"]
+    assert shown == ["chronos", "ensemble (tuned)", "lstm (default)", "lstm (tuned)", "mamba (default)",
+                     "xgboost (tuned)"]
 
 
 def test_a_run_without_variants_is_shown_whole_under_its_own_names():
