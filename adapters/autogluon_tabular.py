@@ -136,8 +136,9 @@ class AutoGluonTabularAdapter(Adapter):
         train_df = _table(train)
         # a bagged preset cross-validates on the training engines (grouped by engine) and never
         # sees the validation engines (see the workarounds); the others hold them out
-        tuning_df = (_table(valid, engine_offset=len(train)) if valid is not None and len(valid)
-                     and not bagged_preset(p["presets"]) else None)
+        bagged = bagged_preset(p["presets"])
+        tuning_df = (_table(valid, engine_offset=len(train)) if valid is not None and len(valid) and not bagged
+                     else None)
         self._workdir = tempfile.TemporaryDirectory(prefix="ag-tabular-")
         self.predictor_ = TabularPredictor(
             label=LABEL, problem_type="regression", eval_metric="root_mean_squared_error",
@@ -146,7 +147,7 @@ class AutoGluonTabularAdapter(Adapter):
         self.context.progress(f"AutoGluon Tabular ({p['presets']}, {p['time_limit']} s)")
         fit_kwargs = {"presets": p["presets"], "time_limit": p["time_limit"], "num_cpus": self.threads,
                       "excluded_model_types": p["excluded_model_types"],
-                      **({"dynamic_stacking": False} if bagged_preset(p["presets"]) else {}),
+                      **({"dynamic_stacking": False} if bagged else {}),
                       "hyperparameters": seeded_hyperparameters(p["hyperparameters"], p["presets"], self.seed)}
         self.predictor_.fit(train_df, tuning_data=tuning_df, validation_structure={"group_on": GROUP}, **fit_kwargs)
         board = self.predictor_.leaderboard(silent=True)

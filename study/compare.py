@@ -22,6 +22,7 @@ import pandas as pd
 
 from study.cli import main_guarded
 from study.leaderboard import predictions_frame, to_markdown
+from study.rows import comparable_labels
 from study.runs import load_run
 
 LOWER, HIGHER, UNRESOLVED = "lower", "higher", "not distinguishable"
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     (rows, info), (other_rows, other_info) = load_run(args.run_dir), load_run(args.against)
+    rows, other_rows = comparable_labels(rows, other_rows)  # variants apart: "lstm (tuned)"
     table = compare_runs(predictions_frame(rows), predictions_frame(other_rows),
                          info.get("protocol", {}).get("max_rul", 125))
     if table.empty:

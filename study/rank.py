@@ -21,7 +21,9 @@ from study.cli import main_guarded
 from study.compare import _paired_row
 from study.errors import StudyError
 from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
+from study.rows import comparable_labels
 from study.runs import load_run
+from study.views import resolve_label
 
 NEW_MARK = " (new)"
 _COLUMNS = ["model", "subset", "rmse", "rmse_std", "n_seeds", "score", "fit_seconds"]
@@ -123,16 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help="the new run (python -m study.run --out RUN_DIR)")
     parser.add_argument("--against", type=Path, default=Path("reports/study"),
                         help="the committed study (default: reports/study)")
-    parser.add_argument("--baseline", default="lstm", help="the study's model to compare with (default: lstm)")
+    parser.add_argument("--baseline", default="lstm",
+                        help="the study's model to compare with, MODEL@VARIANT where it has several (default: lstm, "
+                             "its tuned variant if the study has several)")
     parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
 
     def body() -> int:
-        (new_rows, info), (ref_rows, _ref_info) = load_run(args.run_dir), load_run(args.against)
-        ranking = rank_against(new_rows, ref_rows, args.baseline, info.get("protocol", {}).get("max_rul", 125))
+        (new_rows, info), (ref_rows, _) = load_run(args.run_dir), load_run(args.against)
+        new_rows, ref_rows = comparable_labels(new_rows, ref_rows)  # variants apart: "lstm (tuned)"
+        baseline = resolve_label(args.baseline, {r["model"] for r in ref_rows})
+        ranking = rank_against(new_rows, ref_rows, baseline, info.get("protocol", {}).get("max_rul", 125))
         if not ranking.tables:
             raise StudyError(f"{args.run_dir} has no successful results on a subset of {args.against}.")
-        print(render(ranking, args.baseline))
+        print(render(ranking, baseline))
         return 0
 
     return main_guarded(body, args.debug)

@@ -199,18 +199,32 @@ def variant(row: Mapping[str, Any]) -> str:
     return PROFILE_VARIANTS.get(profile, profile)
 
 
-def distinct_models(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def distinct_models(rows: list[dict[str, Any]], also: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """The rows with model names that tell variants apart ("lstm (tuned)") where a model has
-    rows of several variants; the rows themselves when none has. For views that key on the
-    model alone (figures, engine-by-engine comparisons, ranks); the tables show ``variant``."""
-    kinds: dict[str, set[str]] = {}
-    for row in rows:
-        kinds.setdefault(row[Field.MODEL], set()).add(variant(row))
-    if all(len(found) == 1 for found in kinds.values()):
+    rows of several variants (or is named in ``also``: to match another run's labels); the
+    rows themselves when none has. For views that key on the model alone (figures,
+    engine-by-engine comparisons, ranks); the tables show ``variant``."""
+    labelled = set(also) | {model for model, found in _variants(rows).items() if len(found) > 1}
+    if not labelled & {row[Field.MODEL] for row in rows}:
         return rows
-    return [{**row, Field.MODEL: f"{row[Field.MODEL]} ({variant(row)})"} if len(kinds[row[Field.MODEL]]) > 1
+    return [{**row, Field.MODEL: f"{row[Field.MODEL]} ({variant(row)})"} if row[Field.MODEL] in labelled
             else row for row in rows]
 
 
-__all__ = ["Field", "TrialRow", "trial_row", "variant", "distinct_models", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
+def _variants(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    kinds: dict[str, set[str]] = {}
+    for row in rows:
+        kinds.setdefault(row[Field.MODEL], set()).add(variant(row))
+    return kinds
+
+
+def comparable_labels(first: list[dict[str, Any]],
+                      second: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Two runs' rows labelled alike: a model with several variants in either run is named
+    with its variant in both (so "lstm (tuned)" meets "lstm (tuned)"), any other by its name."""
+    several = {m for rows in (first, second) for m, found in _variants(rows).items() if len(found) > 1}
+    return distinct_models(first, several), distinct_models(second, several)
+
+
+__all__ = ["Field", "TrialRow", "trial_row", "variant", "distinct_models", "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
            "PREDICTION_FIELDS"]

@@ -174,7 +174,8 @@ def recover_interrupted(study) -> int:
     return len(pending)
 
 
-def _finished(study) -> list:
+def finished_trials(study) -> list:
+    """The evaluations that count against the budget: completed or failed, not the uncounted."""
     from optuna.trial import TrialState
 
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
@@ -269,7 +270,7 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
         console.print(f"{model} {subset}: {reruns} evaluation(s) interrupted earlier, rerun with the same parameters.")
     stopped = None
     while True:
-        finished = _finished(study)
+        finished = finished_trials(study)
         spent = sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished)
         if (limit is not None and len(finished) >= limit) or spent >= config.budget_s:
             break
@@ -351,7 +352,7 @@ def oof_path(out: Path, model: str, subset: str) -> Path:
 def _improves(study, value: float) -> bool:
     from optuna.trial import TrialState
 
-    values = [t.value for t in _finished(study) if t.state == TrialState.COMPLETE]
+    values = [t.value for t in finished_trials(study) if t.state == TrialState.COMPLETE]
     return not values or value < min(values)
 
 
@@ -383,7 +384,7 @@ def summarise(study, config: TuneConfig, model: str, subset: str, space: SearchS
     """The pair's result: best configuration and what it cost."""
     from optuna.trial import TrialState
 
-    finished = _finished(study)
+    finished = finished_trials(study)
     complete = [t for t in finished if t.state == TrialState.COMPLETE]
     best = min(complete, key=lambda t: (t.value, t.number)) if complete else None
     return {
@@ -416,7 +417,7 @@ def _print_evaluation(console: Console, model: str, subset: str, number: int, va
 def _print_progress(console: Console, model: str, subset: str, study, limit: int | None, budget: float) -> None:
     from optuna.trial import TrialState
 
-    finished = _finished(study)
+    finished = finished_trials(study)
     spent = sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished)
     values = [t.value for t in finished if t.state == TrialState.COMPLETE]
     best = f"{min(values):.3f}" if values else "-"

@@ -38,12 +38,12 @@ def pair_line(model: str, subset: str, journal: Path) -> dict[str, Any]:
     from optuna.storages.journal import JournalFileBackend
     from optuna.trial import TrialState
 
-    from study.tune import _finished
+    from study.tune import finished_trials
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = JournalStorage(JournalFileBackend(str(journal)))
     study = optuna.load_study(study_name=f"{model}/{subset}", storage=storage)
-    finished = _finished(study)
+    finished = finished_trials(study)
     complete = [t for t in finished if t.state == TrialState.COMPLETE]
     best = min(complete, key=lambda t: (t.value, t.number)) if complete else None
     first = next((t for t in finished if t.number == min(u.number for u in finished)), None) if finished else None

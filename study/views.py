@@ -54,6 +54,19 @@ def headline_rows(rows: list[dict[str, Any]], baseline: str = "lstm") -> list[di
     return [labelled_row for row, labelled_row in zip(rows, labelled) if variant(row) in keep.get(row[F.MODEL], ())]
 
 
+def resolve_label(spec: str, labels: set[str]) -> str:
+    """The label a user's model name means among ``labels``: ``lstm@default`` is
+    ``lstm (default)``; a bare ``lstm`` is itself, else its headline variant, else its
+    out-of-the-box one (unknown names come back as given, for the caller to refuse)."""
+    model, _, kind = spec.partition("@")
+    if kind:
+        return f"{model} ({kind})"
+    for label in (model, f"{model} ({HEADLINE_VARIANT})", f"{model} ({THEN_VARIANT})"):
+        if label in labels:
+            return label
+    return spec
+
+
 def display_name(label: str, baseline: str = "lstm") -> str:
     """A reader's name for a label: the model's name alone at the headline variant, except the
     baseline, whose two rows are ``LSTM (tuned)`` and ``2021 LSTM (plain settings)``."""
@@ -66,4 +79,4 @@ def display_name(label: str, baseline: str = "lstm") -> str:
     return f"{name} ({kind})"
 
 
-__all__ = ["HEADLINE_VARIANT", "THEN_VARIANT", "DISPLAY_NAMES", "NOT_IN_HEADLINE", "split_label", "headline_rows", "display_name"]
+__all__ = ["HEADLINE_VARIANT", "THEN_VARIANT", "DISPLAY_NAMES", "NOT_IN_HEADLINE", "split_label", "headline_rows", "resolve_label", "display_name"]

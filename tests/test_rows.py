@@ -93,3 +93,18 @@ def test_the_leaderboard_shows_default_tuned_and_hand_tuned_rows_of_a_model_side
     board = leaderboard(rows).set_index(Field.VARIANT)
     assert board[Field.RMSE].to_dict() == {"tuned": 12.0, "hand-tuned": 15.0, "default": 21.0}
     assert board.loc["default", "n_seeds"] == 2
+
+
+def test_two_runs_are_labelled_alike_where_either_holds_several_variants_of_a_model():
+    from study.rows import comparable_labels
+
+    def row(model, **identity):
+        return {"model": model, "subset": "FD001", "seed": 0, **identity}
+
+    study = [row("lstm", profile="default"), row("lstm", profile="default", tuning={"study_id": "s"}),
+             row("xgboost", profile="default")]
+    new = [row("lstm", profile="default", tuning={"study_id": "t"}), row("xgboost", profile="standard")]
+    first, second = comparable_labels(study, new)
+    assert [r["model"] for r in first] == ["lstm (default)", "lstm (tuned)", "xgboost"]
+    assert [r["model"] for r in second] == ["lstm (tuned)", "xgboost"]  # meets the study's tuned LSTM
+    assert comparable_labels(new, new) == (new, new)  # nothing to tell apart: names as they are

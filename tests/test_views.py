@@ -41,3 +41,13 @@ def test_a_variant_keeps_its_models_hue_lighter_out_of_the_box():
     assert colours["lstm (tuned)"] == figures.MODEL_COLOURS["lstm"]
     assert all(d > t for d, t in zip(default, tuned) if t < 1) and all(h <= t for h, t in zip(hand, tuned))
     assert len(set(colours.values())) == 4
+
+
+def test_a_model_name_means_its_only_row_else_its_tuned_else_its_default_variant():
+    from study.views import resolve_label
+
+    assert resolve_label("lstm", {"lstm", "xgboost"}) == "lstm"
+    assert resolve_label("lstm", {"lstm (default)", "lstm (tuned)"}) == "lstm (tuned)"
+    assert resolve_label("lstm", {"lstm (default)", "lstm (hand-tuned)"}) == "lstm (default)"
+    assert resolve_label("lstm@default", {"lstm (default)", "lstm (tuned)"}) == "lstm (default)"
+    assert resolve_label("mamba", {"lstm"}) == "mamba"  # unknown: the caller refuses it
