@@ -15,6 +15,7 @@ import re
 import pandas as pd
 
 from study.errors import StudyError
+from study.views import display_name
 
 # a block's body may be empty, and never runs past its own closing marker
 TABLE = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
@@ -43,7 +44,8 @@ class RunValues:
     - ``vs-best``, ``ci-best``, ``verdict-best``: the same against the subset's best single (not
       ensemble) model of the model's own variant (``vs-best/ensemble@tuned/FD001``);
     - ``best``, ``best-rmse`` of a subset (``best/FD001``), or of one variant (``best/FD001/tuned``);
-      ``best-single/SUBSET[/VARIANT]``: the best model that is not an ensemble;
+      ``best-single/SUBSET[/VARIANT]``: the best model that is not an ensemble; ``best-name`` and
+      ``best-single-name``: the same in a reader's words (``study.views.display_name``);
       ``mean-rmse``, ``mean-fit`` of a model over subsets.
 
     Where a run holds several variants of a model (``study.rows.variant``: default, tuned,
@@ -72,7 +74,7 @@ class RunValues:
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise StudyError(f"value marker {name!r} names nothing in this run ({exc}); kinds: rmse, std, score, "
                              "fit, seeds (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
-                             "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-rmse, best-single "
+                             "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-name, best-rmse, best-single(-name) "
                              "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL); "
                              "MODEL@VARIANT where a model has several.") from exc
 
@@ -146,15 +148,18 @@ class RunValues:
             row = self._comparison(baseline).loc[(self._label(line["model"], line["variant"]), keys[1])]
             return {"diff": f"{row['difference']:+.2f}", "ci": f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}",
                     "verdict": str(row["verdict"])}[kind.removesuffix("-best").replace("vs", "diff")]
-        if kind == "best-single":
-            return self._best_single(keys[0], keys[1] if len(keys) > 1 else None)
+        if kind in ("best-single", "best-single-name"):
+            label = self._best_single(keys[0], keys[1] if len(keys) > 1 else None)
+            return display_name(label, self.baseline) if kind.endswith("-name") else label
         ok = self.board[self.board["rmse"].notna()]
-        if kind in ("best", "best-rmse"):
+        if kind in ("best", "best-name", "best-rmse"):
             part = ok[ok["subset"] == keys[0]]
             if len(keys) > 1:
                 part = part[part["variant"] == keys[1]]
             best = part.sort_values("rmse").iloc[0]
-            return self._label(best["model"], best["variant"]) if kind == "best" else f"{best['rmse']:.2f}"
+            label = self._label(best["model"], best["variant"])
+            return {"best": label, "best-name": display_name(label, self.baseline),
+                    "best-rmse": f"{best['rmse']:.2f}"}[kind]
         if kind in ("mean-rmse", "mean-fit"):
             part = self._rows(keys[0])
             part = part[part["rmse"].notna()]

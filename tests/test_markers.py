@@ -81,6 +81,7 @@ def test_a_post_names_which_variant_of_a_model_it_cites():
     with_ensemble = RunValues(pd.concat([board, board.iloc[[1]].assign(model="ensemble", rmse=11.0)]),
                               preds=pd.concat([preds, _predictions({"ensemble": [1, -1, 1, -1]}, truth)]))
     assert with_ensemble("best/FD001") == "ensemble" and with_ensemble("best-single/FD001") == "lstm (tuned)"
+    assert with_ensemble("best-name/FD001") == "Ensemble" and with_ensemble("best-single-name/FD001") == "LSTM (tuned)"
     assert with_ensemble("vs-best/ensemble/FD001") == "-2.00"  # 1 - 3: the ensemble against the tuned LSTM
     text = ("from <!-- value:rmse/lstm@default/FD001 --><!-- /value --> "
             "to <!-- value:rmse/lstm@tuned/FD001 -->0<!-- /value -->")
