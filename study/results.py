@@ -38,11 +38,22 @@ def trial_key(model: str, params: dict[str, Any], subset: str, seed: int,
     return _digest([model, params, subset, seed, protocol_hash, data_fingerprint])
 
 
-def tuned_trial_key(plain_key: str, study_id: str) -> str:
-    """Identity of a tuned trial: the trial its parameters describe (``plain_key``) as selected
-    by one tuning study. A tuned configuration equal to the out-of-the-box one is then a row of
-    its own (its variant is "tuned"), whose computation it shares (``Field.SAME_AS``)."""
-    return _digest([plain_key, "tuned by", study_id])
+#: The profile whose trials keep the plain key: the study's hand-chosen settings, whose
+#: committed rows were written before keys told variants apart.
+PLAIN_KEY_PROFILE = "standard"
+
+
+def variant_trial_key(plain_key: str, profile: str | None, study_id: str | None = None) -> str:
+    """Identity of a trial of one variant: the computation its parameters describe
+    (``plain_key``) as run for a profile (``default``, ``smoke``...) or selected by a tuning
+    study. Two variants with equal parameters (the library's defaults are also the hand-chosen
+    settings; the tuning kept the out-of-the-box configuration) are then rows of their own,
+    sharing one computation (``Field.SAME_AS``): the runner copies, it does not run twice."""
+    if study_id is not None:
+        return _digest([plain_key, "tuned by", study_id])
+    if profile in (None, PLAIN_KEY_PROFILE):
+        return plain_key
+    return _digest([plain_key, "profile", profile])
 
 
 def config_key(model: str, params: dict[str, Any], subset: str, protocol_hash: str | None,

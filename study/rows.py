@@ -30,8 +30,8 @@ class Field:
     PARAMS = "params"
     PROFILE = "profile"  # the runner profile the parameters came from
     TUNING = "tuning"  # where a tuned configuration came from (study.tuned); absent otherwise
-    # on a tuned row: the key its parameters have untuned, i.e. the same computation as an
-    # out-of-the-box row when the tuning selected the defaults (study.results.tuned_trial_key)
+    # the plain key of the row's computation, where its own key also names its variant
+    # (study.results.variant_trial_key): rows of two variants with equal parameters share it
     SAME_AS = "same_as"
     COPIED_FROM = "copied_from"  # a row not run again: the key of the row whose results it copies
     PROTOCOL_HASH = "protocol_hash"
@@ -173,7 +173,9 @@ def trial_row(spec: Any, prepared: Any, tags: Mapping[str, Any], status: str, re
     if unknown:
         raise ValueError(f"not row fields: {', '.join(unknown)} (add them to study.rows)")
     versions, machine = _environment()
-    row: dict[str, Any] = {Field.TUNING: spec.tuning, Field.SAME_AS: spec.same_as} if spec.tuning else {}
+    row: dict[str, Any] = {Field.TUNING: spec.tuning} if spec.tuning else {}
+    if getattr(spec, "same_as", ""):
+        row[Field.SAME_AS] = spec.same_as
     row.update({
         Field.KEY: spec.key, Field.CONFIG: spec.config, Field.MODEL: spec.model, Field.SUBSET: spec.subset,
         Field.SEED: spec.seed, Field.PARAMS: spec.params, Field.PROFILE: spec.profile,

@@ -32,7 +32,7 @@ from study.lock import run_folder_lock
 from study.registry import all_adapters, get_adapter, registrations
 from study.rows import Field as F
 from study.rows import variant
-from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key, tuned_trial_key
+from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key, variant_trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
 from study.tuned import load_tuned, tuned_for
@@ -172,18 +172,18 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             configuration = config_key(model, key_params, subset, data.protocol_hash, data.data_fingerprint)
             link = tuned[model, subset].link if (model, subset) in tuned else None
             for seed in range(config.seeds):
-                key = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
-                specs.append(TrialSpec(model, subset, seed, params, tuned_trial_key(key, link["study_id"]) if link
-                                       else key, configuration, limit, threads, tuning=link,
-                                       same_as=key if link else "", profile=config.profile,
+                plain = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
+                key = variant_trial_key(plain, config.profile, link["study_id"] if link else None)
+                specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads, tuning=link,
+                                       same_as=plain if key != plain else "", profile=config.profile,
                                        refit=config.protocol.refit))
     return specs
 
 
 def shared_rows(todo: list[TrialSpec], done: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows for the trials in ``todo`` whose computation a finished row already made: a tuned
-    configuration equal to the out-of-the-box one (or the other way round) is the same model,
-    parameters, data and seed, so it is not run twice. Each copy takes the asking trial's
+    configuration equal to the out-of-the-box one, or library defaults equal to the hand-chosen
+    settings, are the same model, parameters, data and seed, so they are not run twice. Each copy takes the asking trial's
     identity (key, tuning link, profile) and names the row it copies (``Field.COPIED_FROM``)."""
     computed = {row.get(F.SAME_AS) or row[F.KEY]: row for row in done}
     out = []
@@ -193,7 +193,8 @@ def shared_rows(todo: list[TrialSpec], done: Iterable[dict[str, Any]]) -> list[d
             continue
         row = {name: value for name, value in source.items() if name not in (F.TUNING, F.SAME_AS, F.COPIED_FROM)}
         row.update({F.KEY: spec.key, F.CONFIG: spec.config, F.PROFILE: spec.profile, F.COPIED_FROM: source[F.KEY],
-                    **({F.TUNING: spec.tuning, F.SAME_AS: spec.same_as} if spec.tuning else {})})
+                    **({F.TUNING: spec.tuning} if spec.tuning else {}),
+                    **({F.SAME_AS: spec.same_as} if spec.same_as else {})})
         out.append(row)
     return out
 

@@ -38,8 +38,8 @@ class TrialSpec:
     # predict the cut validation engines too (study.validation); the tuner turns it off, as
     # its test engines are those cut validation engines already
     predict_valid: bool = True
-    # where a tuned configuration came from (study.tuned): copied into the row; ``key`` is then
-    # ``tuned_trial_key(same_as, study id)``, ``same_as`` the key of the same computation untuned
+    # where a tuned configuration came from (study.tuned): copied into the row. ``same_as``: the
+    # plain key of the computation where ``key`` also names the variant (variant_trial_key)
     tuning: dict[str, Any] | None = field(default=None, hash=False)
     same_as: str = ""
     profile: str | None = None  # the runner profile the parameters came from (into the row)

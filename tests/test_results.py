@@ -159,3 +159,32 @@ def test_each_protocol_keeps_the_configuration_last_asked_for_on_it():
     configs = configs_from({"configs": asked})
     assert [r["config"] for r in study_rows(rows, protocol_hash="p", configs=configs)] == ["D1p"]
     assert [r["config"] for r in study_rows(rows, protocol_hash="q", configs=configs)] == ["Eq"]
+
+
+def test_a_variants_key_names_it_but_its_computation_keeps_the_plain_key():
+    """The hand-chosen settings keep the plain key (the committed study's rows); any other
+    profile and every tuning get their own, so two variants with equal parameters are two rows."""
+    from study.results import variant_trial_key
+
+    plain = trial_key("m", {"a": 1}, "FD001", 0, "p", "d")
+    assert variant_trial_key(plain, "standard") == plain and variant_trial_key(plain, None) == plain
+    keys = {variant_trial_key(plain, "default"), variant_trial_key(plain, "smoke"),
+            variant_trial_key(plain, "default", "study-1"), variant_trial_key(plain, "default", "study-2")}
+    assert len(keys) == 4 and plain not in keys
+
+
+def test_a_default_trial_equal_to_a_hand_tuned_one_is_a_copy_with_its_own_identity():
+    from study.results import variant_trial_key
+    from study.rows import variant
+    from study.runner import shared_rows
+    from study.trial import TrialSpec
+
+    plain = trial_key("m", {}, "FD001", 0, "p", "d")
+    hand = {"key": plain, "config": "c", "model": "m", "subset": "FD001", "seed": 0, "status": "ok",
+            "profile": "standard", "y_pred": [1.0, 2.0], "fit_seconds": 3.0}
+    spec = TrialSpec("m", "FD001", 0, {}, variant_trial_key(plain, "default"), "c", profile="default", same_as=plain)
+    other = TrialSpec("m", "FD001", 1, {}, "k1", "c", profile="default", same_as="elsewhere")
+    (copy,) = shared_rows([spec, other], [hand])
+    assert copy["key"] == spec.key and copy["profile"] == "default" and variant(copy) == "default"
+    assert copy["copied_from"] == plain and copy["same_as"] == plain
+    assert copy["y_pred"] == hand["y_pred"] and copy["fit_seconds"] == 3.0 and "tuning" not in copy

@@ -250,7 +250,7 @@ def test_a_tuned_configuration_equal_to_the_default_is_a_row_of_its_own_but_not_
         assert copy["y_pred"] == original["y_pred"] and copy["seed"] == original["seed"]
         tuned = next(r for r in rows if variant(r) == "tuned")
         assert tuned["tuning"]["study_id"] == summary["study_id"] and tuned["same_as"] == (
-            next(r for r in rows if variant(r) == "smoke")["key"])
+            next(r for r in rows if variant(r) == "smoke")["same_as"])  # one computation, two variants
         run_study(RunConfig(out=out, **run, **second), QUIET)  # again: reused, nothing copied twice
         assert len(ResultStore(out).rows()) == 2
 
