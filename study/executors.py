@@ -25,7 +25,8 @@ import numpy as np
 from study.errors import EnvironmentFault, StudyError
 from study.protocol import PreparedSubset
 from study.registry import get_adapter
-from study.rows import TrialRow, trial_row
+from study.rows import Field as F
+from study.rows import TrialRow, trial_row, variant
 from study.trial import TrialSpec, run_trial
 
 Prepared = dict[str, tuple[PreparedSubset, np.ndarray]]
@@ -51,7 +52,11 @@ class Executor(ABC):
 
 
 def _artifacts(root: Path, spec: TrialSpec) -> Path:
-    return root / f"{spec.model}-{spec.subset}-seed{spec.seed}"
+    """A trial's artifacts folder; a variant other than the hand-tuned one (whose folders were
+    named before variants existed) is in the name, so variants of a model never share one."""
+    kind = variant({F.TUNING: spec.tuning, F.PROFILE: spec.profile})
+    return root / (f"{spec.model}-{spec.subset}-seed{spec.seed}" if kind == "hand-tuned"
+                   else f"{spec.model}-{kind}-{spec.subset}-seed{spec.seed}")
 
 
 class InlineExecutor(Executor):

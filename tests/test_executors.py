@@ -111,3 +111,13 @@ def test_unknown_executor_lists_valid_ones(cmapss_dir, tmp_path):
 
     with pytest.raises(StudyError, match="local, inline, ray"):
         make_executor("slurm")
+
+
+def test_variants_of_a_model_keep_their_artifacts_apart():
+    from study.executors import _artifacts
+    from study.trial import TrialSpec
+
+    root = Path("/runs/x/artifacts")
+    names = {_artifacts(root, TrialSpec("m", "FD001", 0, {}, profile=profile, tuning=tuning)).name
+             for profile, tuning in (("standard", None), ("default", None), ("default", {"study_id": "s"}))}
+    assert names == {"m-FD001-seed0", "m-default-FD001-seed0", "m-tuned-FD001-seed0"}
