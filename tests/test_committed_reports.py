@@ -18,13 +18,13 @@ def refreshed():
     view = run_view(RUN)
     tables, values = view.tables(RUN), view.values()
     docs = {"refresh": lambda text: refresh_markers(text, tables, values)}
-    for name in ("writeup.md",):
+    for name in ("writeup.md", "blog.md"):
         text = (ROOT / "reports" / name).read_text()
         docs[name] = (text, docs["refresh"](text))
     return docs
 
 
-@pytest.mark.parametrize("name", ["writeup.md"])
+@pytest.mark.parametrize("name", ["writeup.md", "blog.md"])
 def test_every_marked_table_and_number_matches_the_committed_run(refreshed, name):
     committed, fresh = refreshed[name]
     if committed != fresh:
@@ -40,3 +40,19 @@ def test_the_check_would_see_a_stale_number(refreshed):
     cell = committed.index("|", committed.index("\n| ", start) + 3)
     stale = committed[:cell] + " 99.99" + committed[cell:]
     assert refreshed["refresh"](stale) != stale
+
+
+def test_the_post_types_no_result_by_hand_and_shows_its_three_figures(refreshed):
+    """Every decimal in the post comes from a value marker; its figures exist in the run; it is
+    a post (about 1,500 words), not a second writeup."""
+    import re
+
+    from study.markers import unmarked_numbers
+
+    text, _ = refreshed["blog.md"]
+    assert unmarked_numbers(text) == []
+    figures = re.findall(r"!\[[^\]]*\]\((study/fig_[\w]+\.png)\)", text)
+    assert len(figures) == 3 and all((ROOT / "reports" / f).stat().st_size > 10_000 for f in figures)
+    words = len(re.sub(r"<!--.*?-->", "", text, flags=re.S).split())
+    assert 1200 <= words <= 1900, words
+    assert "<!-- value:rmse/lstm@default/" in text  # the 2021 LSTM is cited from the run
