@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-study: install          ## the study: every model out of the box and at its committed tuned configuration, ensembles, report (about 80 min on 2 cores; resumable)
+study: install          ## the study: every model out of the box and at its committed tuned configuration, ensembles, report (48 min measured on 2 cores; resumable)
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/python -m study.run --profile default --workers 2 --out $(STUDY) --no-report
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/python -m study.run --profile default --tuned reports/tuning --workers 2 --out $(STUDY) --no-report
 	$(BIN)/python -m study.ensemble $(STUDY)

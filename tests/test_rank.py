@@ -33,8 +33,15 @@ def test_a_new_model_is_ranked_into_the_committed_study_with_a_paired_comparison
     assert "NOT COMPARABLE" not in result.stdout and "## FD001" in result.stdout
     lines = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     ranked = [line.split(" | ")[1] for line in lines if line.split(" | ")[0].strip("| ").isdigit()]
-    assert ranked[-1] == "test-constant (new)" and "xgboost" in ranked and "lstm" in ranked
-    assert len(ranked) == 9  # the study's eight models with FD001 results, then the new one
+    assert ranked[-1] == "test-constant (new)" and "xgboost (tuned)" in ranked and "lstm (default)" in ranked
+    from study.leaderboard import leaderboard
+    from study.rows import distinct_models
+    from study.runs import load_run
+
+    board = leaderboard(distinct_models(load_run(STUDY)[0]))
+    study_lines = board[(board["subset"] == "FD001") & board["rmse"].notna()]
+    assert len(ranked) == len(study_lines) + 1  # every variant of the study's models on FD001, then the new one
+    assert "vs xgboost (tuned)" in result.stdout  # a bare name means the tuned variant
     new_line = next(line for line in lines if "test-constant (new)" in line)
     assert new_line.rstrip(" |").endswith("higher")  # a constant is beyond noise worse than XGBoost
 
