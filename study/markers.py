@@ -146,8 +146,9 @@ class RunValues:
             else:
                 baseline = self._baseline_for(line, keys[2] if len(keys) > 2 else None)
             row = self._comparison(baseline).loc[(self._label(line["model"], line["variant"]), keys[1])]
-            return {"diff": f"{row['difference']:+.2f}", "ci": f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}",
-                    "verdict": str(row["verdict"])}[kind.removesuffix("-best").replace("vs", "diff")]
+            diff, ci = f"{row['difference']:+.2f}", f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
+            return {"diff": diff, "vs-best": diff, "ci": ci, "ci-best": ci,
+                    "verdict": str(row["verdict"]), "verdict-best": str(row["verdict"])}[kind]
         if kind in ("best-single", "best-single-name"):
             label = self._best_single(keys[0], keys[1] if len(keys) > 1 else None)
             return display_name(label, self.baseline) if kind.endswith("-name") else label
