@@ -19,6 +19,7 @@ from adapters.lstm import LSTMAdapter  # noqa: E402
 from adapters.mamba import MambaAdapter  # noqa: E402
 from adapters.transformer import TransformerAdapter  # noqa: E402
 from study.adapter import AdapterError  # noqa: E402
+from study.environment import NUMERICS_FLAGS, cpu_facts, cpu_has_native_bfloat16  # noqa: E402
 
 ADAPTERS = [LSTMAdapter, TransformerAdapter, MambaAdapter]
 
@@ -184,6 +185,13 @@ def test_each_net_overfits_a_tiny_set(name):
     assert np.sqrt(np.mean((fitted - y) ** 2)) < 0.5 * y.std()
 
 
+needs_native_bf16 = pytest.mark.skipif(
+    not cpu_has_native_bfloat16(),
+    reason=f"this CPU ({cpu_facts()['cpu_model']}) has no native bfloat16 (avx512_bf16/amx_bf16): "
+           "bf16 is refused there (test_bfloat16_is_refused_without_native_support)")
+
+
+@needs_native_bf16
 @pytest.mark.parametrize("name", ["lstm", "transformer", "mamba"])
 def test_bfloat16_autocast_trains_every_net_on_the_cpu(name):
     """precision="bf16" really runs the forward pass in bfloat16 (the predictions differ from
@@ -309,6 +317,26 @@ def test_same_seed_gives_identical_predictions(cls, synthetic_prepared):
     assert not np.array_equal(runs[0], runs[2])
 
 
+def test_bfloat16_is_refused_without_native_support(monkeypatch):
+    """On a CPU without native bfloat16 a bf16 fit fails before training, with the reason (and
+    not with oneDNN's "could not create a primitive descriptor" from inside the LSTM)."""
+    import adapters._torch.trainer as trainer
+
+    monkeypatch.setattr(trainer, "cpu_has_native_bfloat16", lambda: False)
+    x, y = _toy_regression(n=32)
+    net = LSTMRegressor(3, hidden_size=4, num_layers=1, head_size=2)
+    with pytest.raises(ValueError, match="no native bfloat16"):
+        train_regressor(net, x, y, None, None, TrainConfig(epochs=1, precision="bf16"), seed=0)
+    assert not any(isinstance(p.grad, torch.Tensor) for p in net.parameters())  # nothing trained
+
+
+def test_cpu_facts_name_the_numerics_flags():
+    facts = cpu_facts()
+    assert facts["cpu_model"] and set(facts["cpu_flags"]) <= set(NUMERICS_FLAGS)
+    assert cpu_has_native_bfloat16() == bool({"avx512_bf16", "amx_bf16"} & set(facts["cpu_flags"]))
+
+
+@needs_native_bf16
 def test_the_adapters_precision_reaches_training_and_prediction(synthetic_prepared):
     prepared, _ = synthetic_prepared
     params = MambaAdapter.test_params()

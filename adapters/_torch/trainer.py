@@ -23,7 +23,7 @@ from torch import nn
 from adapters._torch import PLAIN_TRAINER_PARAMS as _PLAIN
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from study.environment import available_cores
+from study.environment import available_cores, cpu_facts, cpu_has_native_bfloat16
 from study.scoring import rmse
 
 #: Windows per forward pass when predicting (validation each epoch, test). 256, not 2048:
@@ -143,6 +143,10 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
                          "use 'bf16' or 'fp32' on the CPU")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError("this GPU does not support bfloat16; use precision 'fp16' or 'fp32'")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bfloat16():
+        raise ValueError(f"this CPU ({cpu_facts()['cpu_model']}) has no native bfloat16 (AVX-512 BF16 or AMX), "
+                         "which oneDNN needs for bfloat16 LSTM layers and without which bfloat16 is slower "
+                         "than float32 anyway; use precision 'fp32'")
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
