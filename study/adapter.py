@@ -39,6 +39,9 @@ class TrialContext:
     progress: Callable[[str], None] = lambda message: None  # a short status line for the console
     time_budget_s: float | None = None  # the trial's time limit; past it the trial is failed
     threads: int | None = None  # CPU threads this trial may use (cores / parallel trials)
+    # the tuner's rung monitor (study.fidelity.RungMonitor) or None: an adapter with a natural
+    # fidelity (epochs) calls ``monitor.after_step`` after each step and stops when told
+    monitor: Any = None
 
 
 class AdapterError(StudyError):
@@ -84,6 +87,10 @@ class Adapter(ABC):
     #: The parameter holding the library's own time limit (AutoML systems search inside one
     #: fit): the tuner sets it to each fit's share of the tuning budget. None: no such limit.
     budget_param: ClassVar[str | None] = None
+    #: The parameter that counts training steps (``epochs`` for our networks) when the adapter
+    #: reports to the tuner's rung monitor after each step (``TrialContext.monitor``): the
+    #: tuner then stops poor configurations early (``study.fidelity``). None: full evaluations.
+    fidelity_param: ClassVar[str | None] = None
     #: What the resume key hashes for the CPU share, whatever the ``threads`` parameter is set
     #: to: threads change speed, not results, so a trial run on 1 or 4 threads is the same
     #: experiment. Each adapter names the entry its rows hashed before ``threads`` was the one

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +39,37 @@ def write_bytes(path: Path, data: bytes) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def cut_torn_tail(path: Path, complete: Callable[[bytes], bool]) -> tuple[int, int] | None:
+    """Repair an append-only file of lines whose writer died mid-line (SIGKILL, a full disk):
+    a last line without its newline is cut off, unless ``complete(line)`` says it is whole,
+    which then only gets its newline. Returns (line number, bytes) of what was cut, or None.
+    Call it with the file's folder locked: a writer appending meanwhile would lose a line."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise environment_fault(exc, "read") from exc
+    if not data or data.endswith(b"\n"):
+        return None
+    cut = data.rfind(b"\n") + 1
+    tail = data[cut:]
+    try:
+        if complete(tail):
+            with open(path, "ab") as handle:
+                handle.write(b"\n")
+            return None
+        with open(path, "r+b") as handle:
+            handle.truncate(cut)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise environment_fault(exc, "repair the torn last line of") from exc
+    return data.count(b"\n") + 1, len(tail)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from study.atomic import cut_torn_tail
 from study.errors import StudyError, environment_fault
 from study.rows import COST_FIELDS, METRIC_FIELDS, PREDICTION_FIELDS, STATUSES, Field
 
@@ -158,28 +159,17 @@ class ResultStore:
         """Cut a torn last line (a run killed mid-write) so the file holds whole rows only;
         a complete row that merely lacks its newline gets one. Returns what was done, if anything.
         Call with the folder locked."""
-        data = self._read()
-        if not data or data.endswith(b"\n"):
+        def complete(tail: bytes) -> bool:
+            try:
+                return row_problem(json.loads(tail.decode("utf-8"))) is None
+            except ValueError:
+                return False
+
+        cut = cut_torn_tail(self.path, complete)
+        if cut is None:
             return None
-        cut = data.rfind(b"\n") + 1
-        tail = data[cut:]
-        try:
-            complete = row_problem(json.loads(tail.decode("utf-8"))) is None
-        except ValueError:
-            complete = False
-        try:
-            if complete:
-                with open(self.path, "ab") as handle:
-                    handle.write(b"\n")
-                return None
-            with open(self.path, "r+b") as handle:
-                handle.truncate(cut)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as exc:
-            raise environment_fault(exc, "repair the torn last line of") from exc
-        line = data.count(b"\n") + 1
-        return (f"{self.path}: removed an incomplete last line (line {line}, {len(tail)} bytes) left by a run "
+        line, size = cut
+        return (f"{self.path}: removed an incomplete last line (line {line}, {size} bytes) left by a run "
                 "that stopped while writing it; that trial runs again.")
 
     def append(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -55,11 +55,13 @@ class Field:
     FIT_SECONDS = "fit_seconds"
     PREDICT_SECONDS = "predict_seconds"
     WALL_SECONDS = "wall_seconds"
+    CPU_SECONDS = "cpu_seconds"  # user + system CPU of the trial's process and its finished children
     PEAK_RSS_MB = "peak_rss_mb"
     N_PARAMETERS = "n_parameters"
     N_WARNINGS = "n_warnings"
     WARNINGS = "warnings"
     INFO = "info"  # the adapter's own summary (best epoch, chosen model...)
+    RUNGS = "rungs"  # the tuner's multi-fidelity record: scores at rungs, why it stopped (study.fidelity)
     # test predictions
     N_TEST_ENGINES = "n_test_engines"
     UNITS = "units"
@@ -114,11 +116,13 @@ class TrialRow(TypedDict, total=False):
     fit_seconds: float
     predict_seconds: float
     wall_seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     n_parameters: int | None
     n_warnings: int
     warnings: list[str]
     info: dict[str, Any]
+    rungs: dict[str, Any]
     n_test_engines: int
     units: list[int]
     y_true: list[float]

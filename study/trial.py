@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from study.adapter import AdapterUnavailable, TrialContext
+from study.fidelity import RungMonitor, process_cpu_seconds
 from study.protocol import PreparedSubset, join_engines
 from study.registry import get_adapter
 from study.rows import Field, TrialRow, trial_row
@@ -46,6 +47,9 @@ class TrialSpec:
     # refit on training + validation engines after selection (Protocol.refit, which is in the
     # protocol hash and so in ``key`` when on); the tuner never refits
     refit: bool = False
+    # the tuner's multi-fidelity plan (study.fidelity.RungPlan): rungs to report at, thresholds
+    # to beat, the CPU seconds the fit may use; None outside the tuner
+    rung_plan: Any = field(default=None, hash=False)
 
 
 def seed_everything(seed: int) -> None:
@@ -72,13 +76,15 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
     reason = cls.unavailable_reason()
     if reason:
         return row("skipped", reason)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), process_cpu_seconds()
+    monitor = (RungMonitor(spec.rung_plan, prepared.valid)
+               if spec.rung_plan is not None and prepared.valid is not None and len(prepared.valid) else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             seed_everything(spec.seed)
             context = TrialContext(artifacts_dir=artifacts_dir, progress=progress, time_budget_s=spec.time_limit_s,
-                                   threads=spec.threads)
+                                   threads=spec.threads, monitor=monitor)
             adapter = cls(seed=spec.seed, context=context, **spec.params)
             adapter.fit(prepared.train, prepared.valid)
             final, refit_fields = refit(adapter, spec, prepared, start) if spec.refit else (adapter, {})
@@ -89,7 +95,8 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
             return row("skipped", str(exc))
         except Exception as exc:  # an adapter's failure is a result, not a crash of the study
             return row("failed", f"{type(exc).__name__}: {exc}"[:500], traceback=traceback.format_exc()[-4000:],
-                       wall_seconds=time.perf_counter() - start, **_warning_fields(caught))
+                       wall_seconds=time.perf_counter() - start, cpu_seconds=process_cpu_seconds() - cpu_start,
+                       **_warning_fields(caught))
     wall = time.perf_counter() - start
     status, reason = "ok", None
     if spec.time_limit_s and wall > spec.time_limit_s:
@@ -97,6 +104,7 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
     outcome = dict(
         **score_predictions(truth, y_pred, max_rul),
         fit_seconds=adapter.fit_seconds_, predict_seconds=predict_seconds, wall_seconds=wall,
+        cpu_seconds=process_cpu_seconds() - cpu_start,
         n_test_engines=len(y_pred), n_parameters=adapter.info_.get("n_parameters"), info=adapter.info_,
         units=prepared.test.units.tolist(), y_true=np.asarray(truth).tolist(), y_pred=y_pred.tolist(),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_warning_fields(caught),
@@ -104,6 +112,8 @@ def run_trial(spec: TrialSpec, prepared: PreparedSubset, truth: np.ndarray, max_
     )
     # with refit on, its fields (fit_seconds: both fits) replace the selection fit's
     outcome.update({Field.REFIT: spec.refit, **refit_fields})
+    if monitor is not None:
+        outcome[Field.RUNGS] = monitor.record()
     return row(status, reason, **outcome)
 
 

@@ -1,41 +1,19 @@
 """The equal-budget tuner: ``python -m study.tune`` searches each (model, subset) on
-engine-disjoint folds of the training engines, every pair with the same budget.
+engine-disjoint folds of the training engines (never the test files), every pair with the
+same budget of CPU seconds; the rules are stated once, in the README's tuning section and
+``reports/tuning/README.md``.
 
-Protocol (stated here once, recorded in every output):
-
-- **Objective**: mean RMSE (capped truth) over ``folds`` engine-disjoint folds of the
-  training file (``study.tuning_data``), each scored on its validation engines cut as test
-  engines are (``study.validation``). Default 3 folds, 60% of the training engines scored
-  per evaluation: one 20-engine split misled this project's own sweeps, and every fold is a
-  fit (an FD001 LSTM fit took 110 s on one thread of the shared 2-core machine, so even 3
-  folds leave it about two evaluations in 10 minutes; 5 would leave one). The tuner reads
-  ``train_FD00x.txt`` only.
-- **Budget**: ``budget_s`` wall-clock seconds per (model, subset) (default ``BUDGET_S``),
-  with the same thread share for every evaluation (cores / workers, as the runner gives a
-  trial; one thread per task on Ray), and optionally at most ``max_evaluations``. Each
-  evaluation is charged the wall time of its batch (submission to last fold row) divided
-  by the batch's evaluations; driver overhead between batches is not charged. A new batch
-  starts only while the charged total is below the budget; each fold is given the
-  remaining budget as its time limit (killed past it with the local and Ray executors), and
-  an evaluation that ends after the budget ran out is a failed evaluation whose result is
-  not used. Until one evaluation has succeeded, the first of a batch (the defaults, at the
-  start) is exempt and runs to completion, so every pair has a result even when one
-  evaluation costs more than the budget (it is charged; nothing else starts after it). An evaluation in flight when the tuner is killed is not charged: it is marked
-  failed (``interrupted``) on restart and rerun with the same parameters, and charged then.
-- **Search**: Optuna's TPE sampler (independent, constant liar for parallel batches); the
-  first evaluation is the adapter's defaults (the profile's parameters for the subset), so
-  the tuned configuration is never worse on the folds than the default one. A space of
-  categorical choices only (the AutoML systems, Chronos) is searched as a grid, in a fixed
-  order. An adapter with an empty space is evaluated once, at its defaults.
-- **No pruner yet**: a median pruner between folds would act only after five completed
-  evaluations, which the slow models do not reach in 10 minutes, and would judge on one
-  20-engine fold, the noise this objective avoids; an epoch-level pruner needs a per-epoch
-  callback from the shared trainer and the libraries (left for later).
-- **Determinism and resume**: the sampler of the ``n``-th evaluation is seeded from
-  (``seed``, ``n``) and conditions on the journal's finished evaluations, and evaluations run
-  in batches of ``workers``, told in order; so, for an evaluation-count limit, a resumed
-  tuning asks, evaluates and selects exactly what an uninterrupted one would. The journal
-  (Optuna ``JournalStorage``, one file per pair in the tuning folder) is the only state.
+- Objective: mean RMSE over ``folds`` folds, each scored on its validation engines cut as
+  test engines are (``study.tuning_data``, ``study.validation``).
+- Budget (``fold_charge``): the CPU seconds of each fold's process (user + system, finished child
+  processes included), wall clock recorded beside them; a fold with a fidelity is told the
+  CPU it may still use and stops at its last completed rung; no evaluation starts that the
+  budget left cannot pay for (``can_start``).
+- Search: the defaults first, then Optuna's TPE (a grid for all-categorical spaces), which
+  also learns from pruned evaluations; successive halving at rungs of the adapter's
+  ``fidelity_param`` (``study.fidelity``).
+- Resume: the Optuna journal is the only state; an evaluation killed in flight is rerun with
+  its parameters, and the sampler of the n-th evaluation is seeded by (seed, n).
 """
 from __future__ import annotations
 
@@ -55,10 +33,12 @@ import numpy as np
 from rich.console import Console
 
 from study import environment
+from study.atomic import cut_torn_tail, write_text
 from study.cli import main_guarded
 from study.cmapss import SUBSETS
-from study.errors import StudyError
+from study.errors import StudyError, environment_fault
 from study.executors import make_executor
+from study.fidelity import MIN_RESOURCE, REDUCTION_FACTOR, RungPlan, promotion_threshold, rung_steps
 from study.profiles import get_profile
 from study.protocol import Protocol
 from study.registry import all_adapters, get_adapter
@@ -68,9 +48,19 @@ from study.trial import TrialSpec
 from study.tuning_data import load_training, locate_training, make_folds
 from study.validation import cut_engines
 
-BUDGET_S = 600.0  #: the committed tuning's budget per (model, subset): 10 minutes of wall clock
+BUDGET_S = 600.0  #: the default budget per (model, subset): 10 minutes of one core's CPU time
 FOLDS = 3
-AUTOML_TIME_SHARE = 0.8  #: of a fit's budget share given to an AutoML system's own time limit
+#: What the budget counts (recorded in every journal: a journal charged another way is not resumed).
+BUDGET_RULE = "cpu-seconds/v2"
+#: The AutoML systems' own time limit per fit (``budget_param``) is searched, cheapest first:
+#: a bigger budget buys longer fits. Independent of the budget, so a long tuning's first
+#: evaluations are those a short one makes.
+AUTOML_FIT_TIME_LIMITS = (60, 180, 540)
+#: Optuna step of rung ``r`` of fold ``k``: ``k * FOLD_STEPS + r`` (one intermediate value per
+#: fold and rung, so a rung's competitors are the same fold at the same epoch).
+FOLD_STEPS = 10_000
+#: Budgets (CPU seconds) at which the incumbent is recorded: the budget curves.
+CURVE_BUDGETS = (600.0, 1800.0, 3600.0)
 INTERRUPTED = "interrupted"
 SKIPPED = "skipped"
 ASKED = "asked"
@@ -124,27 +114,94 @@ def journal_path(out: Path, model: str, subset: str) -> Path:
     return Path(out) / "journals" / f"{model}-{subset}.log"
 
 
-def open_study(out: Path, model: str, subset: str, settings: dict[str, Any]):
-    """The pair's Optuna study in its journal file, created or resumed; refuses to resume a
-    journal made with other settings (a different budget would not be an equal budget)."""
-    import optuna
+def _journal_complete_line(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line.decode("utf-8")), dict)
+    except ValueError:
+        return False
+
+
+def _journal_storage(path: Path, model: str, subset: str, writable: bool):
+    """The Optuna storage of a pair's journal, by its absolute path (Optuna's lock is a
+    symlink to the path as given: a relative one dangles and a stale lock then spins forever).
+    Writable (the tuning folder locked): a torn last line (a tuner killed or a disk filled
+    mid-append) is cut, and a journal lock left by a killed tuner is removed: with the folder
+    lock held, no other process can be appending. A journal Optuna cannot read, or one holding
+    another pair's study, is a ``StudyError`` naming the file."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal._file import LOCK_FILE_SUFFIX
+
+    path = Path(path).absolute()
+    notes = []
+    if writable:
+        cut = cut_torn_tail(path, _journal_complete_line)
+        if cut:
+            notes.append(f"{path}: removed an incomplete last line (line {cut[0]}, {cut[1]} bytes) left by a tuner "
+                         "that stopped while writing it; the evaluation it was recording runs again.")
+        lock = Path(str(path) + LOCK_FILE_SUFFIX)
+        if lock.is_symlink() or lock.exists():
+            lock.unlink()
+            notes.append(f"{lock}: removed a journal lock left by a tuner that was killed while writing.")
+    elif not path.is_file():
+        raise StudyError(f"{path}: no such tuning journal.")
+    try:
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        names = {s.study_name for s in storage.get_all_studies()}
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise StudyError(f"{path} is not a readable tuning journal ({type(exc).__name__}: {str(exc)[:200]}). "
+                         "Restore it (git checkout, a backup), or move it away to tune this pair from scratch.") from exc
+    if names and f"{model}/{subset}" not in names:
+        raise StudyError(f"{path} holds the tuning of {', '.join(sorted(names))}, not of {model}/{subset}. "
+                         "Put each journal back under its own name (MODEL-SUBSET.log), or move this one away.")
+    if not writable and not names:
+        raise StudyError(f"{path} holds no tuning yet (an empty journal).")
+    return storage, notes
+
+
+def load_pair_study(path: Path, model: str, subset: str):
+    """A pair's study, read only (summaries, reports; safe while a tuner appends)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage, _ = _journal_storage(path, model, subset, writable=False)
+    return optuna.load_study(study_name=f"{model}/{subset}", storage=storage)
+
+
+def open_study(out: Path, model: str, subset: str, settings: dict[str, Any], log=lambda message: None):
+    """The pair's Optuna study in its journal file, created or resumed (call with the tuning
+    folder locked); refuses to resume a journal made with other settings (a different budget
+    would not be an equal budget)."""
+    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = journal_path(out, model, subset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    storage = JournalStorage(JournalFileBackend(str(path)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_fault(exc, "create the journals folder") from exc
+    check_settings(path, model, subset, settings)
+    storage, notes = _journal_storage(path, model, subset, writable=True)
+    for note in notes:
+        log(f"[yellow]{note}[/]")
     study = optuna.create_study(study_name=f"{model}/{subset}", storage=storage, direction="minimize",
                                 load_if_exists=True)
-    stored = study.user_attrs.get("settings")
-    if stored is None:
+    if study.user_attrs.get("settings") is None:
         study.set_user_attr("settings", settings)
-    elif stored != json.loads(json.dumps(settings)):
-        changed = sorted(k for k in set(stored) | set(settings) if stored.get(k) != json.loads(json.dumps(settings)).get(k))
+    return study
+
+
+def check_settings(path: Path, model: str, subset: str, settings: dict[str, Any]) -> None:
+    """Refuse (before anything is written) to resume a journal tuned with other settings."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    study = load_pair_study(path, model, subset)
+    stored = study.user_attrs.get("settings")
+    wanted = json.loads(json.dumps(settings, default=str))
+    if stored is not None and stored != wanted:
+        changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
         raise StudyError(f"{path} was tuned with other settings ({', '.join(changed)} differ). Rerun with the "
                          "same options to resume it, or choose another --out to tune from scratch.")
-    return study
 
 
 def _is_interrupted(trial) -> bool:
@@ -175,19 +232,31 @@ def recover_interrupted(study) -> int:
 
 
 def finished_trials(study) -> list:
-    """The evaluations that count against the budget: completed or failed, not the uncounted."""
+    """The evaluations that count against the budget: completed, pruned or failed, not the uncounted."""
     from optuna.trial import TrialState
 
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
             if not _uncounted(t)]
 
 
-def _grid(space: SearchSpace) -> list[dict[str, Any]] | None:
-    """All points of an all-categorical space, in a fixed order (None otherwise)."""
+def _grid(space: SearchSpace, defaults: dict[str, Any] | None = None,
+          cheapest_first: str | None = None) -> list[dict[str, Any]] | None:
+    """All points of an all-categorical space (None otherwise), in a fixed order: by
+    ``cheapest_first``'s value (an AutoML fit's time limit) if given, the defaults' point
+    first among equals, then in product order."""
     if not space or not all(isinstance(d, Categorical) for d in space.values()):
         return None
     names = sorted(space)
-    return [dict(zip(names, values)) for values in itertools.product(*(space[n].choices for n in names))]
+    points = [dict(zip(names, values)) for values in itertools.product(*(space[n].choices for n in names))]
+    defaults = defaults or {}
+
+    def order(item: tuple[int, dict[str, Any]]) -> tuple:
+        index, point = item
+        is_default = all(_key({n: defaults[n]}) == _key({n: v}) for n, v in point.items()
+                         if n in defaults and n != cheapest_first)
+        return (point.get(cheapest_first, 0) if cheapest_first else 0, not is_default, index)
+
+    return [point for _, point in sorted(enumerate(points), key=order)]
 
 
 def _key(params: dict[str, Any]) -> str:
@@ -202,8 +271,8 @@ def _optuna_values(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]
             for name, value in params.items()}
 
 
-def ask(study, space: SearchSpace, defaults: dict[str, Any], seed: int):
-    """The next evaluation: an enqueued rerun first, then the defaults (first evaluation),
+def ask(study, space: SearchSpace, defaults: dict[str, Any], seed: int, cheapest_first: str | None = None):
+    """The next evaluation: an enqueued rerun first, then the defaults (first evaluation) or
     the next grid point, or TPE's suggestion seeded by (seed, evaluations so far)."""
     import optuna
     from optuna.trial import TrialState
@@ -214,14 +283,14 @@ def ask(study, space: SearchSpace, defaults: dict[str, Any], seed: int):
     study.sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, slot]).generate_state(1)[0]))
     if not waiting:
         start = {k: v for k, v in defaults.items() if k in space and space[k].contains(v)}
-        grid = _grid(space)
-        if slot == 0 and start:
-            study.enqueue_trial(_optuna_values(space, start))
-        elif grid is not None:
+        grid = _grid(space, defaults, cheapest_first)
+        if grid is not None:
             covered = {_key(decode(space, t.params)) for t in trials if not _uncounted(t)}
             point = next((p for p in grid if _key(p) not in covered), None)
             if point is not None:
                 study.enqueue_trial(_optuna_values(space, point))
+        elif slot == 0 and start:
+            study.enqueue_trial(_optuna_values(space, start))
     trial = study.ask()
     params = suggest(trial, space)
     # Optuna stores each suggestion as it is made: only a trial marked here holds all of its
@@ -241,28 +310,102 @@ def evaluation_limit(space: SearchSpace, max_evaluations: int | None) -> int | N
     return min(limits) if limits else None
 
 
+def pair_space(config: TuneConfig, model: str) -> SearchSpace:
+    """What the tuner searches for a model: its own space (or the override), plus an AutoML
+    system's own time limit per fit (``AUTOML_FIT_TIME_LIMITS``), searched cheapest first."""
+    cls = get_adapter(model)
+    space: SearchSpace = dict(config.space_overrides.get(model, cls.search_space))
+    check_space(space, cls.default_params, model)
+    if cls.budget_param and cls.budget_param not in space:
+        space[cls.budget_param] = Categorical(AUTOML_FIT_TIME_LIMITS)
+    return space
+
+
+def pair_settings(config: TuneConfig, model: str, subset: str, folds: list, threads: int) -> dict[str, Any]:
+    """Everything that decides a pair's tuning (stored in its journal; a resume must match)."""
+    cls = get_adapter(model)
+    space = pair_space(config, model)
+    data = folds[0][0]
+    settings = {
+        "model": model, "subset": subset, "budget_s": config.budget_s, "max_evaluations": config.max_evaluations,
+        "evaluation_limit": evaluation_limit(space, config.max_evaluations), "folds": config.folds,
+        "seed": config.seed, "profile": config.profile, "base_params": cls.params_for(config.profile, subset),
+        "search_space": describe(space), "protocol_hash": data.protocol_hash,
+        "data_fingerprint": data.data_fingerprint, "workers": config.workers, "threads": threads,
+        "budget_rule": BUDGET_RULE,
+        "pruner": ({"kind": "successive-halving", "fidelity": cls.fidelity_param, "min_resource": MIN_RESOURCE,
+                    "reduction_factor": REDUCTION_FACTOR} if cls.fidelity_param else None),
+    }
+    return {**settings, "study_id": _digest([settings])}
+
+
+@dataclass
+class _Evaluation:
+    """One evaluation in flight: its folds' rows so far and what they cost."""
+
+    trial: Any
+    params: dict[str, Any]
+    exempt: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    cpu: float = 0.0
+    wall: float = 0.0
+    outcome: str = "complete"  # complete | pruned | failed | skipped
+    reason: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.outcome == "complete"
+
+
+def fold_charge(row: dict[str, Any], threads: int) -> float:
+    """What one fold costs: its process's CPU seconds; a fold that never returned them (killed,
+    crashed) is charged its wall time times its threads."""
+    cpu = row.get("cpu_seconds")
+    return float(cpu) if cpu is not None else float(row.get("wall_seconds") or 0.0) * threads
+
+
+def rung_thresholds(study, fold: int, rungs: tuple[int, ...]) -> tuple[float | None, ...]:
+    """Per rung of ``fold``: the successive-halving threshold from every earlier evaluation's
+    score at that fold and rung (completed and pruned ones alike)."""
+    finished = [t for t in finished_trials(study) if t.intermediate_values]
+    return tuple(promotion_threshold([t.intermediate_values[fold * FOLD_STEPS + r] for t in finished
+                                      if fold * FOLD_STEPS + r in t.intermediate_values])
+                 for r in rungs)
+
+
+def can_start(study, remaining: float, fidelity: bool) -> tuple[bool, str | None]:
+    """Whether an evaluation may start with ``remaining`` CPU seconds left: always with no
+    history; otherwise only if that pays for what it needs to tell the search anything (its
+    first rung with a fidelity, a whole evaluation without one; medians of this pair's)."""
+    from optuna.trial import TrialState
+
+    if remaining <= 0:
+        return False, None
+    finished = finished_trials(study)
+    if fidelity:
+        costs = [t.user_attrs["first_rung_cpu"] for t in finished if t.user_attrs.get("first_rung_cpu")]
+        what = "its first rung"
+    else:
+        costs = [t.user_attrs["charged_seconds"] for t in finished if t.state == TrialState.COMPLETE]
+        what = "an evaluation"
+    if not costs:
+        return True, None
+    needed = float(np.median(costs))
+    if needed > remaining:
+        return False, f"the {remaining:.0f} CPU s left would not pay for {what} (about {needed:.0f} s)"
+    return True, None
+
+
 def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console: Console,
               executor, threads: int) -> dict[str, Any]:
     """Tune one (model, subset) to its budget; returns (and writes) its summary."""
     cls = get_adapter(model)
-    space: SearchSpace = config.space_overrides.get(model, cls.search_space)
-    check_space(space, cls.default_params, model)
+    space = pair_space(config, model)
     base = cls.params_for(config.profile, subset)
     limit = evaluation_limit(space, config.max_evaluations)
-    if cls.budget_param:
-        # an AutoML system searches inside each fit: each fit's time limit is its share of
-        # the budget (evaluations x folds fits, `workers` at a time)
-        fits = (limit or 1) * config.folds
-        base[cls.budget_param] = int(AUTOML_TIME_SHARE * config.budget_s * min(config.workers, fits) / fits)
-    data = folds[0][0]
-    settings = {
-        "model": model, "subset": subset, "budget_s": config.budget_s, "max_evaluations": config.max_evaluations,
-        "evaluation_limit": limit, "folds": config.folds, "seed": config.seed, "profile": config.profile,
-        "base_params": base, "search_space": describe(space), "protocol_hash": data.protocol_hash,
-        "data_fingerprint": data.data_fingerprint, "workers": config.workers, "threads": threads,
-    }
-    study_id = _digest([settings])
-    study = open_study(config.out, model, subset, {**settings, "study_id": study_id})
+    settings = pair_settings(config, model, subset, folds, threads)
+    study_id = settings["study_id"]
+    study = open_study(config.out, model, subset, settings, console.print)
     reruns = recover_interrupted(study)
     if not space:
         console.print(f"[yellow]{model} has no search space: tuned over nothing, its defaults evaluated once.[/]")
@@ -272,7 +415,12 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
     while True:
         finished = finished_trials(study)
         spent = sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished)
-        if (limit is not None and len(finished) >= limit) or spent >= config.budget_s:
+        if limit is not None and len(finished) >= limit:
+            break
+        go, why = can_start(study, config.budget_s - spent, bool(cls.fidelity_param))
+        if not go:
+            if why:
+                console.print(f"{model} {subset}: stopped: {why}.")
             break
         recent = finished[-MAX_FAILURES_IN_A_ROW:]
         if len(recent) == MAX_FAILURES_IN_A_ROW and all(t.state.name == "FAIL" for t in recent):
@@ -280,80 +428,134 @@ def tune_pair(config: TuneConfig, model: str, subset: str, folds: list, console:
             console.print(f"[yellow]{model} {subset}: {stopped}[/]")
             break
         size = config.workers if limit is None else min(config.workers, limit - len(finished))
-        batch = [ask(study, space, base, config.seed) for _ in range(size)]
-        remaining = config.budget_s - spent
-        # the first evaluation (the defaults) runs to completion whatever the budget, so every
-        # pair has a result; it is charged like any other
-        exempt = batch[0][0].number if not any(t.state.name == "COMPLETE" for t in finished) else None
-        specs, prepared = [], {}
-        for trial, suggested in batch:
-            params = {**base, **suggested}
-            limit_s = None if trial.number == exempt else remaining
-            for k in range(config.folds):
-                # one executor "subset" per (evaluation, fold): its data, its artefacts folder
-                where = f"{subset}-e{trial.number}-f{k}"
-                prepared[where] = folds[k]
-                specs.append(TrialSpec(model, where, config.seed, params, key=f"{study_id}/{trial.number}/{k}",
-                                       time_limit_s=limit_s, threads=threads, predict_valid=False))
-        rows: dict[str, dict[str, Any]] = {}
-        ends: dict[int, float] = {}
-        started = time.monotonic()
-
-        def on_row(spec: TrialSpec, row: dict[str, Any]) -> None:
-            rows[spec.key] = row
-            number = int(spec.key.split("/")[1])
-            ends[number] = time.monotonic()
-
-        with tempfile.TemporaryDirectory(prefix="tune-") as scratch:
-            executor.run(specs, prepared, config.protocol.max_rul, Path(scratch), on_row, lambda spec, message: None)
-        charged = (time.monotonic() - started) / len(batch)
-        for trial, _ in batch:  # told in order, so a resumed batch sees the same history
-            fold_rows = [rows.get(f"{study_id}/{trial.number}/{k}", {}) for k in range(config.folds)]
-            late = trial.number != exempt and ends.get(trial.number, started) - started > remaining
-            trial.set_user_attr("charged_seconds", charged)
-            # the machine's 1-minute load when the evaluation was told: a wall-clock budget is
-            # only equal if nothing else competed for the cores, and this shows whether it did
-            trial.set_user_attr("load_1min", round(os.getloadavg()[0], 2))
-            trial.set_user_attr("fold_rmse", [r.get("rmse") for r in fold_rows])
-            trial.set_user_attr("fold_seconds", [r.get("wall_seconds") for r in fold_rows])
-            bad = [r for r in fold_rows if r.get("status") != "ok"]
-            skipped = [r for r in bad if r.get("status") == "skipped"]
-            if skipped:  # cannot run here (weights, GPU): nothing to tune, nothing charged
-                stopped = f"skipped: {skipped[0].get('reason')}"
-                trial.set_user_attr("reason", stopped[:300])
-                trial.set_user_attr(SKIPPED, True)
-                study.tell(trial, state=_fail_state())
-                console.print(f"[yellow]{model} {subset}: {stopped}[/]")
-            elif late or bad:
-                reason = "finished after the budget ran out" if late else bad[0].get("reason", "no row")
-                trial.set_user_attr("reason", str(reason)[:300])
-                study.tell(trial, state=_fail_state())
-                _print_evaluation(console, model, subset, trial.number, None, str(reason)[:120])
-            else:
-                value = float(np.mean([r["rmse"] for r in fold_rows]))
-                if _improves(study, value):  # written before tell: a kill in between reruns it
-                    write_fold_predictions(config.out, model, subset, trial.number, folds, fold_rows,
-                                           config.protocol.max_rul)
-                study.tell(trial, value)
-                _print_evaluation(console, model, subset, trial.number, value, None)
+        first = not any(t.state.name == "COMPLETE" for t in finished)
+        batch = [_Evaluation(trial, {**base, **suggested}, exempt=first and i == 0)
+                 for i, (trial, suggested) in enumerate(ask(study, space, base, config.seed, cls.budget_param)
+                                                        for _ in range(size))]
+        stopped = _run_batch(batch, config, model, subset, folds, executor, threads, study, study_id, spent, console)
         _print_progress(console, model, subset, study, limit, config.budget_s)
         if stopped:
             break
     summary = {**summarise(study, config, model, subset, space, base, settings, study_id), "stopped": stopped}
-    out = Path(config.out) / f"{model}-{subset}.json"
-    out.write_text(json.dumps(summary, indent=2, default=str))
+    write_text(Path(config.out) / f"{model}-{subset}.json", json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _run_batch(batch: list[_Evaluation], config: TuneConfig, model: str, subset: str, folds: list, executor,
+               threads: int, study, study_id: str, spent: float, console: Console) -> str | None:
+    """Run a batch's evaluations fold by fold (the evaluations of a batch side by side), stop
+    each one at its first pruned, failed or budget-stopped fold, and tell them in order.
+    Returns why the pair must stop (a model that cannot run here), or None."""
+    cls = get_adapter(model)
+    for k in range(config.folds):
+        alive = [e for e in batch if e.alive]
+        if not alive:
+            break
+        remaining = config.budget_s - spent - sum(e.cpu for e in batch)
+        specs, prepared = [], {}
+        for e in alive:
+            plan = None
+            if cls.fidelity_param:
+                rungs = rung_steps(int(e.params[cls.fidelity_param]))
+                plan = RungPlan(rungs=rungs, thresholds=rung_thresholds(study, k, rungs),
+                                cpu_limit_s=None if e.exempt else max(0.0, remaining / len(alive)),
+                                max_rul=config.protocol.max_rul)
+            # one executor "subset" per (evaluation, fold): its data, its artefacts folder
+            where = f"{subset}-e{e.trial.number}-f{k}"
+            prepared[where] = folds[k]
+            specs.append(TrialSpec(model, where, config.seed, e.params, key=f"{study_id}/{e.trial.number}/{k}",
+                                   threads=threads, predict_valid=False, rung_plan=plan))
+        rows: dict[str, dict[str, Any]] = {}
+        with tempfile.TemporaryDirectory(prefix="tune-") as scratch:
+            executor.run(specs, prepared, config.protocol.max_rul, Path(scratch),
+                         lambda spec, row: rows.__setitem__(spec.key, row), lambda spec, message: None)
+        for e in alive:
+            row = rows.get(f"{study_id}/{e.trial.number}/{k}", {"status": "failed", "reason": "no row"})
+            e.rows.append(row)
+            e.cpu += fold_charge(row, threads)
+            e.wall += float(row.get("wall_seconds") or 0.0)
+            stop = (row.get("rungs") or {}).get("stop")
+            if row.get("status") == "skipped":
+                e.outcome, e.reason = "skipped", f"skipped: {row.get('reason')}"
+            elif row.get("status") != "ok":
+                e.outcome, e.reason = "failed", str(row.get("reason", "no row"))
+            elif stop:
+                e.outcome, e.reason = "pruned", f"fold {k}: {stop}"
+    stopped = None
+    for e in batch:  # told in order, so a resumed batch sees the same history
+        stopped = _tell(study, e, config, model, subset, folds, spent, console) or stopped
+        spent += e.cpu
+    return stopped
+
+
+def _tell(study, e: _Evaluation, config: TuneConfig, model: str, subset: str, folds: list, spent: float,
+          console: Console) -> str | None:
+    """Record one evaluation in the journal: its charge, its rung scores (what the search and
+    later thresholds learn from), and its outcome."""
+    from optuna.trial import TrialState
+
+    trial = e.trial
+    trial.set_user_attr("charged_seconds", e.cpu)
+    trial.set_user_attr("wall_seconds", e.wall)
+    trial.set_user_attr("spent_at_end", spent + e.cpu)
+    # the machine's 1-minute load: CPU seconds are charged, so a busy machine slows a pair
+    # without shortchanging it; the load shows how busy it was
+    trial.set_user_attr("load_1min", round(os.getloadavg()[0], 2))
+    trial.set_user_attr("fold_rmse", [r.get("rmse") if r.get("status") == "ok" and not (r.get("rungs") or {}).get("stop")
+                                      else None for r in e.rows])
+    trial.set_user_attr("fold_seconds", [r.get("wall_seconds") for r in e.rows])
+    trial.set_user_attr("fold_cpu_seconds", [r.get("cpu_seconds") for r in e.rows])
+    for k, row in enumerate(e.rows):
+        for step, value, cpu in (row.get("rungs") or {}).get("values", []):
+            trial.report(value, k * FOLD_STEPS + int(step))
+            if k == 0 and not trial.user_attrs.get("first_rung_cpu"):
+                trial.set_user_attr("first_rung_cpu", cpu)
+    if e.outcome == "skipped":  # cannot run here (weights, GPU): nothing to tune, nothing charged
+        trial.set_user_attr("reason", e.reason[:300])
+        trial.set_user_attr(SKIPPED, True)
+        study.tell(trial, state=TrialState.FAIL)
+        console.print(f"[yellow]{model} {subset}: {e.reason}[/]")
+        return e.reason
+    if e.outcome == "failed":
+        trial.set_user_attr("reason", e.reason[:300])
+        study.tell(trial, state=TrialState.FAIL)
+        _print_evaluation(console, model, subset, trial.number, None, e.reason[:120])
+    elif e.outcome == "pruned":
+        trial.set_user_attr("reason", e.reason[:300])
+        study.tell(trial, state=TrialState.PRUNED)
+        console.print(f"  {model} {subset} evaluation {trial.number}: stopped early - {e.reason[:120]}")
+    else:
+        value = float(np.mean([r["rmse"] for r in e.rows]))
+        within = e.exempt or spent + e.cpu <= config.budget_s
+        trial.set_user_attr("within_budget", within)  # ended after the budget: kept, never the incumbent
+        if within and _improves(study, value, config.budget_s):  # written before tell: a kill in between reruns it
+            write_fold_predictions(config.out, model, subset, trial.number, folds, e.rows, config.protocol.max_rul)
+        study.tell(trial, value)
+        _print_evaluation(console, model, subset, trial.number, value, None)
+    return None
 
 
 def oof_path(out: Path, model: str, subset: str) -> Path:
     return Path(out) / "oof" / f"{model}-{subset}.json"
 
 
-def _improves(study, value: float) -> bool:
+def _improves(study, value: float, budget_s: float) -> bool:
+    best = incumbent_at(study, budget_s)
+    return best is None or value < best.value
+
+
+def incumbent_at(study, budget_s: float):
+    """The configuration a tuning with ``budget_s`` CPU seconds selects: the best completed
+    evaluation that ended within that budget (the first evaluation, the defaults, counts
+    whatever it cost: every pair has a result). Read from a longer tuning's journal, it is
+    what the shorter tuning would have chosen: evaluations are asked in the same order."""
     from optuna.trial import TrialState
 
-    values = [t.value for t in finished_trials(study) if t.state == TrialState.COMPLETE]
-    return not values or value < min(values)
+    finished = finished_trials(study)
+    first = min((t.number for t in finished), default=None)
+    eligible = [t for t in finished if t.state == TrialState.COMPLETE
+                and (t.number == first or t.user_attrs.get("spent_at_end", 0.0) <= budget_s)]
+    return min(eligible, key=lambda t: (t.value, t.number)) if eligible else None
 
 
 def write_fold_predictions(out: Path, model: str, subset: str, number: int, folds: list,
@@ -368,15 +570,7 @@ def write_fold_predictions(out: Path, model: str, subset: str, number: int, fold
                         "y_true": np.minimum(truth, max_rul).tolist(), "y_pred": row["y_pred"]})
     path = oof_path(out, model, subset)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"model": model, "subset": subset, "evaluation": number, "folds": entries}))
-    os.replace(tmp, path)
-
-
-def _fail_state():
-    from optuna.trial import TrialState
-
-    return TrialState.FAIL
+    write_text(path, json.dumps({"model": model, "subset": subset, "evaluation": number, "folds": entries}))
 
 
 def summarise(study, config: TuneConfig, model: str, subset: str, space: SearchSpace, base: dict[str, Any],
@@ -386,14 +580,24 @@ def summarise(study, config: TuneConfig, model: str, subset: str, space: SearchS
 
     finished = finished_trials(study)
     complete = [t for t in finished if t.state == TrialState.COMPLETE]
-    best = min(complete, key=lambda t: (t.value, t.number)) if complete else None
+    best = incumbent_at(study, config.budget_s)
+
+    def described(trial) -> dict[str, Any] | None:
+        if trial is None:
+            return None
+        return {"evaluation": trial.number, "valid_rmse": trial.value, "fold_rmse": trial.user_attrs.get("fold_rmse"),
+                "spent_at_end": trial.user_attrs.get("spent_at_end"), "params": {**base, **decode(space, trial.params)},
+                "search_params": decode(space, trial.params)}
+
+    spent = sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished)
     return {
         "model": model, "subset": subset, "study_id": study_id, "study_name": study.study_name,
         "journal": str(journal_path(Path("."), model, subset)),
-        "budget_s": config.budget_s, "max_evaluations": config.max_evaluations,
-        "spent_seconds": sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished),
+        "budget_s": config.budget_s, "budget_rule": BUDGET_RULE, "max_evaluations": config.max_evaluations,
+        "spent_seconds": spent, "wall_seconds": sum(t.user_attrs.get("wall_seconds", 0.0) for t in finished),
         "n_evaluations": len(finished), "n_complete": len(complete),
-        "n_failed": len(finished) - len(complete),
+        "n_pruned": sum(1 for t in finished if t.state == TrialState.PRUNED),
+        "n_failed": sum(1 for t in finished if t.state == TrialState.FAIL),
         "n_interrupted": sum(1 for t in study.get_trials(deepcopy=False) if _is_interrupted(t)),
         "tuned_over_nothing": not space,
         "best_valid_rmse": best.value if best else None,
@@ -401,6 +605,9 @@ def summarise(study, config: TuneConfig, model: str, subset: str, space: SearchS
         "best_evaluation": best.number if best else None,
         "best_params": {**base, **decode(space, best.params)} if best else None,
         "best_search_params": decode(space, best.params) if best else None,
+        # the incumbent each shorter budget would have chosen (only budgets this tuning spent)
+        "incumbents": {f"{b:g}": described(incumbent_at(study, b)) for b in CURVE_BUDGETS
+                       if b <= config.budget_s},
         "oof_predictions": str(oof_path(Path("."), model, subset)) if best else None,
         "settings": settings,
     }
@@ -441,45 +648,55 @@ def tune(config: TuneConfig, console: Console | None = None) -> list[dict[str, A
     folder = locate_training(config.data_dir, subsets, config.offline, log=console.print)
     parallel = config.workers if config.executor == "local" else 1
     threads = config.threads or (1 if config.executor == "ray" else max(1, environment.available_cores() // parallel))
-    try:  # a tuning folder may be filled by several commands: keep what the earlier ones said
-        earlier = json.loads((out / "tune.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        earlier = {}
-    previous = earlier.pop("previous_commands", []) + ([earlier] if earlier else [])
-    (out / "tune.json").write_text(json.dumps({
-        "previous_commands": previous, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "budget_s": config.budget_s, "max_evaluations": config.max_evaluations, "folds": config.folds,
-        "seed": config.seed, "profile": config.profile, "executor": config.executor, "workers": config.workers,
-        "threads_per_fit": threads, "models": models, "subsets": subsets, "protocol": config.protocol.as_dict(),
-        "protocol_hash": config.protocol.hash(), "machine": environment.machine(),
-        "versions": environment.package_versions(),
-    }, indent=2, default=str))
+    # every subset's folds, and every journal that would be resumed checked against this
+    # command's settings, before anything is written: a refused command changes nothing
+    fold_sets = {}
+    for subset in subsets:
+        fold_sets[subset] = make_folds(load_training(folder, subset, config.allow_unverified_data), config.protocol,
+                                       config.folds)
+        for model in models:
+            check_settings(journal_path(out, model, subset).absolute(), model, subset,
+                           pair_settings(config, model, subset, fold_sets[subset], threads))
+    _write_tune_json(out, config, models, subsets, threads)
     executor = make_executor(config.executor, config.workers, config.ray_address)
     summaries = []
     try:
         for subset in subsets:
-            training = load_training(folder, subset, config.allow_unverified_data)
-            folds = make_folds(training, config.protocol, config.folds)
             for model in models:
                 reason = get_adapter(model).unavailable_reason()
                 if reason:
                     console.print(f"[yellow]{model} {subset}: skipped - {reason}[/]")
                     continue
-                summaries.append(tune_pair(config, model, subset, folds, console, executor, threads))
+                summaries.append(tune_pair(config, model, subset, fold_sets[subset], console, executor, threads))
     finally:
         executor.close()
     return summaries
 
 
+def _write_tune_json(out: Path, config: TuneConfig, models: list[str], subsets: list[str], threads: int) -> None:
+    """The command's settings, machine and versions; a folder filled by several commands keeps
+    what the earlier ones said (``previous_commands``)."""
+    try:
+        earlier = json.loads((out / "tune.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        earlier = {}
+    if not isinstance(earlier, dict):
+        earlier = {}
+    previous = list(earlier.pop("previous_commands", [])) + ([earlier] if earlier else [])
+    write_text(out / "tune.json", json.dumps({
+        "previous_commands": previous, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "budget_s": config.budget_s, "budget_rule": BUDGET_RULE, "max_evaluations": config.max_evaluations,
+        "folds": config.folds, "seed": config.seed, "profile": config.profile, "executor": config.executor,
+        "workers": config.workers, "threads_per_fit": threads, "models": models, "subsets": subsets,
+        "protocol": config.protocol.as_dict(), "protocol_hash": config.protocol.hash(),
+        "machine": environment.machine(), "versions": environment.package_versions(),
+    }, indent=2, default=str))
+
+
 def journal_summary(out: Path, model: str, subset: str) -> list[dict[str, Any]]:
     """What a tuning decided, without its clock: per evaluation its number, state,
     parameters, value and fold RMSEs (two tunings that decided alike compare equal)."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(journal_path(out, model, subset))))
-    study = optuna.load_study(study_name=f"{model}/{subset}", storage=storage)
+    study = load_pair_study(journal_path(out, model, subset), model, subset)
     return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
              "fold_rmse": t.user_attrs.get("fold_rmse"), "interrupted": _is_interrupted(t)}
             for t in study.get_trials(deepcopy=False)]

@@ -33,25 +33,20 @@ def _pairs(folder: Path) -> list[tuple[str, str, Path]]:
 
 def pair_line(model: str, subset: str, journal: Path) -> dict[str, Any]:
     """One pair's line, read from its Optuna journal (the tuner's only state)."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
     from optuna.trial import TrialState
 
-    from study.tune import finished_trials
+    from study.tune import finished_trials, incumbent_at, load_pair_study
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(str(journal)))
-    study = optuna.load_study(study_name=f"{model}/{subset}", storage=storage)
+    study = load_pair_study(journal, model, subset)
     finished = finished_trials(study)
-    complete = [t for t in finished if t.state == TrialState.COMPLETE]
-    best = min(complete, key=lambda t: (t.value, t.number)) if complete else None
+    settings = study.user_attrs.get("settings", {})
+    best = incumbent_at(study, float(settings.get("budget_s") or "inf"))
     first = next((t for t in finished if t.number == min(u.number for u in finished)), None) if finished else None
     default = first.value if first is not None and first.state == TrialState.COMPLETE else None
     loads = [t.user_attrs["load_1min"] for t in finished if "load_1min" in t.user_attrs]
-    settings = study.user_attrs.get("settings", {})
     return {
-        "model": model, "subset": subset, "evaluations": len(finished), "failed": len(finished) - len(complete),
+        "model": model, "subset": subset, "evaluations": len(finished),
+        "failed": sum(1 for t in finished if t.state == TrialState.FAIL),
         "budget_s": settings.get("budget_s"),
         "spent_s": round(sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished), 1),
         "default_valid_rmse": default, "best_valid_rmse": best.value if best else None,

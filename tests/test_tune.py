@@ -16,7 +16,7 @@ from rich.console import Console
 
 from study.cmapss import files_of
 from study.search_space import Float, Int
-from study.tune import TuneConfig, journal_path, journal_summary, tune
+from study.tune import TuneConfig, journal_path, journal_summary, load_pair_study, tune
 from study.tuning_data import load_training, make_folds, validation_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,8 +87,12 @@ def test_the_budget_is_recorded_and_no_evaluation_starts_after_it_is_spent(data_
     charged = [t.user_attrs["charged_seconds"] for t in _trials(tmp_path, "xgboost")]
     assert summary["n_evaluations"] == len(charged) >= 1
     assert summary["spent_seconds"] == pytest.approx(sum(charged))
-    assert summary["spent_seconds"] >= 2.0  # it stopped because the budget was spent, not before
+    trials = _trials(tmp_path, "xgboost")
+    typical = np.median([t.user_attrs["charged_seconds"] for t in trials if t.state.name == "COMPLETE"])
+    # it stopped because the budget was spent, or because what was left would not pay for an evaluation
+    assert summary["spent_seconds"] >= 2.0 or 2.0 - summary["spent_seconds"] < typical
     assert sum(charged[:-1]) < 2.0  # and the last evaluation started while some budget was left
+    assert all(t.user_attrs["wall_seconds"] > 0 for t in trials)  # the wall clock is recorded beside
     # the budget is part of the study: resuming with another one is refused
     from study.errors import StudyError
 
@@ -96,76 +100,137 @@ def test_the_budget_is_recorded_and_no_evaluation_starts_after_it_is_spent(data_
         tune(_config(tmp_path, data_dir, max_evaluations=None, budget_s=5.0), QUIET)
 
 
-def test_an_evaluation_that_ends_after_the_budget_is_a_failed_one(data_dir, tmp_path, monkeypatch):
+def test_no_evaluation_starts_that_the_budget_left_cannot_pay_for(data_dir, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     space = {"test-constant": {"offset": Float(-10.0, 10.0)}}
     summary = tune(_config(tmp_path, data_dir, models=["test-constant"], space_overrides=space, budget_s=0.5,
                            max_evaluations=None, profile="standard"), QUIET)[0]
-    # test-constant's default delay is 0: fits are instant, so several evaluations fit in 0.5 s
-    assert summary["n_evaluations"] >= 2 and summary["spent_seconds"] >= 0.5
-    slow = {"test-constant": {"offset": Float(-10.0, 10.0), "delay": Float(0.6, 0.7)}}
-    late = tune(_config(tmp_path / "slow", data_dir, models=["test-constant"], space_overrides=slow, budget_s=1.0,
-                        max_evaluations=None, profile="standard", folds=1), QUIET)[0]
-    # the first evaluation runs to completion whatever the budget (every pair has a result);
-    # the second starts with less than a fit's time left and its result is not used
-    trials = _trials(tmp_path / "slow", "test-constant")
-    assert late["n_evaluations"] == 2 and late["n_complete"] == 1 and late["best_evaluation"] == 0
-    assert trials[1].state.name == "FAIL" and "budget ran out" in trials[1].user_attrs["reason"]
-    assert late["spent_seconds"] >= 1.0
+    # test-constant's default work is 0: fits cost almost no CPU, so many evaluations fit in 0.5 s
+    assert summary["n_evaluations"] >= 2 and summary["n_complete"] == summary["n_evaluations"]
+    # each fit burns 0.25-0.3 CPU seconds: the first (the defaults, 0.25) always runs; a second
+    # starts only while the budget left pays for a typical evaluation
+    costly = {"test-constant": {"offset": Float(-10.0, 10.0), "work": Float(0.25, 0.3)}}
+    one = tune(_config(tmp_path / "one", data_dir, models=["test-constant"], space_overrides=costly, budget_s=0.4,
+                       max_evaluations=None, profile="standard", folds=1), QUIET)[0]
+    assert one["n_evaluations"] == one["n_complete"] == 1 and one["best_evaluation"] == 0
+    two = tune(_config(tmp_path / "two", data_dir, models=["test-constant"], space_overrides=costly, budget_s=0.7,
+                       max_evaluations=None, profile="standard", folds=1), QUIET)[0]
+    assert two["n_evaluations"] == two["n_complete"] == 2 and two["spent_seconds"] <= 0.7
     # one evaluation costing more than the whole budget: it still completes, and is the only one
-    over = tune(_config(tmp_path / "over", data_dir, models=["test-constant"], space_overrides=slow, budget_s=0.4,
+    over = tune(_config(tmp_path / "over", data_dir, models=["test-constant"], space_overrides=costly, budget_s=0.1,
                         max_evaluations=None, profile="standard", folds=1), QUIET)[0]
-    assert over["n_evaluations"] == over["n_complete"] == 1 and over["spent_seconds"] > 0.4
+    assert over["n_evaluations"] == over["n_complete"] == 1 and over["spent_seconds"] > 0.1
+
+
+def test_the_budget_charges_cpu_seconds_so_a_busy_machine_shortchanges_nobody(data_dir, tmp_path, monkeypatch):
+    """A fold that waits (here: sleeps, as a process does while other work holds the cores)
+    is charged the CPU it used, not the wall clock that passed."""
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    space = {"test-constant": {"offset": Float(-10.0, 10.0), "delay": Float(0.3, 0.31)}}
+    summary = tune(_config(tmp_path, data_dir, models=["test-constant"], space_overrides=space, budget_s=0.5,
+                           max_evaluations=3, profile="standard", folds=2), QUIET)[0]
+    trials = _trials(tmp_path, "test-constant")
+    assert summary["n_evaluations"] == 3  # 1.8 s of wall clock, far more than the budget
+    for trial in trials:
+        assert trial.user_attrs["wall_seconds"] >= 0.6 and trial.user_attrs["charged_seconds"] < 0.3
+        assert len(trial.user_attrs["fold_cpu_seconds"]) == 2
+
+
+def test_a_budget_that_ends_mid_evaluation_stops_it_at_its_last_rung_and_the_search_learns_from_it(
+        data_dir, tmp_path, monkeypatch):
+    """test-epochs trains epochs of 0.1 CPU s (a rung at epoch 3). With 0.7 s, the first
+    evaluation (the defaults: 2 epochs, 0.2 s) completes; the second (9 epochs) starts with
+    0.5 s left, reaches its rung (0.3 s), cannot reach its end (0.9 s) and stops there: pruned,
+    its rung score kept for the search, never the incumbent, nothing run to waste."""
+    from study.search_space import Categorical
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    space = {"test-epochs": {"epochs": Categorical((2, 9))}}
+    summary = tune(_config(tmp_path, data_dir, models=["test-epochs"], space_overrides=space, budget_s=0.7,
+                           max_evaluations=None, profile="default", folds=1), QUIET)[0]
+    trials = _trials(tmp_path, "test-epochs")
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED"]
+    assert "budget" in trials[1].user_attrs["reason"] and list(trials[1].intermediate_values) == [3]
+    assert summary["best_evaluation"] == 0 and summary["n_pruned"] == 1
+    assert summary["spent_seconds"] < 0.7
+
+
+def test_successive_halving_stops_a_configuration_worse_than_the_best_third_at_a_rung(
+        data_dir, tmp_path, monkeypatch):
+    """Each evaluation's score at a rung is compared with what earlier ones scored at the same
+    fold and rung; it goes on only within the best third (the best, while fewer than three
+    competitors exist). A pruned evaluation runs no later fold."""
+    from study.fidelity import promotion_threshold
+    from study.tune import FOLD_STEPS
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    space = {"test-epochs": {"offset": Float(-40.0, 40.0)}}
+    tune(_config(tmp_path, data_dir, models=["test-epochs"], space_overrides=space, max_evaluations=10,
+                 profile="smoke", folds=2), QUIET)
+    trials = _trials(tmp_path, "test-epochs")
+    states = [t.state.name for t in trials]
+    assert "PRUNED" in states and "COMPLETE" in states[1:]
+    for i, trial in enumerate(trials):
+        for k in range(2):
+            step = k * FOLD_STEPS + 3
+            if step not in trial.intermediate_values:
+                continue
+            threshold = promotion_threshold([t.intermediate_values[step] for t in trials[:i]
+                                             if step in t.intermediate_values])
+            stopped = trial.state.name == "PRUNED" and f"fold {k}" in trial.user_attrs["reason"]
+            assert stopped == (threshold is not None and trial.intermediate_values[step] > threshold)
+        if trial.state.name == "PRUNED" and "fold 0" in trial.user_attrs["reason"]:
+            assert len(trial.user_attrs["fold_rmse"]) == 1  # fold 1 never ran
 
 
 def _trials(out: Path, model: str) -> list:
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(journal_path(out, model, "FD001"))))
-    return optuna.load_study(study_name=f"{model}/FD001", storage=storage).get_trials()
+    return load_pair_study(journal_path(out, model, "FD001"), model, "FD001").get_trials()
 
 
-def _tune_script(out: Path, data: Path, evaluations: int) -> str:
+def _tune_script(out: Path, data: Path, evaluations: int, model: str = "test-constant") -> str:
     return (
         "from pathlib import Path\n"
         "from study.search_space import Float\n"
         "from study.tune import TuneConfig, tune\n"
-        f"tune(TuneConfig(out=Path({str(out)!r}), models=['test-constant'], subsets=['FD001'], profile='standard',"
+        f"tune(TuneConfig(out=Path({str(out)!r}), models=[{model!r}], subsets=['FD001'], profile='smoke',"
         f" data_dir=Path({str(data)!r}), offline=True, allow_unverified_data=True, executor='inline', threads=1,"
         f" max_evaluations={evaluations}, folds=2, budget_s=3600,"
-        " space_overrides={'test-constant': {'offset': Float(-30.0, 30.0), 'delay': Float(0.15, 0.2)}}))\n")
+        f" space_overrides={{{model!r}: {{'offset': Float(-30.0, 30.0), 'delay': Float(0.15, 0.2)}}}}))\n")
 
 
-def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_dir, tmp_path):
+@pytest.mark.parametrize("model", ["test-constant", "test-epochs"])
+def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_dir, tmp_path, model):
+    """Also with rungs (test-epochs): the thresholds come from the journal, so a resumed
+    tuning prunes exactly what an uninterrupted one does."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGIN_DIR)])}
     evaluations = 4
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run([sys.executable, "-c", _tune_script(whole, data_dir, evaluations)], env=env, check=True,
+    subprocess.run([sys.executable, "-c", _tune_script(whole, data_dir, evaluations, model)], env=env, check=True,
                    cwd=ROOT, capture_output=True, timeout=120)
-    proc = subprocess.Popen([sys.executable, "-c", _tune_script(killed, data_dir, evaluations)], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", _tune_script(killed, data_dir, evaluations, model)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal = journal_path(killed, "test-constant", "FD001")
+    journal = journal_path(killed, model, "FD001")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:  # kill while evaluation 2 is in flight
-        trials = journal_summary(killed, "test-constant", "FD001") if journal.is_file() else []
-        if len(trials) >= 3 and trials[2]["state"] == "RUNNING" or proc.poll() is not None:
+        trials = journal_summary(killed, model, "FD001") if journal.is_file() else []
+        done = sum(t["state"] in ("COMPLETE", "PRUNED") for t in trials)
+        if done >= 2 and trials[-1]["state"] == "RUNNING" or proc.poll() is not None:
             break
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = journal_summary(killed, "test-constant", "FD001")
-    assert before[-1]["state"] == "RUNNING" and sum(t["state"] == "COMPLETE" for t in before) == 2
-    subprocess.run([sys.executable, "-c", _tune_script(killed, data_dir, evaluations)], env=env, check=True,
+    before = journal_summary(killed, model, "FD001")
+    assert before[-1]["state"] == "RUNNING", before
+    assert sum(t["state"] in ("COMPLETE", "PRUNED") for t in before) >= 2
+    subprocess.run([sys.executable, "-c", _tune_script(killed, data_dir, evaluations, model)], env=env, check=True,
                    cwd=ROOT, capture_output=True, timeout=120)
-    after = journal_summary(killed, "test-constant", "FD001")
-    uninterrupted = journal_summary(whole, "test-constant", "FD001")
+    after = journal_summary(killed, model, "FD001")
+    uninterrupted = journal_summary(whole, model, "FD001")
     kept = [{k: t[k] for k in ("params", "value", "fold_rmse")} for t in after if not t["interrupted"]]
     assert kept == [{k: t[k] for k in ("params", "value", "fold_rmse")} for t in uninterrupted]
     assert [t["interrupted"] for t in after].count(True) == 1  # only the one in flight was rerun
     assert after[:2] == before[:2]  # finished evaluations kept as they were
-    best = [json.loads((folder / "test-constant-FD001.json").read_text()) for folder in (whole, killed)]
+    best = [json.loads((folder / f"{model}-FD001.json").read_text()) for folder in (whole, killed)]
     assert best[0]["best_params"] == best[1]["best_params"] and best[1]["n_interrupted"] == 1
     assert best[1]["n_evaluations"] == evaluations
 
@@ -184,7 +249,7 @@ def test_an_adapter_without_a_search_space_is_evaluated_once_and_says_so(data_di
     summary = tune(_config(tmp_path, data_dir, models=["test-constant"], space_overrides={}, profile="standard",
                            max_evaluations=None), QUIET)[0]
     assert summary["tuned_over_nothing"] and summary["n_evaluations"] == 1
-    assert summary["best_params"] == {"offset": 0.0, "delay": 0.0}
+    assert summary["best_params"] == {"offset": 0.0, "delay": 0.0, "work": 0.0}
 
 
 def test_a_categorical_space_is_searched_as_a_grid_starting_from_the_defaults(data_dir, tmp_path, monkeypatch):

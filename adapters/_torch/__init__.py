@@ -123,6 +123,7 @@ class TorchWindowRegressor(Adapter):
     # what the trials before these parameters existed ran: one net, float32, labels / largest label
     key_neutral_params = {"ensemble": 1, "precision": "fp32", "label_scale": None}
     threads_key_entry = {"threads": None}  # what the committed rows hashed
+    fidelity_param = "epochs"  # the tuner's rungs are epochs (``_rung_hook``)
 
     @abstractmethod
     def _build_net(self, n_channels: int, window: int):
@@ -192,8 +193,9 @@ class TorchWindowRegressor(Adapter):
             net = self._build_net(x.shape[-1], x.shape[1])
             progress = self.context.progress if members == 1 else _prefixed(
                 self.context.progress, f"net {member + 1}/{members}: ")
+            on_epoch = self._rung_hook(config) if members == 1 else None
             results.append(train_regressor(net, x, y, xv, yv, config, seed=member_seed, device=self.device_,
-                                           progress=progress))
+                                           progress=progress, on_epoch=on_epoch))
             self.nets_.append(net)
         self.info_ = {"n_parameters": sum(count_parameters(net) for net in self.nets_),
                       "n_train_windows": int(len(x)),
@@ -203,6 +205,21 @@ class TorchWindowRegressor(Adapter):
         else:
             self.info_.update(_ensemble_info(results, self.predict_windows(xv) if xv is not None else None, yv))
         self.info_.update(self._backend_info())
+
+    def _rung_hook(self, config):
+        """The trainer's per-epoch hook when the tuner watches rungs (``context.monitor``): the
+        kept weights predict the monitor's cut validation engines as ``_predict`` would.
+        Ensembles (``ensemble`` > 1) are not stopped early: their nets train one after another."""
+        monitor = self.context.monitor
+        if monitor is None:
+            return None
+        from adapters._torch.trainer import predict_windows
+
+        def predict(net, engines: EngineSet) -> np.ndarray:
+            return np.clip(predict_windows(net, self._inputs(engines, last_only=True), self.device_,
+                                           label_scale=config.label_scale, precision=config.precision), 0.0, None)
+
+        return lambda epoch, kept: monitor.after_step(epoch, lambda engines: predict(kept(), engines), config.epochs)
 
     def refit_params(self) -> dict[str, Any]:
         """The kept epoch as the epoch count (the same windows per epoch, so the same number

@@ -173,6 +173,18 @@ def predict_windows(model: nn.Module, x: np.ndarray, device: torch.device | str 
     return (torch.cat(out).numpy() * label_scale).astype(np.float32)
 
 
+def _kept_weights(evaluated: nn.Module, best_state: dict | None) -> nn.Module:
+    """The net as a stop now would leave it: the best checkpoint so far, on a copy (training
+    goes on with the live weights), or the evaluated weights when nothing was selected."""
+    if best_state is None:
+        return evaluated
+    import copy
+
+    kept = copy.deepcopy(evaluated)
+    kept.load_state_dict(best_state)
+    return kept
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
@@ -189,11 +201,15 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_
 def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                     x_valid: np.ndarray | None, y_valid: np.ndarray | None, config: TrainConfig,
                     seed: int, device: torch.device | str = "cpu",
-                    progress: Callable[[str], None] = lambda message: None) -> TrainResult:
+                    progress: Callable[[str], None] = lambda message: None,
+                    on_epoch: Callable[[int, Callable[[], nn.Module]], str | None] | None = None) -> TrainResult:
     """Train ``model`` in place on windows -> RUL and load the best validation checkpoint.
 
     Each epoch draws ``windows_per_epoch`` random training windows (seeded), so an epoch
     costs the same on every subset. Without validation data the last epoch is kept.
+    ``on_epoch(epoch, kept)``, if given, is called after each epoch with a function that
+    returns the weights a stop now would keep; a returned string stops training (the tuner's
+    rungs, ``study.fidelity``) and becomes ``stopped``.
     """
     start = time.perf_counter()
     device = torch.device(device)
@@ -272,6 +288,11 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         if has_valid and stale >= config.patience:
             stopped = f"early stop: no validation improvement for {config.patience} epochs"
             break
+        if on_epoch is not None:
+            told = on_epoch(epoch, lambda: _kept_weights(evaluated, best_state))
+            if told:
+                stopped = told
+                break
         if config.time_budget_s:
             elapsed = time.perf_counter() - start
             mean_epoch = elapsed / epoch
