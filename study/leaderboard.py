@@ -67,17 +67,18 @@ def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 #: The columns of the long predictions table (one line per test engine of each ok trial).
-PREDICTION_COLUMNS = [F.MODEL, F.SUBSET, F.SEED, "unit", F.Y_TRUE, F.Y_PRED]
+PREDICTION_COLUMNS = [F.MODEL, F.VARIANT, F.SUBSET, F.SEED, "unit", F.Y_TRUE, F.Y_PRED]
 
 
 def predictions_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Long table of every successful trial's per-engine predictions."""
+    """Long table of every successful trial's per-engine predictions; ``variant`` tells a
+    model's out-of-the-box, tuned and hand-tuned predictions apart."""
     parts = []
     for row in current_rows(rows):
         if row.get(F.STATUS) != "ok":
             continue
         parts.append(pd.DataFrame({
-            F.MODEL: row[F.MODEL], F.SUBSET: row[F.SUBSET], F.SEED: row[F.SEED],
+            F.MODEL: row[F.MODEL], F.VARIANT: variant(row), F.SUBSET: row[F.SUBSET], F.SEED: row[F.SEED],
             "unit": row[F.UNITS], F.Y_TRUE: row[F.Y_TRUE], F.Y_PRED: row[F.Y_PRED],
         }))
     if not parts:

@@ -70,7 +70,7 @@ def test_no_rows_give_an_empty_table_with_every_column():
     assert leaderboard([]).empty and list(leaderboard([]).columns) == LEADERBOARD_COLUMNS
     assert predictions_frame([]).empty
     assert list(predictions_frame([_row("a", "FD001", 0, status="failed")]).columns) == [
-        "model", "subset", "seed", "unit", "y_true", "y_pred"]
+        "model", "variant", "subset", "seed", "unit", "y_true", "y_pred"]
     assert ranks(leaderboard([])).empty and list(ranks(leaderboard([])).columns) == ["model", "average_rank"]
 
 
@@ -78,7 +78,7 @@ def test_the_predictions_table_has_every_successful_seed_and_engine_in_order():
     rows = [_row("b", "FD001", 1, rmse=5.0), _row("a", "FD001", 0, status="failed"), _row("b", "FD001", 0, rmse=7.0),
             _row("a", "FD001", 1, rmse=9.0)]
     frame = predictions_frame(rows)
-    assert list(frame.columns) == ["model", "subset", "seed", "unit", "y_true", "y_pred"]
+    assert list(frame.columns) == ["model", "variant", "subset", "seed", "unit", "y_true", "y_pred"]
     assert list(zip(frame["model"], frame["seed"], frame["unit"])) == [
         ("a", 1, 1), ("a", 1, 2), ("a", 1, 3), ("b", 0, 1), ("b", 0, 2), ("b", 0, 3), ("b", 1, 1), ("b", 1, 2), ("b", 1, 3)]
     assert list(frame["y_true"][:3]) == [30.0, 20.0, 10.0] and list(frame["y_pred"][:3]) == [9.0, 10.0, 11.0]
@@ -158,3 +158,11 @@ def test_run_json_remembers_the_last_twenty_configurations_per_pair_newest_last(
         asked = remember_configs(asked, {"a/FD001": f"c{i}"})
     assert asked["a/FD001"] == [f"c{i}" for i in range(5, 25)]
     assert remember_configs(asked, {"a/FD001": "c7"}, keep=3)["a/FD001"] == ["c23", "c24", "c7"]
+
+
+def test_predictions_name_each_rows_variant():
+    """A model's default, tuned and hand-tuned predictions are told apart in predictions.csv."""
+    rows = [_row("a", "FD001", 0), {**_row("a", "FD001", 0), "key": "a/FD001/0/tuned", "tuning": {"study_id": "s"}}]
+    frame = predictions_frame(rows)
+    assert sorted(frame["variant"].unique()) == ["hand-tuned", "tuned"]
+    assert frame.groupby("variant").size().tolist() == [len(rows[0]["units"])] * 2

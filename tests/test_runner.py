@@ -46,7 +46,7 @@ def test_smoke_run_writes_every_output_with_the_promised_columns(smoke_run, cmap
     assert list(table["n_test_engines"]) == [100, 248] and list(table["n_seeds"]) == [2, 2]
     assert table["rmse"].between(5, 40).all()
     preds = pd.read_csv(out / "predictions.csv")
-    assert list(preds.columns) == ["model", "subset", "seed", "unit", "y_true", "y_pred"]
+    assert list(preds.columns) == ["model", "variant", "subset", "seed", "unit", "y_true", "y_pred"]
     assert len(preds) == 2 * (100 + 248)
     truth = pd.read_csv(cmapss_dir / "RUL_FD004.txt", header=None, sep=r"\s+")[0]
     first_seed = preds[(preds.subset == "FD004") & (preds.seed == 0)]
