@@ -22,6 +22,18 @@ def real_data_dir() -> Path | None:
     return None
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test that reads the real data (``needs_data``) and, without the data, skip
+    it with the reason up front (listed at the end by ``-rs``) rather than silently inside the
+    fixture."""
+    found = real_data_dir()
+    for item in items:
+        if "cmapss_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_data)
+            if found is None:
+                item.add_marker(pytest.mark.skip(reason="needs the real C-MAPSS files: set CMAPSS_DATA_DIR (CI does)"))
+
+
 @pytest.fixture(scope="session")
 def cmapss_dir() -> Path:
     folder = real_data_dir()
