@@ -8,12 +8,31 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
 
 from study.errors import StudyError, os_error_message
+
+
+def comma_list(text: str) -> list[str]:
+    """A comma-separated option (``--models a,b``) as its names, blanks dropped: ``""`` and
+    ``" , "`` give ``[]``, which ``check_list`` refuses (they must not mean "all")."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def check_list(option: str, values: Sequence[str] | None) -> None:
+    """A list option given on the command line must name something, each thing once (an empty
+    list would silently mean "all", a repeated name would run the same work twice)."""
+    if values is None:
+        return
+    if isinstance(values, str) or not len(values):
+        raise StudyError(f"{option} is empty; give a comma-separated list of names, or leave the option out "
+                         "to use the default.")
+    repeated = sorted({v for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise StudyError(f"{option} names {', '.join(repeated)} more than once; give each name once.")
 
 
 class Terminated(KeyboardInterrupt):

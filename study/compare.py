@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from study.cli import main_guarded
+from study.errors import StudyError
 from study.leaderboard import predictions_frame, to_markdown
 from study.rows import comparable_labels
 from study.runs import load_run
@@ -28,19 +29,24 @@ from study.runs import load_run
 LOWER, HIGHER, UNRESOLVED = "lower", "higher", "not distinguishable"
 
 
+class NotComparable(StudyError, ValueError):
+    """Predictions that cannot be paired engine by engine (other engines, other truths): a user
+    error when two runs are on different data (also a ``ValueError``, as it was)."""
+
+
 def seed_matrix(preds: pd.DataFrame, units: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One model's predictions on one subset as (seeds, engines), its engine ids and their
     RUL truth. ``units`` fixes the engine order (and must then be exactly the model's engines)."""
     wide = preds.pivot(index="seed", columns="unit", values="y_pred").sort_index()
     if wide.isna().any().any():
-        raise ValueError("every seed must predict the same test engines")
+        raise NotComparable("every seed must predict the same test engines")
     if units is not None:
         if set(wide.columns) != set(units):
-            raise ValueError("the two models were scored on different test engines")
+            raise NotComparable("the two models were scored on different test engines")
         wide = wide[list(units)]
     truths = preds.groupby("unit")["y_true"]
     if (truths.nunique() > 1).any():
-        raise ValueError("an engine has two different RUL truths: these rows are not from one test set")
+        raise NotComparable("an engine has two different RUL truths: these rows are not from one test set")
     truth = truths.first().loc[wide.columns]
     return wide.to_numpy(float), wide.columns.to_numpy(), truth.to_numpy(float)
 
@@ -85,7 +91,7 @@ def _paired_row(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: float
     ref, units, truth = seed_matrix(reference)
     cand, _, cand_truth = seed_matrix(candidate, units)
     if not np.array_equal(cand_truth, truth):
-        raise ValueError(f"{what} were scored against different RUL truths")
+        raise NotComparable(f"{what} were scored against different RUL truths")
     result = paired_rmse_difference(np.minimum(truth, max_rul), cand, ref, **bootstrap)
     return {"n_engines": len(units), **result, "verdict": verdict(result["ci_low"], result["ci_high"])}
 
@@ -152,8 +158,12 @@ def main(argv: list[str] | None = None) -> int:
 def _compare(args: argparse.Namespace) -> int:
     (rows, info), (other_rows, other_info) = load_run(args.run_dir), load_run(args.against)
     rows, other_rows = comparable_labels(rows, other_rows)  # variants apart: "lstm (tuned)"
-    table = compare_runs(predictions_frame(rows), predictions_frame(other_rows),
-                         info.get("protocol", {}).get("max_rul", 125))
+    try:
+        table = compare_runs(predictions_frame(rows), predictions_frame(other_rows),
+                             info.get("protocol", {}).get("max_rul", 125))
+    except NotComparable as exc:  # runs on other test files (another --data-dir, synthetic data)
+        raise StudyError(f"{args.run_dir} and --against {args.against} cannot be compared engine by engine: "
+                         f"{exc}. Compare runs scored on the same C-MAPSS test files.") from exc
     if table.empty:
         print("Error: the two runs share no (model, subset) with predictions", file=sys.stderr)
         return 2

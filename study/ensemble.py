@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from study.cli import main_guarded
+from study.cli import check_list, comma_list, main_guarded
 from study.errors import StudyError
 from study.selection import configs_from, row_config, study_rows
 from study.tables import write_tables
@@ -170,6 +170,7 @@ def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), me
                   rounds: int = DEFAULT_ROUNDS) -> list[dict[str, Any]]:
     """Append a run folder's ensemble rows (those not already stored) and rebuild its tables."""
     rows, info = load_run(run_dir)
+    _check_members(members, rows, run_dir)
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     new = ensemble_rows(rows, methods, members, max_rul, rounds)
     if not new:
@@ -184,6 +185,17 @@ def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), me
     return appended or [stored[row["key"]] for row in new]
 
 
+def _check_members(members: Sequence[str] | None, rows: Sequence[dict[str, Any]], run_dir: Path) -> None:
+    """``--members`` must name models of this run, each once: a misspelled name would silently
+    leave its model out of every ensemble, and an empty list would silently mean all."""
+    check_list("--members", members)
+    models = sorted({row["model"] for row in rows if row["model"] not in ENSEMBLE_MODELS})
+    unknown = [name for name in members or () if name not in models]
+    if unknown:
+        raise StudyError(f"--members names {', '.join(unknown)}, which {run_dir} has no rows of; "
+                         f"models in this run: {', '.join(models)}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m study.ensemble",
@@ -191,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help="a run folder written by python -m study.run")
     parser.add_argument("--method", choices=[*METHODS, "both"], default="both",
                         help="greedy (Caruana ensemble selection), nnls (stack), or both (default)")
-    parser.add_argument("--members", help="comma-separated models to choose from (default: every model with "
-                                          "validation predictions)")
+    parser.add_argument("--members", type=comma_list,
+                        help="comma-separated models of the run to choose from (default: every model with "
+                             "validation predictions)")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="greedy selection rounds (default 25)")
     parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     args = parser.parse_args(argv)
@@ -201,13 +214,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ensemble(args: argparse.Namespace) -> int:
     methods = list(METHODS) if args.method == "both" else [args.method]
-    members = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
+    check_list("--members", args.members)
     if args.rounds < 1:
         raise StudyError(f"--rounds must be at least 1 (got {args.rounds}).")
     if not args.run_dir.is_dir():
         raise StudyError(f"{args.run_dir} is not a run folder; give one written by python -m study.run.")
     with run_folder_lock(args.run_dir):  # it appends rows: one writer at a time
-        rows = add_ensembles(args.run_dir, methods, members, args.rounds)
+        rows = add_ensembles(args.run_dir, methods, args.members, args.rounds)
     for row in sorted(rows, key=lambda r: (r["subset"], r["model"], r["seed"])):
         weights = ", ".join(f"{m} {w:.2f}" for m, w in sorted(row["info"]["weights"].items(), key=lambda x: -x[1]))
         print(f"{row['model']} {row['subset']} seed {row['seed']}: test RMSE {row['rmse']:.2f}  "

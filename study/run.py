@@ -10,13 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from study.cli import main_guarded
+from study.cli import comma_list, main_guarded
 from study.errors import StudyError
 from study.profiles import PROFILES
-
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -41,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the C-MAPSS RUL comparison study (resumes an interrupted run in the same --out).")
     parser.add_argument("--profile", default="standard", help="; ".join(
         f"{name}: {profile.description}" for name, profile in PROFILES.items()) + " (default: standard)")
-    parser.add_argument("--subsets", type=_csv, help="comma-separated, e.g. FD001,FD003 (default: the profile's)")
-    parser.add_argument("--models", type=_csv, help="comma-separated adapter names (default: all; see --list-models)")
+    parser.add_argument("--subsets", type=comma_list,
+                        help="comma-separated, e.g. FD001,FD003 (default: the profile's)")
+    parser.add_argument("--models", type=comma_list,
+                        help="comma-separated adapter names (default: all; see --list-models)")
     parser.add_argument("--seeds", type=int, help="number of seeds per model and subset (default: the profile's)")
     parser.add_argument("--data-dir", type=Path, help="folder with the C-MAPSS files or CMAPSSData.zip")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<profile>)")

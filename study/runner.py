@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from study import atomic, environment, fetch
+from study.cli import check_list
 from study.cmapss import SUBSETS, load_subset
 from study.errors import StudyError
 from study.executors import make_executor
@@ -35,7 +36,7 @@ from study.rows import variant
 from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key, variant_trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
-from study.tuned import load_tuned, tuned_for
+from study.tuned import TUNE_AGAIN, load_tuned, tuned_for
 
 
 @dataclass
@@ -63,8 +64,8 @@ class RunConfig:
     def resolved(self) -> RunConfig:
         """Fill profile defaults and validate names (errors list the valid ones)."""
         profile = get_profile(self.profile)
-        _check_list("--subsets", self.subsets)
-        _check_list("--models", self.models)
+        check_list("--subsets", self.subsets)
+        check_list("--models", self.models)
         subsets = list(self.subsets or profile.subsets)
         bad = [s for s in subsets if s not in SUBSETS]
         if bad:
@@ -80,6 +81,8 @@ class RunConfig:
         if self.time_limit_s is not None and not self.time_limit_s > 0:  # nan too
             raise StudyError(f"--time-limit must be a positive number of seconds (got {self.time_limit_s:g}).")
         _check_model_params(self.model_params, models, self.profile, subsets)
+        if self.tuned_dir:
+            _check_tuned(self.tuned_dir, models, subsets, self.profile, self.protocol)
         return RunConfig(**{**asdict(self), "subsets": subsets, "models": models, "seeds": seeds,
                             "protocol": self.protocol})
 
@@ -95,19 +98,6 @@ def tuned_models(tuned_dir: Path, subsets: Sequence[str]) -> list[str]:
     return models
 
 
-def _check_list(option: str, values: Sequence[str] | None) -> None:
-    """A list option given on the command line must name something, each thing once (an empty
-    list would silently mean "all", a repeated name would run the same trials twice)."""
-    if values is None:
-        return
-    if isinstance(values, str) or not len(values):
-        raise StudyError(f"{option} is empty; give a comma-separated list of names, or leave the option out "
-                         "to use the default.")
-    repeated = sorted({v for v in values if list(values).count(v) > 1})
-    if repeated:
-        raise StudyError(f"{option} names {', '.join(repeated)} more than once; give each name once.")
-
-
 def _check_model_params(model_params: dict[str, dict[str, Any]], models: list[str], profile: str = "standard",
                         subsets: Sequence[str] = ()) -> None:
     """``--set`` must name a model of this run and one of its parameters, at a value in the
@@ -117,16 +107,35 @@ def _check_model_params(model_params: dict[str, dict[str, Any]], models: list[st
         if model not in models:
             raise StudyError(f"--set names {model!r}, which this run does not include; "
                              f"models in this run: {', '.join(models)}.")
-        adapter = get_adapter(model)
-        valid = adapter.default_params
-        unknown = sorted(set(params) - set(valid))
-        if unknown:
-            raise StudyError(f"--set: {model} has no parameter {', '.join(unknown)}; "
-                             f"valid: {', '.join(sorted(valid))}.")
-        for subset in subsets or (None,):
-            problems = adapter.param_problems({**adapter.params_for(profile, subset), **params})
-            if problems:
-                raise StudyError(f"--set: {model}: " + "; ".join(problems) + ".")
+        check_params("--set", model, params, profile, subsets)
+
+
+def check_params(where: str, model: str, params: dict[str, Any], profile: str, subsets: Sequence[str] = (),
+                 then: str = "") -> None:
+    """``params`` laid over ``model``'s parameters for ``profile`` (on each of ``subsets``) must
+    name parameters the adapter has, at values in its ``param_ranges`` (numbers where a range
+    is set); else a ``StudyError`` starting with ``where`` (the option or file they came from)
+    and ending with ``then`` (the way out). One check for ``--set`` and tuned configurations."""
+    adapter = get_adapter(model)
+    valid = adapter.default_params
+    unknown = sorted(set(params) - set(valid))
+    tail = f" {then}" if then else ""
+    if unknown:
+        raise StudyError(f"{where}: {model} has no parameter {', '.join(unknown)}; "
+                         f"valid: {', '.join(sorted(valid))}.{tail}")
+    for subset in subsets or (None,):
+        problems = adapter.param_problems({**adapter.params_for(profile, subset), **params})
+        if problems:
+            raise StudyError(f"{where}: {model}: " + "; ".join(problems) + f".{tail}")
+
+
+def _check_tuned(tuned_dir: Path, models: list[str], subsets: list[str], profile: str, protocol: Protocol) -> None:
+    """A tuned run's configurations, checked before the run folder is touched: every pair tuned,
+    under this protocol, with parameters its adapter has, in their ranges (a damaged or
+    hand-edited summary would otherwise fail every trial of its pair, after the others had run)."""
+    tuned = tuned_for(load_tuned(tuned_dir), models, subsets, protocol.selection_hash())
+    for (model, subset), config in tuned.items():
+        check_params(f"--tuned: {config.path}", model, config.params, profile, [subset], then=TUNE_AGAIN)
 
 
 def _check_writable(out: Path) -> None:

@@ -34,7 +34,7 @@ from rich.console import Console
 
 from study import environment
 from study.atomic import cut_torn_tail, write_text
-from study.cli import main_guarded
+from study.cli import check_list, comma_list, main_guarded
 from study.cmapss import SUBSETS
 from study.errors import StudyError, environment_fault
 from study.executors import make_executor
@@ -93,6 +93,9 @@ class TuneConfig:
     space_overrides: dict[str, SearchSpace] = field(default_factory=dict)
 
     def check(self) -> None:
+        """Every option, before anything is read or written (errors name the option)."""
+        check_list("--subsets", self.subsets)
+        check_list("--models", self.models)
         bad = [s for s in self.subsets or () if s not in SUBSETS]
         if bad:
             raise StudyError(f"Unknown subset(s) {', '.join(bad)}; valid subsets: {', '.join(SUBSETS)}.")
@@ -101,6 +104,10 @@ class TuneConfig:
         get_profile(self.profile)
         if not self.budget_s > 0:
             raise StudyError(f"--budget must be a positive number of seconds (got {self.budget_s:g}).")
+        if self.folds < 1:
+            raise StudyError(f"--folds must be at least 1 (got {self.folds}).")
+        if self.seed < 0:  # numpy's seed sequences take none
+            raise StudyError(f"--seed must be 0 or more (got {self.seed}).")
         if self.max_evaluations is not None and self.max_evaluations < 1:
             raise StudyError(f"--max-evaluations must be at least 1 (got {self.max_evaluations}).")
         if self.workers < 1:
@@ -707,8 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m study.tune",
         description="Tune each (model, subset) with the same budget on folds of the training engines "
                     "(never the test files); rerun the same command to resume a killed tuning.")
-    parser.add_argument("--models", type=_csv, help="comma-separated adapter names (default: all)")
-    parser.add_argument("--subsets", type=_csv, help="comma-separated, e.g. FD001 (default: the profile's)")
+    parser.add_argument("--models", type=comma_list, help="comma-separated adapter names (default: all)")
+    parser.add_argument("--subsets", type=comma_list, help="comma-separated, e.g. FD001 (default: the profile's)")
     parser.add_argument("--budget", type=float, default=BUDGET_S, metavar="SECONDS",
                         help=f"wall-clock seconds per (model, subset) (default {BUDGET_S:g})")
     parser.add_argument("--max-evaluations", type=int, help="also stop a pair after this many evaluations")
@@ -726,10 +733,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-unverified-data", action="store_true", help="accept training files that differ from NASA's")
     parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
     return parser
-
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,13 +15,21 @@ from study.adapter import AdapterError
 from study.errors import StudyError
 from study.registry import get_adapter
 
+#: What a run reads from a pair's summary (``study.tune.summarise`` writes them all).
+SUMMARY_FIELDS = ("model", "subset", "study_id", "budget_s", "spent_seconds", "n_evaluations", "best_valid_rmse",
+                  "best_params", "settings")
+SETTINGS_FIELDS = ("folds", "protocol_hash")
+#: The way out of a damaged summary, in every message about one.
+TUNE_AGAIN = "Tune this pair again (python -m study.tune), or restore the file."
+
 
 @dataclass(frozen=True)
 class TunedConfig:
-    """One pair's selected parameters and the link its rows carry."""
+    """One pair's selected parameters, the link its rows carry, and the file they came from."""
 
     params: dict[str, Any]
     link: dict[str, Any]
+    path: Path | None = None
 
 
 def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
@@ -31,8 +39,8 @@ def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
         raise StudyError(f"--tuned {folder}: not a tuning folder (no tune.json); run python -m study.tune first.")
     tuned = {}
     for path in sorted(folder.glob("*-FD00?.json")):
-        summary = json.loads(path.read_text())
-        if summary.get("best_params") is None:
+        summary = read_summary(path)
+        if summary["best_params"] is None:
             continue  # no evaluation succeeded: nothing to run
         params = summary["best_params"]
         try:  # a configuration tuned by an earlier version, under today's parameter names
@@ -44,8 +52,37 @@ def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
             "spent_seconds": summary["spent_seconds"], "n_evaluations": summary["n_evaluations"],
             "best_valid_rmse": summary["best_valid_rmse"], "folds": summary["settings"]["folds"],
             "protocol_hash": summary["settings"]["protocol_hash"],
-        })
+        }, path)
     return tuned
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A pair's summary, checked for what a run reads from it: a JSON object with
+    ``SUMMARY_FIELDS``, of the pair its name says (``MODEL-SUBSET.json``), ``best_params`` an
+    object (or null: no evaluation succeeded). Else a ``StudyError`` naming the file: a damaged
+    summary must not become failed rows, nor a copied one another pair's configuration."""
+    def bad(why: str, then: str = TUNE_AGAIN) -> StudyError:
+        return StudyError(f"--tuned: {path} {why}. {then}")
+
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # empty, not JSON, not UTF-8
+        raise bad("is empty" if not path.read_bytes().strip() else f"is not valid JSON ({exc})") from exc
+    if not isinstance(summary, dict):
+        raise bad(f"holds a JSON {type(summary).__name__}, not a tuning summary (an object)")
+    settings = summary.get("settings")
+    missing = [name for name in SUMMARY_FIELDS if name not in summary]
+    missing += [f"settings.{name}" for name in SETTINGS_FIELDS if isinstance(settings, dict) and name not in settings]
+    if missing:
+        raise bad(f"is not a complete tuning summary: it lacks {', '.join(missing)}")
+    if not isinstance(settings, dict):
+        raise bad(f"has settings that are not an object (got {settings!r:.60})")
+    if path.name != f"{summary['model']}-{summary['subset']}.json":
+        raise bad(f"holds the tuning of {summary['model']}/{summary['subset']}, not of the pair its name says",
+                  "Put each summary back under its own name (MODEL-SUBSET.json), or move this one away.")
+    if summary["best_params"] is not None and not isinstance(summary["best_params"], dict):
+        raise bad(f"has best_params that are not an object of parameter values (got {summary['best_params']!r:.60})")
+    return summary
 
 
 def tuned_for(tuned: dict[tuple[str, str], TunedConfig], models: list[str], subsets: list[str],
