@@ -23,17 +23,12 @@ CURVE_COLUMNS = [F.MODEL, F.SUBSET, "minutes", F.RMSE, RMSE_STD, "n_seeds"]
 
 
 def budget_minutes(variant: str) -> float | None:
-    """Tuning minutes of a variant: 0 for ``default`` (out of the box), N for ``tuned-Nm``,
-    None for any other variant (hand-tuned, the 10-minute race's ``tuned``)."""
+    """Tuning minutes of a variant: 0 for ``default`` (out of the box), N for ``tuned-Nm``
+    (``study.rows.budget_variant``), None for any other (hand-tuned, the 10-minute race's ``tuned``)."""
     if variant == "default":
         return 0.0
     found = BUDGET_VARIANT.match(str(variant))
     return float(found.group(1)) if found else None
-
-
-def budget_variant(seconds: float) -> str:
-    """The variant name of the incumbent at a budget of ``seconds`` CPU seconds."""
-    return f"tuned-{seconds / 60:g}m"
 
 
 def curve_frame(board: pd.DataFrame) -> pd.DataFrame:

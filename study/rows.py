@@ -200,9 +200,15 @@ def variant(row: Mapping[str, Any]) -> str:
     study's hand-chosen ``standard`` settings, else the profile's name (``smoke``...). A row
     without a profile (made by hand or by a tool) is ``hand-tuned``, the runner's default."""
     if row.get(Field.TUNING):
-        return TUNED
+        point = row[Field.TUNING].get("budget_point_s")
+        return budget_variant(point) if point else TUNED
     profile = row.get(Field.PROFILE) or "standard"
     return PROFILE_VARIANTS.get(profile, profile)
+
+
+def budget_variant(seconds: float) -> str:
+    """The variant of a tuning's incumbent at a budget point: ``tuned-10m`` for 600 CPU seconds."""
+    return f"{TUNED}-{float(seconds) / 60:g}m"
 
 
 def distinct_models(rows: list[dict[str, Any]], also: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
@@ -232,5 +238,5 @@ def comparable_labels(first: list[dict[str, Any]],
     return distinct_models(first, several), distinct_models(second, several)
 
 
-__all__ = ["Field", "TrialRow", "trial_row", "variant", "distinct_models", "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
+__all__ = ["Field", "TrialRow", "trial_row", "variant", "budget_variant", "distinct_models", "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
            "PREDICTION_FIELDS"]

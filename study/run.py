@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tuned", type=Path, metavar="TUNING_DIR",
                         help="run each (model, subset) at the configuration python -m study.tune selected there "
                              "(without --models: every model tuned there on all of the run's subsets)")
+    parser.add_argument("--tuned-budget", type=float, metavar="SECONDS",
+                        help="with --tuned: run the configuration a tuning of this many CPU seconds would have selected "
+                             "(600, 1800 or 3600 within the tuning's budget; rows are the variant tuned-10m, -30m, -60m)")
     parser.add_argument("--refit", action="store_true",
                         help="after selection, refit each model on training + validation engines with the selected "
                              "iteration or epoch count (a protocol setting: in the card, the hash and every row)")
@@ -126,7 +129,8 @@ def _main(args: argparse.Namespace, console: Console) -> int:
         models=args.models, seeds=args.seeds, data_dir=args.data_dir, offline=args.offline,
         allow_unverified_data=args.allow_unverified_data, force=args.force, model_params=sets,
         executor=args.executor, workers=args.workers, ray_address=args.ray_address, mlflow_uri=args.mlflow,
-        time_limit_s=args.time_limit, tuned_dir=args.tuned, protocol=Protocol(refit=args.refit))
+        time_limit_s=args.time_limit, tuned_dir=args.tuned, tuned_budget_s=args.tuned_budget,
+        protocol=Protocol(refit=args.refit))
     config = config.resolved()  # bad options are refused before the run folder is touched
     _check_out(config.out)
     with run_folder_lock(config.out):  # held through the report too: one writer at a time

@@ -60,6 +60,7 @@ class RunConfig:
     mlflow_uri: str | None = None
     time_limit_s: float | None = None  # per trial; default: the profile's
     tuned_dir: Path | None = None  # run each pair at its tuned configuration (study.tuned)
+    tuned_budget_s: float | None = None  # ... at the incumbent of this budget point (CPU seconds)
 
     def resolved(self) -> RunConfig:
         """Fill profile defaults and validate names (errors list the valid ones)."""
@@ -70,7 +71,10 @@ class RunConfig:
         bad = [s for s in subsets if s not in SUBSETS]
         if bad:
             raise StudyError(f"Unknown subset(s) {', '.join(bad)}; valid subsets: {', '.join(SUBSETS)}.")
-        models = list(self.models or (tuned_models(self.tuned_dir, subsets) if self.tuned_dir else all_adapters()))
+        if self.tuned_budget_s is not None and not self.tuned_dir:
+            raise StudyError("--tuned-budget picks a budget point of a tuning: give the tuning with --tuned DIR.")
+        models = list(self.models or (tuned_models(self.tuned_dir, subsets, self.tuned_budget_s) if self.tuned_dir
+                                      else all_adapters()))
         for name in models:
             get_adapter(name)
         seeds = self.seeds if self.seeds is not None else profile.seeds
@@ -82,15 +86,15 @@ class RunConfig:
             raise StudyError(f"--time-limit must be a positive number of seconds (got {self.time_limit_s:g}).")
         _check_model_params(self.model_params, models, self.profile, subsets)
         if self.tuned_dir:
-            _check_tuned(self.tuned_dir, models, subsets, self.profile, self.protocol)
+            _check_tuned(self.tuned_dir, models, subsets, self.profile, self.protocol, self.tuned_budget_s)
         return RunConfig(**{**asdict(self), "subsets": subsets, "models": models, "seeds": seeds,
                             "protocol": self.protocol})
 
 
-def tuned_models(tuned_dir: Path, subsets: Sequence[str]) -> list[str]:
+def tuned_models(tuned_dir: Path, subsets: Sequence[str], budget_s: float | None = None) -> list[str]:
     """Without ``--models``, a tuned run runs every model tuned on all its subsets (a model the
     tuner could not run here, such as Chronos without its weights, has no configuration)."""
-    tuned = load_tuned(tuned_dir)
+    tuned = load_tuned(tuned_dir, budget_s)
     models = sorted({m for m, _ in tuned if all((m, s) in tuned for s in subsets)})
     if not models:
         raise StudyError(f"--tuned {tuned_dir}: no model has a tuned configuration for every subset of this run "
@@ -129,11 +133,12 @@ def check_params(where: str, model: str, params: dict[str, Any], profile: str, s
             raise StudyError(f"{where}: {model}: " + "; ".join(problems) + f".{tail}")
 
 
-def _check_tuned(tuned_dir: Path, models: list[str], subsets: list[str], profile: str, protocol: Protocol) -> None:
+def _check_tuned(tuned_dir: Path, models: list[str], subsets: list[str], profile: str, protocol: Protocol,
+                 budget_s: float | None = None) -> None:
     """A tuned run's configurations, checked before the run folder is touched: every pair tuned,
     under this protocol, with parameters its adapter has, in their ranges (a damaged or
     hand-edited summary would otherwise fail every trial of its pair, after the others had run)."""
-    tuned = tuned_for(load_tuned(tuned_dir), models, subsets, protocol.selection_hash())
+    tuned = tuned_for(load_tuned(tuned_dir, budget_s), models, subsets, protocol.selection_hash())
     for (model, subset), config in tuned.items():
         check_params(f"--tuned: {config.path}", model, config.params, profile, [subset], then=TUNE_AGAIN)
 
@@ -165,7 +170,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     parallel = config.workers if config.executor == "local" else 1
     threads = 1 if config.executor == "ray" else max(1, environment.available_cores() // parallel)
     specs = []
-    tuned = tuned_for(load_tuned(config.tuned_dir), list(config.models), list(config.subsets),
+    tuned = tuned_for(load_tuned(config.tuned_dir, config.tuned_budget_s), list(config.models), list(config.subsets),
                       config.protocol.selection_hash()) if config.tuned_dir else {}
     for model in config.models:
         for subset in config.subsets:
@@ -182,11 +187,19 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             link = tuned[model, subset].link if (model, subset) in tuned else None
             for seed in range(config.seeds):
                 plain = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
-                key = variant_trial_key(plain, config.profile, link["study_id"] if link else None)
+                key = variant_trial_key(plain, config.profile, tuning_identity(link) if link else None)
                 specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads, tuning=link,
                                        same_as=plain if key != plain else "", profile=config.profile,
                                        refit=config.protocol.refit))
     return specs
+
+
+def tuning_identity(link: dict[str, Any]) -> str:
+    """What makes a tuned variant's trials its own: the tuning study, and the budget point when
+    the configuration is a shorter budget's incumbent (two budget points may pick the same
+    configuration: then their rows share one computation and the second is a copy)."""
+    point = link.get("budget_point_s")
+    return link["study_id"] if point is None else f"{link['study_id']}@{float(point):g}s"
 
 
 def shared_rows(todo: list[TrialSpec], done: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -32,17 +32,20 @@ class TunedConfig:
     path: Path | None = None
 
 
-def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
-    """(model, subset) -> its tuned configuration, from the tuning folder's JSON files."""
+def load_tuned(folder: Path, budget_s: float | None = None) -> dict[tuple[str, str], TunedConfig]:
+    """(model, subset) -> its tuned configuration, from the tuning folder's JSON files; with
+    ``budget_s``, the configuration a tuning of that many CPU seconds would have selected
+    (the summary's ``incumbents``, ``study.tune.incumbent_at``), linked as a budget point."""
     folder = Path(folder)
     if not (folder / "tune.json").is_file():
         raise StudyError(f"--tuned {folder}: not a tuning folder (no tune.json); run python -m study.tune first.")
     tuned = {}
     for path in sorted(folder.glob("*-FD00?.json")):
         summary = read_summary(path)
-        if summary["best_params"] is None:
+        point = incumbent(summary, path, budget_s) if budget_s is not None else None
+        if summary["best_params"] is None or (budget_s is not None and point is None):
             continue  # no evaluation succeeded: nothing to run
-        params = summary["best_params"]
+        params = point["params"] if point else summary["best_params"]
         try:  # a configuration tuned by an earlier version, under today's parameter names
             params = get_adapter(summary["model"]).current_params(params)
         except AdapterError:
@@ -52,8 +55,28 @@ def load_tuned(folder: Path) -> dict[tuple[str, str], TunedConfig]:
             "spent_seconds": summary["spent_seconds"], "n_evaluations": summary["n_evaluations"],
             "best_valid_rmse": summary["best_valid_rmse"], "folds": summary["settings"]["folds"],
             "protocol_hash": summary["settings"]["protocol_hash"],
+            **({"budget_point_s": budget_s, "best_valid_rmse": point["valid_rmse"],
+                "best_evaluation": point["evaluation"], "spent_at_end": point["spent_at_end"]} if point else {}),
         }, path)
     return tuned
+
+
+def incumbent(summary: dict[str, Any], path: Path, budget_s: float) -> dict[str, Any] | None:
+    """The pair's incumbent at ``budget_s`` CPU seconds; refused when the tuning had a smaller
+    budget (it cannot say what more would have bought) or recorded no incumbents (an earlier
+    version of the tuner: tune again)."""
+    if float(summary["budget_s"]) < budget_s:
+        raise StudyError(f"--tuned-budget {budget_s:g}: {path} was tuned with a budget of {summary['budget_s']:g} s "
+                         "only; a budget point can be at most the tuning's budget.")
+    points = summary.get("incumbents")
+    if not isinstance(points, dict) or f"{budget_s:g}" not in points:
+        held = ", ".join(points) if isinstance(points, dict) and points else "none"
+        raise StudyError(f"--tuned-budget {budget_s:g}: {path} records no incumbent at that budget (it has: {held}). "
+                         "Budget points are those study.tune records (600, 1800, 3600 s) within the tuning's budget.")
+    point = points[f"{budget_s:g}"]
+    if point is not None and not (isinstance(point, dict) and isinstance(point.get("params"), dict)):
+        raise StudyError(f"--tuned: {path} has a damaged incumbent at {budget_s:g} s. {TUNE_AGAIN}")
+    return point
 
 
 def read_summary(path: Path) -> dict[str, Any]:

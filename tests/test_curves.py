@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.curves import budget_minutes, budget_variant, crossings, curve_frame, plot_curves
+from study.curves import budget_minutes, crossings, curve_frame, plot_curves
+from study.rows import budget_variant
 
 
 def _board(lines):

@@ -287,6 +287,33 @@ def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_t
         RunConfig(**{**run, "subsets": ["FD001", "FD002"]}).resolved()
 
 
+def test_a_budget_point_runs_the_incumbent_a_shorter_tuning_would_have_chosen(data_dir, tmp_path):
+    """--tuned-budget 600 runs the summary's incumbent at 600 CPU s as the variant tuned-10m;
+    another budget point that chose the same configuration is a copy, not a second run."""
+    from study.errors import StudyError
+    from study.results import ResultStore
+    from study.rows import variant
+    from study.runner import RunConfig, run_study
+
+    summary = tune(_config(tmp_path / "tuning", data_dir), QUIET)[0]
+    assert set(summary["incumbents"]) == {"600", "1800", "3600"}
+    run = dict(out=tmp_path / "run", profile="smoke", subsets=["FD001"], seeds=1, data_dir=data_dir, offline=True,
+               allow_unverified_data=True, executor="inline", tuned_dir=tmp_path / "tuning", models=["xgboost"])
+    for point in (600, 3600):
+        run_study(RunConfig(tuned_budget_s=point, **run), QUIET)
+    rows = {variant(row): row for row in ResultStore(tmp_path / "run").rows()}
+    assert sorted(rows) == ["tuned-10m", "tuned-60m"]
+    assert rows["tuned-10m"]["params"] == summary["incumbents"]["600"]["params"]
+    assert rows["tuned-10m"]["tuning"]["best_valid_rmse"] == summary["incumbents"]["600"]["valid_rmse"]
+    assert rows["tuned-10m"]["key"] != rows["tuned-60m"]["key"]
+    assert rows["tuned-60m"].get("copied_from") == rows["tuned-10m"]["key"]  # same incumbent: not run twice
+    for bad, message in (({"tuned_budget_s": 7200}, "at most the tuning's budget"),
+                         ({"tuned_budget_s": 900}, "no incumbent at that budget"),
+                         ({"tuned_budget_s": 600, "tuned_dir": None}, "give the tuning with --tuned")):
+        with pytest.raises(StudyError, match=message):
+            RunConfig(**{**run, **bad}).resolved()
+
+
 def test_a_tuned_configuration_equal_to_the_default_is_a_row_of_its_own_but_not_run_twice(data_dir, tmp_path,
                                                                                           monkeypatch):
     """A budget that buys only the first evaluation selects the out-of-the-box configuration:
