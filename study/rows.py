@@ -41,7 +41,8 @@ class Field:
     FAMILY = "family"
     FORMULATION = "formulation"
     VERSIONS = "versions"  # installed versions of the packages that can change results
-    MACHINE = "machine"
+    MACHINE = "machine"  # CPU model and the instruction-set flags that change numerics, OS, Python
+    THREADS = "threads"  # the CPU threads the trial was given (torch results depend on it)
     STARTED_AT = "started_at"
     # outcome
     STATUS = "status"
@@ -109,6 +110,7 @@ class TrialRow(TypedDict, total=False):
     formulation: str | None
     versions: dict[str, str]
     machine: dict[str, Any]
+    threads: int | None
     started_at: str
     status: str
     reason: str | None
@@ -186,7 +188,7 @@ def trial_row(spec: Any, prepared: Any, tags: Mapping[str, Any], status: str, re
         Field.PROTOCOL_HASH: prepared.protocol_hash, Field.DATA_FINGERPRINT: prepared.data_fingerprint,
         Field.DATA_VERIFIED: prepared.verified, Field.LIBRARY: tags.get("library"),
         Field.FAMILY: tags.get("family"), Field.FORMULATION: tags.get("formulation"),
-        Field.VERSIONS: versions, Field.MACHINE: machine,
+        Field.VERSIONS: versions, Field.MACHINE: machine, Field.THREADS: getattr(spec, "threads", None),
         Field.STARTED_AT: started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         Field.STATUS: status, Field.REASON: reason,
     })

@@ -94,6 +94,9 @@ def test_the_adapter_gets_the_training_and_validation_engines_and_the_trials_con
     assert (context.artifacts_dir, context.time_budget_s, context.threads) == (tmp_path, 99.0, 2)
     assert messages == ["fitting"]
     assert row["n_parameters"] == 7 and row["info"] == {"n_parameters": 7, "note": "mine"}
+    # what a rerun must match to reproduce it bit for bit: the CPU's numerics and the threads
+    assert row["threads"] == 2 and row["machine"]["cpu_model"] and isinstance(row["machine"]["cpu_flags"], list)
+    assert row["cpu_seconds"] >= 0 and row["y_pred"] == [float(np.float32(v)) for v in range(len(prepared.test))]
 
 
 def test_an_ok_row_holds_the_scores_predictions_and_timings(constant, monkeypatch, synthetic_prepared):
