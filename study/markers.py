@@ -46,7 +46,12 @@ class RunValues:
     - ``best``, ``best-rmse`` of a subset (``best/FD001``), or of one variant (``best/FD001/tuned``);
       ``best-single/SUBSET[/VARIANT]``: the best model that is not an ensemble; ``best-name`` and
       ``best-single-name``: the same in a reader's words (``study.views.display_name``);
-      ``mean-rmse``, ``mean-fit`` of a model over subsets.
+      ``mean-rmse``, ``mean-fit`` of a model over subsets;
+    - ``params/MODEL/SUBSET``: the network's trainable parameters (``42,753``);
+    - ``late/MODEL/CYCLES``, ``early/MODEL/CYCLES``: the share of the model's test engines (every
+      subset and seed; ``/SUBSET`` after CYCLES for one subset) predicted more than CYCLES late
+      (more remaining life than the capped truth) or early, as a percentage (``6%``;
+      ``study.scoring.miss_share``).
 
     Where a run holds several variants of a model (``study.rows.variant``: default, tuned,
     hand-tuned), MODEL names one as ``lstm@default``; a bare ``lstm`` is then an error, so a
@@ -75,7 +80,8 @@ class RunValues:
             raise StudyError(f"value marker {name!r} names nothing in this run ({exc}); kinds: rmse, std, score, "
                              "fit, seeds (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
                              "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-name, best-rmse, best-single(-name) "
-                             "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL); "
+                             "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL), params (KIND/MODEL/SUBSET), "
+                             "late, early (KIND/MODEL/CYCLES[/SUBSET]); "
                              "MODEL@VARIANT where a model has several.") from exc
 
     def _rows(self, spec: str) -> pd.DataFrame:
@@ -139,6 +145,23 @@ class RunValues:
             if pd.isna(value):
                 raise ValueError(f"{keys[0]} has no {column} on {keys[1]}")
             return fmt.format(value)
+        if kind == "params":
+            value = self._rows(keys[0]).set_index("subset").loc[keys[1], "n_parameters"]
+            if pd.isna(value):
+                raise ValueError(f"{keys[0]} records no parameter count on {keys[1]}")
+            return f"{int(value):,}"
+        if kind in ("late", "early"):
+            from study.scoring import miss_share
+
+            if self.preds is None:
+                raise KeyError("no predictions to count misses in")
+            line = self._line(keys[0])
+            part = self.preds[self.preds["model"] == self._label(line["model"], line["variant"])]
+            if len(keys) > 2:
+                part = part[part["subset"] == keys[2]]
+            if part.empty:
+                raise KeyError(f"no predictions of {keys[0]}" + (f" on {keys[2]}" if len(keys) > 2 else ""))
+            return f"{100 * miss_share(part['y_true'], part['y_pred'], self.max_rul, float(keys[1]), kind):.0f}%"
         if kind in ("diff", "ci", "verdict", "vs-best", "ci-best", "verdict-best"):
             line = self._line(keys[0])
             if kind.endswith("best"):  # against the subset's best single model of the same variant

@@ -36,6 +36,8 @@ FIGURES = {
     "error_vs_true": "fig_error_vs_true.png",
     "pareto": "fig_accuracy_vs_cost.png",
     "ranks": "fig_average_rank.png",
+    "planner": "fig_planner_misses.png",
+    "readers": "fig_how_models_read.png",
 }
 #: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
 DEFAULT_BASELINE = "lstm"
@@ -242,6 +244,42 @@ def refresh_markers(text: str, tables: dict[str, str], values: RunValues | None 
     return refresh_values(text, values) if values is not None else text
 
 
+def miss_shares(preds: pd.DataFrame, max_rul: float) -> pd.DataFrame:
+    """Per model of ``preds``: the shares of its test predictions (every engine of every subset
+    and seed in ``preds``) off by a planner's margin, one column per ``study.scoring.MISS_BANDS``
+    band (``late_10``, ``late_25``, ``early_25``), 0 to 1, against the capped truth."""
+    from study.scoring import MISS_BANDS, miss_share
+
+    columns = [f"{direction}_{cycles}" for direction, cycles in MISS_BANDS]
+    if preds.empty:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame({model: {f"{d}_{c}": miss_share(part[F.Y_TRUE], part[F.Y_PRED], max_rul, c, d)
+                                 for d, c in MISS_BANDS}
+                         for model, part in preds.groupby(F.MODEL)}).T[columns]
+
+
+def planner_table(rows: list[dict[str, Any]], max_rul: float, baseline: str = DEFAULT_BASELINE) -> str:
+    """The test errors in a maintenance planner's units, for the models a reader compares
+    (``study.views.headline_rows``: each at equal effort, and the baseline out of the box): the
+    share of test engines called late by more than 10 and 25 cycles and early by more than 25,
+    every subset and seed pooled; models in the figures' order (``study.figures.model_order``)."""
+    from study.figures import model_order
+    from study.scoring import MISS_BANDS
+    from study.views import display_name, headline_rows
+
+    shown = headline_rows(rows, baseline)
+    shares = miss_shares(predictions_frame(shown), max_rul)
+    if shares.empty:
+        return "_no predictions in this run_\n"
+    order = [m for m in model_order(leaderboard(shown)) if m in shares.index]
+    header = " | ".join(f"{d} by more than {c} cycles" for d, c in MISS_BANDS)
+    lines = [f"| model | {header} |", "|" + "---|" * (len(MISS_BANDS) + 1)]
+    for model in order:
+        cells = " | ".join(f"{100 * shares.loc[model, f'{d}_{c}']:.0f}%" for d, c in MISS_BANDS)
+        lines.append(f"| {display_name(model, baseline)} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 # ----- figures ------------------------------------------------------------------------------
 def best_per_family(board: pd.DataFrame) -> dict[str, str]:
     """Family -> its model with the lowest mean RMSE over the subsets it ran on."""
@@ -276,6 +314,9 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
         "pred_vs_true": _pred_vs_true(preds, out / FIGURES["pred_vs_true"], ok, max_rul, then, names),
         "error_vs_true": figures.error_by_stage(preds, out / FIGURES["error_vs_true"], staged, max_rul, names),
         "pareto": figures.accuracy_vs_cost(board, out / FIGURES["pareto"], names),
+        "planner": figures.planner_misses(miss_shares(preds, max_rul), out / FIGURES["planner"],
+                                          figures.model_order(board), names, figures.pooled_subsets(preds)),
+        "readers": figures.how_models_read(out / FIGURES["readers"]),
     }
     rank = ranks(board)
     if not rank.empty:
@@ -380,6 +421,7 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tables["friction"] = friction_table(rows, run_dir)
     tables["leaderboard"] = to_markdown(board.drop(columns=[F.REASON]))
     tables["ensemble"] = ensemble_table(distinct_models(rows), by_model, preds, max_rul)
+    tables["planner"] = planner_table(rows, max_rul, baseline)
     variants = variants_table(rows, board)
     if variants is not None:
         tables["variants"] = variants
@@ -462,6 +504,11 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
     lines += ["## Ranking across subsets", "",
               "Average rank by RMSE over the subsets (only models with results on every subset).", "",
               tables["average-rank"]]
+    lines += ["## The errors in a planner's units", "",
+              "Share of test engines (every subset and seed pooled) each model calls late (predicted remaining "
+              "life above the capped truth: more life than is left) by more than 10 and by more than 25 "
+              "cycles, and early by more than 25. Each model at equal effort (tuned), and the baseline out "
+              "of the box.", "", tables["planner"]]
     lines += ["## Published results (reported, not reproduced here)", "",
               "Numbers as reported in the cited papers, read from the named sources; they were not run here, "
               "protocols differ (some select epochs on the test set), so they are never ranked with the rows above.",
@@ -472,10 +519,13 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
     captions = {"bars": "Test RMSE per subset, models sorted (whiskers: lowest to highest seed, where seeds differ)",
                 "pred_vs_true": f"Predicted vs true RUL per test engine: each subset's best model and {baseline} "
                                 "(first seed)",
-                "error_vs_true": "Mean error by stage of engine life, best model of each family (above zero: late, "
-                                 "the dangerous direction)",
+                "error_vs_true": "Mean error by stage of engine life, best model of each family, every subset "
+                                 "pooled (above zero: late, the dangerous direction)",
                 "pareto": "Accuracy against training cost, one point per model",
-                "ranks": "Average rank across subsets"}
+                "ranks": "Average rank across subsets",
+                "planner": "Share of test engines called late by more than 10 and 25 cycles, and early by more "
+                           "than 25 (every subset and seed pooled)",
+                "readers": "How each contender reads a window of cycles (a schematic, not a result)"}
     if view:
         lines += [view.strip(), ""]
     for key, path in figures.items():

@@ -30,6 +30,24 @@ def nasa_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(nasa_score_terms(y_true, y_pred).sum())
 
 
+#: What a maintenance planner reads off the test errors (``miss_share``): the share of engines
+#: called late (more life predicted than is left) by more than 10 and 25 cycles, and early by
+#: more than 25, against the capped truth the study scores with.
+MISS_BANDS = (("late", 10), ("late", 25), ("early", 25))
+
+
+def miss_share(y_true: np.ndarray, y_pred: np.ndarray, max_rul: float, cycles: float, direction: str) -> float:
+    """Share of predictions more than ``cycles`` off in one ``direction`` against the capped
+    truth: "late" (predicted RUL above the truth: the engine is said to have more life left than
+    it has) or "early" (below it)."""
+    if direction not in ("late", "early"):
+        raise ValueError(f"direction is 'late' or 'early', not {direction!r}")
+    error = np.asarray(y_pred, float) - np.minimum(np.asarray(y_true, float), max_rul)
+    if not len(error):
+        raise ValueError("no predictions")
+    return float(np.mean(error > cycles if direction == "late" else error < -cycles))
+
+
 def bootstrap_rmse_ci(y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000,
                       level: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the RMSE, resampling test engines."""

@@ -42,9 +42,10 @@ def test_the_check_would_see_a_stale_number(refreshed):
     assert refreshed["refresh"](stale) != stale
 
 
-def test_the_post_types_no_result_by_hand_and_shows_its_three_figures(refreshed):
-    """Every decimal in the post comes from a value marker; its figures exist in the run; it is
-    a post (about 1,500 words), not a second writeup."""
+def test_the_post_types_no_result_by_hand_and_shows_its_five_figures(refreshed):
+    """Every decimal in the post comes from a value marker; its figures exist in the run (the
+    results, cost, error-by-stage and planner figures, and the schematic of how each family
+    reads an engine); it is a post (under 1,900 words), not a second writeup."""
     import re
 
     from study.markers import unmarked_numbers
@@ -52,7 +53,10 @@ def test_the_post_types_no_result_by_hand_and_shows_its_three_figures(refreshed)
     text, _ = refreshed["blog.md"]
     assert unmarked_numbers(text) == []
     figures = re.findall(r"!\[[^\]]*\]\((study/fig_[\w]+\.png)\)", text)
-    assert len(figures) == 3 and all((ROOT / "reports" / f).stat().st_size > 10_000 for f in figures)
+    assert len(figures) == 5 and all((ROOT / "reports" / f).stat().st_size > 10_000 for f in figures)
+    assert {"study/fig_how_models_read.png", "study/fig_planner_misses.png"} <= set(figures)
     words = len(re.sub(r"<!--.*?-->", "", text, flags=re.S).split())
     assert 1200 <= words <= 1900, words
     assert "<!-- value:rmse/lstm@default/" in text  # the 2021 LSTM is cited from the run
+    # sizes and a planner's shares come from the run too, not typed
+    assert "<!-- value:params/" in text and "<!-- value:late/lstm@default/" in text

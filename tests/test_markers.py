@@ -93,3 +93,29 @@ def test_a_post_names_which_variant_of_a_model_it_cites():
         values("diff/lstm@tuned/FD001")  # the baseline model itself: against which LSTM?
     with pytest.raises(StudyError):
         values("rmse/lstm@hand-tuned/FD001")
+
+
+def test_parameter_counts_and_a_planners_misses_come_from_the_run():
+    """``params`` is a model's trainable parameter count; ``late``/``early`` the share of its test
+    engines (every subset and seed, or one subset) predicted more than N cycles late or early,
+    against the capped truth the study scores with."""
+    board = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "variant": ["default", "tuned", "tuned"],
+                          "subset": ["FD001"] * 3, "rmse": [15.2, 12.9, 13.4], "rmse_std": [0.5, 0.4, 0.1],
+                          "score": [400, 300, 320], "fit_seconds": [60, 90, 10], "n_seeds": [1, 1, 1],
+                          "n_parameters": [55873, 42753, None]})
+    truth = [10.0, 40.0, 80.0, 200.0]  # the last engine's truth is capped at 125: its errors are against 125
+    preds = pd.concat([_predictions({"lstm (default)": [30, -30, 12, -90], "lstm (tuned)": [11, 0, 0, -80],
+                                     "xgboost": [0, 0, 0, -75]}, truth),
+                       _predictions({"lstm (default)": [0, 0, 0, -75]}, truth).assign(subset="FD002")])
+    values = RunValues(board, preds=preds)
+    assert values("params/lstm@default/FD001") == "55,873" and values("params/lstm@tuned/FD001") == "42,753"
+    # over both subsets: 2 late by more than 10 (30, 12) of 8 predictions; on FD001 alone 2 of 4
+    assert values("late/lstm@default/10") == "25%" and values("late/lstm@default/10/FD001") == "50%"
+    assert values("late/lstm@default/25") == "12%" and values("early/lstm@default/25/FD001") == "25%"
+    # 200 - 80 = 120 is 5 above the capped truth 125: not early at all
+    assert values("late/lstm@tuned/10") == "25%" and values("early/lstm@tuned/25") == "0%"
+    text = "<!-- value:late/xgboost/10 -->99%<!-- /value -->"
+    assert refresh_values(text, values) == "<!-- value:late/xgboost/10 -->0%<!-- /value -->"
+    for name in ("params/xgboost/FD001", "late/lstm/10", "late/lstm@tuned/10/FD004", "early/lstm@tuned/ten"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
