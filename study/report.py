@@ -38,6 +38,7 @@ FIGURES = {
     "ranks": "fig_average_rank.png",
     "planner": "fig_planner_misses.png",
     "readers": "fig_how_models_read.png",
+    "curves": "fig_budget_curves.png",
 }
 #: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
 DEFAULT_BASELINE = "lstm"
@@ -317,6 +318,7 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
         "planner": figures.planner_misses(miss_shares(preds, max_rul), out / FIGURES["planner"],
                                           figures.model_order(board), names, figures.pooled_subsets(preds)),
         "readers": figures.how_models_read(out / FIGURES["readers"]),
+        "curves": _budget_curves(rows, out / FIGURES["curves"], baseline),
     }
     rank = ranks(board)
     if not rank.empty:
@@ -329,6 +331,16 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
         ax.set_xlabel("average rank across subsets (1 = best RMSE)")
         drawn["ranks"] = figures.save(fig, out / FIGURES["ranks"])
     return {key: path for key, path in drawn.items() if path is not None}
+
+
+def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
+    """Test RMSE against tuning minutes (``study.curves``), the baseline out of the box as the
+    flat reference; None when the run holds no budget points."""
+    from study.curves import curve_frame, plot_curves
+
+    board = leaderboard(rows)
+    plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default")].set_index(F.SUBSET)[F.RMSE]
+    return plot_curves(curve_frame(board), path, reference=plain.dropna() if len(plain) else None)
 
 
 def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: float, baseline: str | None,
@@ -428,6 +440,12 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tuning = tuning_section(rows)
     if tuning is not None:
         tables["tuning"] = tuning
+    from study.curves import crossings, curve_frame
+
+    curves = curve_frame(board)
+    if not curves.empty:
+        tables["budget-curves"] = to_markdown(curves)
+        tables["crossings"] = to_markdown(crossings(curves, baseline))
     if comparisons is None:
         comparisons = baseline_comparisons(preds, by_model, baseline, max_rul)
     if not comparisons:
@@ -482,6 +500,12 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                   "engine-disjoint folds of the training file), budget and seconds charged, the first "
                   "evaluation's (out-of-the-box) and the best validation RMSE, and the machine's median "
                   "1-minute load while it ran.", "", tables["tuning"]]
+    if "budget-curves" in tables:
+        lines += ["## Budget curves", "",
+                  "Test RMSE (mean and seed std) of each model out of the box (0 minutes) and at the configuration "
+                  "a tuning of 10, 30 and 60 CPU minutes selected on validation folds (`tuned-10m`...), and the "
+                  f"first budget at which each model's mean beats `{baseline}`'s at the same budget.", "",
+                  tables["budget-curves"], "", tables["crossings"]]
     for subset in subsets:
         lines += [f"## {subset}", "", tables[f"leaderboard-{subset}"]]
     lines += [f"## Against the baseline ({baseline}), engine by engine", "",
@@ -525,7 +549,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                 "ranks": "Average rank across subsets",
                 "planner": "Share of test engines called late by more than 10 and 25 cycles, and early by more "
                            "than 25 (every subset and seed pooled)",
-                "readers": "How each contender reads a window of cycles (a schematic, not a result)"}
+                "readers": "How each contender reads a window of cycles (a schematic, not a result)",
+                "curves": "Test RMSE against tuning budget (CPU minutes), one panel per subset; dashed: the "
+                          "baseline out of the box"}
     if view:
         lines += [view.strip(), ""]
     for key, path in figures.items():

@@ -307,6 +307,11 @@ def test_a_budget_point_runs_the_incumbent_a_shorter_tuning_would_have_chosen(da
     assert rows["tuned-10m"]["tuning"]["best_valid_rmse"] == summary["incumbents"]["600"]["valid_rmse"]
     assert rows["tuned-10m"]["key"] != rows["tuned-60m"]["key"]
     assert rows["tuned-60m"].get("copied_from") == rows["tuned-10m"]["key"]  # same incumbent: not run twice
+    from study.report import write_report
+
+    report = write_report(tmp_path / "run").read_text()  # the budget curves and their figure
+    assert "## Budget curves" in report and "fig_budget_curves.png" in report
+    assert (tmp_path / "run" / "fig_budget_curves.png").is_file()
     for bad, message in (({"tuned_budget_s": 7200}, "at most the tuning's budget"),
                          ({"tuned_budget_s": 900}, "no incumbent at that budget"),
                          ({"tuned_budget_s": 600, "tuned_dir": None}, "give the tuning with --tuned")):
