@@ -205,6 +205,22 @@ def variant(row: Mapping[str, Any]) -> str:
     return PROFILE_VARIANTS.get(profile, profile)
 
 
+def failure_summary(rows: list[Mapping[str, Any]], limit: int = 3) -> str:
+    """Why rows did not succeed: each status and reason once, with the trials it ended
+    (``model subset seed``), the most common first. What a user needs when nothing succeeded."""
+    by_reason: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get(Field.STATUS) != "ok":
+            reason = f"{row.get(Field.STATUS)}: {row.get(Field.REASON) or 'no reason recorded'}"
+            by_reason.setdefault(reason, []).append(f"{row[Field.MODEL]} {row[Field.SUBSET]} seed {row[Field.SEED]}")
+    ordered = sorted(by_reason.items(), key=lambda item: -len(item[1]))
+    parts = [f"{reason} ({', '.join(where[:3])}{f' and {len(where) - 3} more' if len(where) > 3 else ''})"
+             for reason, where in ordered[:limit]]
+    if len(ordered) > limit:
+        parts.append(f"and {len(ordered) - limit} other reason(s)")
+    return "; ".join(parts)
+
+
 def distinct_models(rows: list[dict[str, Any]], also: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """The rows with model names that tell variants apart ("lstm (tuned)") where a model has
     rows of several variants (or is named in ``also``: to match another run's labels); the
@@ -232,5 +248,5 @@ def comparable_labels(first: list[dict[str, Any]],
     return distinct_models(first, several), distinct_models(second, several)
 
 
-__all__ = ["Field", "TrialRow", "trial_row", "variant", "distinct_models", "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
+__all__ = ["Field", "TrialRow", "trial_row", "variant", "failure_summary", "distinct_models", "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
            "PREDICTION_FIELDS"]
