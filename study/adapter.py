@@ -9,6 +9,7 @@ cleanly.
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import time
 from abc import ABC, abstractmethod
@@ -68,7 +69,12 @@ class Adapter(ABC):
     """
 
     name: ClassVar[str]
+    #: Capability tags; ``DEFAULT_TAGS`` fills in those a subclass leaves out (``__init_subclass__``).
     tags: ClassVar[dict[str, Any]] = {}
+    #: What a plain regressor with no optional library is: a subclass's ``tags`` need only say
+    #: what differs (``library`` and ``family`` have no default and are always its own).
+    DEFAULT_TAGS: ClassVar[dict[str, Any]] = {"formulation": "regression", "python_dependencies": [],
+                                              "needs_weights": False, "seed_independent": False}
     default_params: ClassVar[dict[str, Any]] = {}
     #: Valid values of numeric parameters: name -> (low, high), inclusive, None = unbounded
     #: (e.g. ``{"n_estimators": (1, None)}``). Checked before any trial runs, so a negative
@@ -96,6 +102,12 @@ class Adapter(ABC):
     #: experiment. Each adapter names the entry its rows hashed before ``threads`` was the one
     #: name for it (e.g. ``{"n_jobs": 2}``), so their resume keys stay valid.
     threads_key_entry: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Merge ``DEFAULT_TAGS`` under the class's tags (its own or inherited), so a plugin
+        does not repeat ``needs_weights: False`` and the like; each class gets its own copy."""
+        super().__init_subclass__(**kwargs)
+        cls.tags = copy.deepcopy({**Adapter.DEFAULT_TAGS, **cls.tags})
 
     def __init__(self, seed: int = 0, context: TrialContext | None = None, **params: Any):
         unknown = sorted(set(params) - set(self.default_params))

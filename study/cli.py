@@ -2,7 +2,8 @@
 
 Every foreseeable failure ends in one paragraph and an exit status - 2 for bad input
 (``StudyError``), 1 for the environment (``EnvironmentFault``, an ``OSError``, no memory),
-130 when interrupted (Ctrl-C or SIGTERM) - and a traceback only when ``--debug`` asks.
+3 when every trial of a study failed (``AllTrialsFailed``), 130 when interrupted (Ctrl-C or
+SIGTERM) - and a traceback only when ``--debug`` asks.
 """
 from __future__ import annotations
 

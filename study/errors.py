@@ -1,7 +1,8 @@
 """Errors a user can fix; the CLI prints them as one paragraph, without a traceback.
 
 Exit status: 2 for bad input (options, data, a corrupt run folder), 1 for a problem of the
-environment (permissions, a full disk, a busy run folder, an unreachable service).
+environment (permissions, a full disk, a busy run folder, an unreachable service), 3 when a
+study ran and every trial failed.
 """
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ class EnvironmentFault(StudyError):
     another process is writing, a tracking server that cannot be used."""
 
     exit_code = 1
+
+
+class AllTrialsFailed(StudyError):
+    """A study ran, but none of its trials succeeded and some failed: its outputs are written,
+    yet a script or CI job must not read "nothing worked" as success."""
+
+    exit_code = 3
 
 
 _HINTS = {

@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -55,19 +56,54 @@ def _artifacts(root: Path, spec: TrialSpec) -> Path:
     """A trial's artifacts folder; a variant other than the hand-tuned one (whose folders were
     named before variants existed) is in the name, so variants of a model never share one."""
     kind = variant({F.TUNING: spec.tuning, F.PROFILE: spec.profile})
-    return root / (f"{spec.model}-{spec.subset}-seed{spec.seed}" if kind == "hand-tuned"
-                   else f"{spec.model}-{kind}-{spec.subset}-seed{spec.seed}")
+    name = (f"{spec.model}-{spec.subset}-seed{spec.seed}" if kind == "hand-tuned"
+            else f"{spec.model}-{kind}-{spec.subset}-seed{spec.seed}")
+    return Path(root).absolute() / name
+
+
+@contextmanager
+def trial_folder(folder: Path) -> Iterator[Path]:
+    """Run a trial with its artifacts ``folder`` as the working directory, so the files a library
+    writes there unasked (catboost_info/, lightning_logs/) stay with the trial, not wherever the
+    study was started. The previous directory is restored after, and the folder removed again if
+    the trial left it empty; relative ``sys.path`` entries ('' included) keep naming their folders.
+    A folder that cannot be made (a Ray node without the driver's path) leaves the directory as it was."""
+    folder = Path(folder).absolute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        made = True
+    except OSError:
+        made = False
+    if not made:
+        yield folder
+        return
+    previous, original = os.getcwd(), list(sys.path)
+    absolute = [os.path.abspath(entry) for entry in original]
+    sys.path[:] = absolute
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(previous)
+        if sys.path == absolute:  # else the trial changed it: its absolute entries are as good
+            sys.path[:] = original
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 class InlineExecutor(Executor):
-    """Trials in the driver process, one after the other."""
+    """Trials in the driver process, one after the other, each in its artifacts folder."""
 
     def run(self, specs, prepared, max_rul, artifacts_root, on_row, on_progress):
         for spec in specs:
             data, truth = prepared[spec.subset]
             on_progress(spec, "started")
-            on_row(spec, run_trial(spec, data, truth, max_rul, _artifacts(artifacts_root, spec),
-                                   progress=lambda msg, spec=spec: on_progress(spec, msg)))
+            with trial_folder(_artifacts(artifacts_root, spec)) as folder:
+                row = run_trial(spec, data, truth, max_rul, folder,
+                                progress=lambda msg, spec=spec: on_progress(spec, msg))
+            on_row(spec, row)
 
 
 def _process_worker(conn: Connection, spec: TrialSpec, data: PreparedSubset, truth: np.ndarray,
@@ -84,7 +120,8 @@ def _process_worker(conn: Connection, spec: TrialSpec, data: PreparedSubset, tru
             _kill_own_group()
 
     try:
-        row = run_trial(spec, data, truth, max_rul, artifacts, progress=lambda msg: send(("progress", msg)))
+        with trial_folder(artifacts) as folder:
+            row = run_trial(spec, data, truth, max_rul, folder, progress=lambda msg: send(("progress", msg)))
         send(("row", row))
     finally:
         conn.close()

@@ -21,7 +21,7 @@ from study.cli import main_guarded
 from study.compare import _paired_row
 from study.errors import StudyError
 from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
-from study.rows import comparable_labels
+from study.rows import comparable_labels, failure_summary
 from study.runs import load_run
 from study.views import resolve_label
 
@@ -104,6 +104,15 @@ def rank_against(new_rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]],
     return ranking
 
 
+def check_some_succeeded(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """A run with no successful trial has nothing to rank: say why its trials did not succeed."""
+    if any(row.get("status") == "ok" for row in rows):
+        return
+    raise StudyError(f"{run_dir} has no successful trial to rank; its {len(rows)} trial"
+                     f"{'' if len(rows) == 1 else 's'}: {failure_summary(rows)}. Fix the cause and rerun the "
+                     "python -m study.run command (with --debug it prints each failed trial's traceback).")
+
+
 def render(ranking: Ranking, baseline: str) -> str:
     parts = [*(f"Note: {note}\n" for note in ranking.notes)]
     parts.append(f"Models of the new run are marked{NEW_MARK}. `vs {baseline}`: RMSE minus the study's {baseline}'s "
@@ -133,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         (new_rows, info), (ref_rows, _) = load_run(args.run_dir), load_run(args.against)
+        check_some_succeeded(args.run_dir, new_rows)
         new_rows, ref_rows = comparable_labels(new_rows, ref_rows)  # variants apart: "lstm (tuned)"
         baseline = resolve_label(args.baseline, {r["model"] for r in ref_rows})
         ranking = rank_against(new_rows, ref_rows, baseline, info.get("protocol", {}).get("max_rul", 125))

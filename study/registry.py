@@ -79,12 +79,14 @@ def _from_entry_point(ep: EntryPoint) -> Registration:
     try:
         cls = ep.load()
     except Exception as exc:  # ImportError at the plugin's top, a typo in its entry point...
-        return Registration(ep.name, ep.value, source, error=f"could not be loaded: {_describe(exc)}")
+        return Registration(ep.name, ep.value, source, error=f"could not be loaded: {_describe(exc)}",
+                            entry_point=ep.name)
     if not (inspect.isclass(cls) and issubclass(cls, Adapter)) or inspect.isabstract(cls):
-        return Registration(ep.name, ep.value, source, error="is not a concrete study.adapter.Adapter subclass")
+        return Registration(ep.name, ep.value, source, error="is not a concrete study.adapter.Adapter subclass",
+                            entry_point=ep.name)
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name:
-        return Registration(ep.name, ep.value, source, error="its class sets no `name`")
+        return Registration(ep.name, ep.value, source, error="its class sets no `name`", entry_point=ep.name)
     notes = () if name == ep.name else (
         f"entry point name {ep.name!r} differs from the class's name {name!r}; registered as {name!r}",)
     return Registration(name, ep.value, source, cls=cls, notes=notes, entry_point=ep.name)

@@ -10,8 +10,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+<<<<<<< HEAD
 from study.cli import comma_list, main_guarded
 from study.errors import StudyError
+=======
+from study.cli import main_guarded
+from study.errors import AllTrialsFailed, StudyError
+>>>>>>> issue-29-plugin
 from study.profiles import PROFILES
 
 
@@ -69,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mlflow", metavar="URI", help="also log each trial to this MLflow tracking URI")
     parser.add_argument("--no-report", action="store_true", help="do not write report.md at the end")
     parser.add_argument("--list-models", action="store_true", help="list the adapters and whether they can run here")
-    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, also print the Python traceback; print each failed trial's traceback")
     return parser
 
 
@@ -123,7 +129,7 @@ def _main(args: argparse.Namespace, console: Console) -> int:
     if args.chronos_model:
         if args.models and "chronos" not in args.models:
             raise StudyError("--chronos-model sets the chronos model's weights, but --models leaves chronos out.")
-        sets.setdefault("chronos", {})["model"] = args.chronos_model
+        sets.setdefault("chronos", {})["model"] = _local_path_absolute(args.chronos_model)
     config = RunConfig(
         out=args.out or Path("runs") / args.profile, profile=args.profile, subsets=args.subsets,
         models=args.models, seeds=args.seeds, data_dir=args.data_dir, offline=args.offline,
@@ -134,10 +140,21 @@ def _main(args: argparse.Namespace, console: Console) -> int:
     config = config.resolved()  # bad options are refused before the run folder is touched
     _check_out(config.out)
     with run_folder_lock(config.out):  # held through the report too: one writer at a time
-        run_study(config, console)
+        try:
+            run_study(config, console, debug=args.debug)
+        except AllTrialsFailed as exc:  # the trials' tracebacks, not the harness's, are what --debug shows
+            console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            return exc.exit_code
         if not args.no_report:
             _write_report(config.out, console)
     return 0
+
+
+def _local_path_absolute(model: str) -> str:
+    """A ``--chronos-model`` naming a local folder, as an absolute path: each trial runs in its
+    own artifacts folder, where a relative path would name nothing (a hub id is kept as given)."""
+    path = Path(model).expanduser()
+    return str(path.absolute()) if not path.is_absolute() and path.is_dir() else model
 
 
 def _check_out(out: Path) -> None:

@@ -20,9 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from study import atomic, environment, fetch
+from study.adapter import Adapter
 from study.cli import check_list
 from study.cmapss import SUBSETS, load_subset
-from study.errors import StudyError
+from study.errors import AllTrialsFailed, StudyError
 from study.executors import make_executor
 from study.leaderboard import N_SEEDS, RMSE_STD
 from study.selection import configs_from, remember_configs, study_rows
@@ -32,11 +33,15 @@ from study.protocol import PreparedSubset, Protocol, prepare
 from study.lock import run_folder_lock
 from study.registry import all_adapters, get_adapter, registrations
 from study.rows import Field as F
-from study.rows import variant
+from study.rows import failure_summary, variant
 from study.results import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key, variant_trial_key
 from study.sinks import MlflowSink
 from study.trial import TrialSpec
 from study.tuned import TUNE_AGAIN, load_tuned, tuned_for
+
+#: With output that is not a terminal (a log file, CI), at most one progress line per trial
+#: this often, in seconds: a live display shows nothing there until the run ends.
+PROGRESS_LINE_EVERY_S = 30.0
 
 
 @dataclass
@@ -164,6 +169,19 @@ def load_prepared(config: RunConfig, log=print) -> dict[str, tuple[PreparedSubse
     return prepared
 
 
+def run_profile(adapter: type[Adapter], profile: str) -> str:
+    """The profile a model's trials run and are recorded under. ``default`` promises the
+    library's out-of-the-box settings: an adapter that declares none (no ``profiles["default"]``)
+    runs its author's chosen settings, which are the ``standard`` profile's, and its rows say so
+    (variant ``hand-tuned``, the same trials as a standard run's)."""
+    return "standard" if profile == "default" and "default" not in adapter.profiles else profile
+
+
+def without_default_profile(models: Iterable[str], profile: str) -> list[str]:
+    """The models ``run_profile`` records as ``standard`` under ``profile``."""
+    return [model for model in models if run_profile(get_adapter(model), profile) != profile]
+
+
 def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     """The grid of trials, each with its resume key."""
     limit = config.time_limit_s or get_profile(config.profile).trial_time_limit_s
@@ -175,7 +193,8 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
     for model in config.models:
         for subset in config.subsets:
             adapter = get_adapter(model)
-            defaults = adapter.params_for(config.profile, subset)
+            profile = run_profile(adapter, config.profile)
+            defaults = adapter.params_for(profile, subset)
             if (model, subset) in tuned:
                 defaults = {**defaults, **tuned[model, subset].params}
             overrides = {name: _like(defaults.get(name), value)
@@ -187,9 +206,9 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             link = tuned[model, subset].link if (model, subset) in tuned else None
             for seed in range(config.seeds):
                 plain = trial_key(model, key_params, subset, seed, data.protocol_hash, data.data_fingerprint)
-                key = variant_trial_key(plain, config.profile, tuning_identity(link) if link else None)
+                key = variant_trial_key(plain, profile, tuning_identity(link) if link else None)
                 specs.append(TrialSpec(model, subset, seed, params, key, configuration, limit, threads, tuning=link,
-                                       same_as=plain if key != plain else "", profile=config.profile,
+                                       same_as=plain if key != plain else "", profile=profile,
                                        refit=config.protocol.refit))
     return specs
 
@@ -236,9 +255,11 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any
     return table
 
 
-def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame:
+def run_study(config: RunConfig, console: Console | None = None, debug: bool = False) -> pd.DataFrame:
     """Run (or resume) a study and return its leaderboard. The run folder is locked for the
-    whole command: a second writer is refused (``study.lock``)."""
+    whole command: a second writer is refused (``study.lock``). ``debug``: print each failed
+    trial's traceback. Raises ``AllTrialsFailed`` (exit 3), outputs written, when none of the
+    command's trials succeeded and some failed."""
     console = console or Console()
     if not config.models:  # "every model": say which registered ones cannot even be loaded
         for reg in registrations():
@@ -248,10 +269,10 @@ def run_study(config: RunConfig, console: Console | None = None) -> pd.DataFrame
     config = config.resolved()
     _check_writable(config.out)
     with run_folder_lock(config.out):
-        return _run_locked(config, console)
+        return _run_locked(config, console, debug)
 
 
-def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
+def _run_locked(config: RunConfig, console: Console, debug: bool = False) -> pd.DataFrame:
     started = time.time()
     sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None  # a bad URI is refused before any work
     prepared = load_prepared(config, log=console.print)
@@ -260,6 +281,9 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     def warn(message: str) -> None:
         console.print(f"[bold yellow]Warning:[/] {message}", highlight=False, soft_wrap=True)
 
+    for model in without_default_profile(config.models, config.profile):
+        warn(f"{model} declares no profiles['default'] (its library's out-of-the-box settings): it runs its own "
+             "chosen settings, recorded as the standard profile, so its rows are labelled hand-tuned, not default.")
     store = ResultStore(config.out, warn=warn)
     repaired = store.repair_tail()
     if repaired:
@@ -307,8 +331,12 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
         overall = progress.add_task("trials", total=len(todo))
         current = progress.add_task("", total=None)
 
+        lines = None if console.is_terminal else ProgressLines(console)
+
         def on_progress(spec: TrialSpec, message: str) -> None:
             progress.update(current, description=f"  {spec.model} {spec.subset} seed {spec.seed}: {message}")
+            if lines is not None:
+                lines(spec, message)
 
         def on_row(spec: TrialSpec, row: dict[str, Any]) -> None:
             rows.append(store.append(row))  # the driver alone writes rows, as each trial finishes
@@ -317,7 +345,7 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
                     sink.log(row)
                 except Exception as exc:  # the row is safe in trials.jsonl; the sink is a copy
                     console.print(f"[yellow]MLflow logging failed for {row[F.MODEL]} {row[F.SUBSET]}: {exc}[/]")
-            _print_row(console, row)
+            _print_row(console, row, debug)
             refresh_outputs()
             progress.advance(overall)
 
@@ -332,7 +360,41 @@ def _run_locked(config: RunConfig, console: Console) -> pd.DataFrame:
     run_info["total_seconds"] = time.time() - started
     table = refresh_outputs()
     console.print(render_table(table, verified))
+    _check_some_succeeded(rows, wanted, debug)
     return table
+
+
+def _check_some_succeeded(rows: list[dict[str, Any]], wanted: set[str], debug: bool) -> None:
+    """Refuse to pass a command none of whose trials succeeded while some failed (exit 3): a
+    script must not read "every trial failed" as a finished study. Skipped trials alone (a
+    library not installed) are not failures."""
+    latest = {row[F.KEY]: row for row in rows if row[F.KEY] in wanted}
+    outcomes = list(latest.values())
+    statuses = {row[F.STATUS] for row in outcomes}
+    if "ok" in statuses or "failed" not in statuses:
+        return
+    hint = "" if debug else " Rerun with --debug to print each failed trial's traceback (the rows' `traceback` field)."
+    raise AllTrialsFailed(f"Every trial failed ({len(outcomes)} trial{'' if len(outcomes) == 1 else 's'}): "
+                          f"{failure_summary(outcomes)}.{hint}")
+
+
+class ProgressLines:
+    """Progress messages as plain lines, for output that is not a terminal (a log, CI), where
+    the live display shows nothing until the run ends: at most one line per trial every
+    ``every_s`` seconds (its first message always), so per-epoch messages do not flood the log."""
+
+    def __init__(self, console: Console, every_s: float | None = None, clock=time.monotonic):
+        self.console, self.clock = console, clock
+        self.every_s = PROGRESS_LINE_EVERY_S if every_s is None else every_s
+        self._last: dict[str, float] = {}
+
+    def __call__(self, spec: TrialSpec, message: str) -> None:
+        now, last = self.clock(), self._last.get(spec.key)
+        if last is not None and now - last < self.every_s:
+            return
+        self._last[spec.key] = now
+        self.console.print(f"  {spec.model} {spec.subset} seed {spec.seed}: {message}", highlight=False,
+                           markup=False, soft_wrap=True)
 
 
 def _previous_runs(old: dict[str, Any]) -> list[dict[str, Any]]:
@@ -347,12 +409,14 @@ def _previous_runs(old: dict[str, Any]) -> list[dict[str, Any]]:
     return old.get("previous_runs", []) + [summary]
 
 
-def _print_row(console: Console, row: dict[str, Any]) -> None:
+def _print_row(console: Console, row: dict[str, Any], debug: bool = False) -> None:
     where = f"{row[F.MODEL]} ({variant(row)}) {row[F.SUBSET]} seed {row[F.SEED]}"
     if row[F.STATUS] == "ok":
         console.print(f"  {where}: RMSE {row[F.RMSE]:.2f}  score {row[F.SCORE]:.0f}  fit {row[F.FIT_SECONDS]:.1f}s")
     else:
         console.print(f"  {where}: [yellow]{row[F.STATUS]}[/] - {row[F.REASON]}")
+    if debug and row.get(F.TRACEBACK):  # the adapter's own traceback, from the trial's process
+        console.print(row[F.TRACEBACK].rstrip(), markup=False, highlight=False, soft_wrap=True)
 
 
 def render_table(table: pd.DataFrame, verified: bool = True) -> Table:

@@ -18,6 +18,11 @@ prediction per test engine; inputs are not mutated; the same seed gives the same
 predictions; another test RUL file changes nothing (no leakage); another seed gives other
 predictions (unless ``tags["seed_independent"]``); ``check_params`` fit in seconds.
 An adapter that cannot run here (missing library or weights) makes its fitting checks skip.
+
+``check_entry_point("my-model")`` checks the installed package instead: its entry point loads
+(a misspelled module or class fails here, with the registry's reason), registers a concrete
+adapter under that name and no other package claims it; ``contract_tests(...,
+entry_point="my-model")`` adds it to the checks.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import atexit
 import functools
 import importlib
 import importlib.util
+import inspect
 import os
 import shutil
 import sys
@@ -366,12 +372,57 @@ def _check_fast(fitter: _Fitter, limit: float) -> None:
                               f"{seconds:.1f} s > {limit:g} s; make profiles['smoke'] (or check_params) tinier")
 
 
+def check_entry_point(name: str, adapter: type[Adapter] | None = None) -> type[Adapter]:
+    """The installed entry point ``name`` (group ``cmapss_study.adapters``) loads a concrete
+    adapter registered under ``name`` (and is ``adapter``, if given), claimed by no other
+    package; returns its class. Raises ``AssertionError`` with the registry's reason otherwise:
+    a misspelled module or class in ``pyproject.toml``, an import error, a name mismatch."""
+    from study.registry import ENTRY_POINT_GROUP, duplicate_message, name_conflicts, registrations
+
+    rule = f"{name}: rule 'entry point loads'"
+    found = registrations()
+    mine = [reg for reg in found if reg.entry_point == name]
+    if not mine:
+        installed = sorted(reg.entry_point for reg in found if reg.entry_point)
+        raise AssertionError(
+            f"{rule}: no entry point named {name!r} in the group {ENTRY_POINT_GROUP!r} is installed (installed: "
+            f"{', '.join(installed) or 'none'}). Declare it in pyproject.toml under "
+            f"[project.entry-points.\"{ENTRY_POINT_GROUP}\"] and reinstall the package (pip install -e .).")
+    reg = mine[0]
+    if not reg.loaded:
+        raise AssertionError(f"{rule}: the entry point of {reg.source} {reg.error}."
+                             f"{_target_hint(reg.target)} Fix the target in pyproject.toml and reinstall "
+                             "(pip install -e .).")
+    assert not reg.notes, f"{rule}: {'; '.join(reg.notes)}: give the entry point the class's `name`"
+    conflicts = name_conflicts(found)
+    assert reg.name not in conflicts, f"{rule}: {duplicate_message(reg.name, conflicts.get(reg.name, []))}"
+    if adapter is not None:
+        loaded, expected = (f"{cls.__module__}:{cls.__qualname__}" for cls in (reg.cls, adapter))
+        assert loaded == expected, f"{rule}: the entry point loads {loaded}, not {expected}"
+    return reg.cls
+
+
+def _target_hint(target: str) -> str:
+    """The adapter classes the target's module defines, when it imports but lacks the class."""
+    module_name, _, qualname = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:  # the error already says why the module does not import
+        return ""
+    if not qualname or hasattr(module, qualname.split(".")[0]):
+        return ""
+    classes = sorted(n for n, obj in vars(module).items() if inspect.isclass(obj) and issubclass(obj, Adapter)
+                     and obj.__module__ == module.__name__)
+    return f" {module_name} has no {qualname!r}; its adapter classes: {', '.join(classes) or 'none'}."
+
+
 def adapter_checks(adapter: type[Adapter], *, params: dict[str, Any] | None = None,
-                   time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> list[AdapterCheck]:
+                   time_limit_s: float = DEFAULT_TIME_LIMIT_S, entry_point: str | None = None) -> list[AdapterCheck]:
     """Every contract check of ``adapter`` (nothing runs until a check is called).
 
     ``params`` override the adapter's ``check_params``; ``time_limit_s`` bounds one fit +
-    predict on the synthetic engines."""
+    predict on the synthetic engines; ``entry_point``: the name the installed package registers
+    the adapter under, checked too (``check_entry_point``)."""
     fitter = _Fitter(adapter, params)
     rules: list[tuple[str, Callable[[], None]]] = [
         ("name_and_tags", lambda: _check_name_and_tags(adapter)),
@@ -385,6 +436,8 @@ def adapter_checks(adapter: type[Adapter], *, params: dict[str, Any] | None = No
         ("seeds_differ", lambda: _check_seeds_differ(fitter)),
         ("check_params_are_fast", lambda: _check_fast(fitter, time_limit_s)),
     ]
+    if entry_point is not None:
+        rules.insert(0, ("entry_point_loads", lambda: check_entry_point(entry_point, adapter)))
     return [AdapterCheck(adapter, rule, run) for rule, run in rules]
 
 
@@ -436,5 +489,5 @@ def contract_tests(*adapters: type[Adapter] | str, **settings: Any):
     return test_adapter_contract
 
 
-__all__ = ["AdapterCheck", "adapter_checks", "check_adapter", "contract_tests", "parametrize_with_checks",
+__all__ = ["AdapterCheck", "adapter_checks", "check_adapter", "check_entry_point", "contract_tests", "parametrize_with_checks",
            "resolve", "synthetic_data", "without_modules"]

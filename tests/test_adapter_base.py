@@ -179,3 +179,30 @@ def test_the_committed_library_trials_are_what_todays_settings_would_reuse(tmp_p
     config = RunConfig(out=tmp_path, models=models, subsets=sorted(prepared), seeds=3).resolved()
     planned = {spec.key for spec in plan_trials(config, prepared)}
     assert len(planned) == 36 and planned <= {r["key"] for r in committed}
+
+
+def test_tags_a_plugin_leaves_out_come_from_the_base_class():
+    """A plain regressor names its library and family only; the base class supplies the rest."""
+    from study.testing import _check_name_and_tags
+
+    class Plain(Negative):
+        name = "test-plain"
+        tags = {"library": "none", "family": "test"}
+
+    class Weighted(Plain):
+        name = "test-weighted"
+        tags = {"library": "none", "family": "test", "needs_weights": True, "python_dependencies": ["torch"]}
+
+    class Inherits(Plain):
+        name = "test-inherits"
+
+    assert Plain.tags == {**Adapter.DEFAULT_TAGS, "library": "none", "family": "test"}
+    assert Plain.tags["needs_weights"] is False and Plain.tags["formulation"] == "regression"
+    assert Weighted.tags["needs_weights"] is True and Weighted.tags["python_dependencies"] == ["torch"]
+    assert Weighted.tags["seed_independent"] is False and Inherits.tags == Plain.tags
+    Plain.tags["python_dependencies"].append("mutated")  # each class has its own copy of the defaults
+    assert Adapter.DEFAULT_TAGS["python_dependencies"] == [] and Inherits.tags["python_dependencies"] == []
+    _check_name_and_tags(Inherits)  # the check kit's tag rule passes
+    for name in BUILTIN:  # the built-ins keep what they declare
+        tags = get_adapter(name).tags
+        assert {"library", "family", "formulation", "python_dependencies", "needs_weights"} <= set(tags), name

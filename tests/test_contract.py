@@ -4,6 +4,7 @@ checks: each rule fails, naming itself, on an adapter that breaks it."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,10 @@ import pytest
 
 from study.adapter import Adapter
 from study.registry import all_adapters
-from study.testing import adapter_checks, check_adapter, parametrize_with_checks
+from study.testing import adapter_checks, check_adapter, check_entry_point, parametrize_with_checks
+
+FAKE_PLUGIN = Path(__file__).parent / "fake_plugin"
+MISSPELLED_PLUGIN = Path(__file__).parent / "plugins" / "misspelled"
 
 
 @parametrize_with_checks(all_adapters().values())
@@ -141,3 +145,42 @@ def test_a_seed_independent_adapter_declares_it():
         tags = {**IgnoresSeed.tags, "seed_independent": True}
 
     check_adapter(Declared)
+
+
+# ----- the installed entry point ----------------------------------------------------------------
+
+@pytest.fixture
+def installed(monkeypatch):
+    """Put a fake package on sys.path, as pip install would; its module is forgotten after."""
+    modules = []
+
+    def install(folder: Path) -> None:
+        monkeypatch.syspath_prepend(str(folder))
+        modules.extend(path.stem for path in folder.glob("*.py"))
+
+    yield install
+    for module in modules:
+        sys.modules.pop(module, None)
+
+
+def test_the_installed_entry_point_is_checked_by_name(installed):
+    installed(FAKE_PLUGIN)
+    cls = check_entry_point("test-constant")
+    assert f"{cls.__module__}:{cls.__name__}" == "fake_study_plugin:ConstantAdapter"
+    check = adapter_checks(cls, entry_point="test-constant")[0]
+    assert check.id == "test-constant-entry_point_loads"
+    check()
+    with pytest.raises(AssertionError, match="loads fake_study_plugin:ConstantAdapter, not .*GoodAdapter"):
+        check_entry_point("test-constant", GoodAdapter)
+    with pytest.raises(AssertionError, match="no entry point named 'test-nope' .* installed.*test-constant"):
+        check_entry_point("test-nope")
+
+
+def test_a_misspelled_class_in_the_entry_point_fails_with_the_registrys_reason(installed):
+    installed(MISSPELLED_PLUGIN)
+    with pytest.raises(AssertionError) as info:
+        check_entry_point("test-misspelled")
+    message = str(info.value)
+    assert "rule 'entry point loads'" in message and "misspelled_study_plugin:MispeledAdapter" in message
+    assert "package misspelled-study-plugin 0.1" in message and "AttributeError" in message
+    assert "its adapter classes: MisspelledAdapter" in message and "pyproject.toml" in message

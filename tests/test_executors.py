@@ -121,3 +121,29 @@ def test_variants_of_a_model_keep_their_artifacts_apart():
     names = {_artifacts(root, TrialSpec("m", "FD001", 0, {}, profile=profile, tuning=tuning)).name
              for profile, tuning in (("standard", None), ("default", None), ("default", {"study_id": "s"}))}
     assert names == {"m-FD001-seed0", "m-default-FD001-seed0", "m-tuned-FD001-seed0"}
+
+
+WORKDIR_PLUGIN = Path(__file__).parent / "plugins" / "workdir"
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_each_trial_runs_in_its_artifacts_folder(executor, synthetic_dir, tmp_path, monkeypatch):
+    """A library's stray files (catboost_info/...) land with the trial, not where the study was
+    started; the driver's directory is restored; a folder the trial left empty is removed."""
+    monkeypatch.syspath_prepend(str(WORKDIR_PLUGIN))
+    from workdir_study_plugin import STRAY
+
+    launch = tmp_path / "launch"
+    launch.mkdir()
+    monkeypatch.chdir(launch)
+    config = RunConfig(out=Path("run"), profile="smoke", models=["test-stray-file", "test-chatty"],
+                       subsets=["FD001"], seeds=1, data_dir=synthetic_dir, offline=True,
+                       allow_unverified_data=True, executor=executor)  # a relative --out, as users type it
+    table = run_study(config, QUIET).set_index("model")
+    sys.modules.pop("workdir_study_plugin", None)
+    assert set(table["status"]) == {"ok"}
+    assert os.getcwd() == str(launch)
+    assert not (launch / STRAY).exists()
+    artifacts = launch / "run" / "artifacts"
+    assert (artifacts / "test-stray-file-smoke-FD001-seed0" / STRAY).is_file()
+    assert not (artifacts / "test-chatty-smoke-FD001-seed0").exists()

@@ -62,3 +62,22 @@ def test_other_data_is_flagged_as_not_comparable(synthetic_run):
 def test_a_baseline_missing_from_the_study_is_a_user_error(synthetic_run):
     result = _python("-m", "study.rank", str(synthetic_run), "--against", str(STUDY), "--baseline", "no-such-model")
     assert result.returncode == 2 and "--baseline 'no-such-model' is not in the study" in result.stderr
+
+
+def test_a_run_where_every_trial_failed_is_not_ranked_and_says_why(synthetic_dir, tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from study.errors import AllTrialsFailed
+    from study.runner import RunConfig, run_study
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    run = tmp_path / "failed"
+    with pytest.raises(AllTrialsFailed, match="deliberate failure"):
+        run_study(RunConfig(out=run, profile="smoke", models=["test-raises"], subsets=["FD001"], seeds=1,
+                            data_dir=synthetic_dir, offline=True, allow_unverified_data=True, executor="inline"),
+                  Console(file=open(os.devnull, "w")))
+    result = _python("-m", "study.rank", str(run), "--against", str(run))
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = result.stderr.replace("\n", " ")
+    assert "has no successful trial to rank" in message
+    assert "failed: RuntimeError: deliberate failure for the tests (test-raises FD001 seed 0)" in message

@@ -270,3 +270,81 @@ def test_a_set_value_equal_to_the_default_is_the_same_trial(tmp_path, monkeypatc
     assert written_as_int.key == spec().key and written_as_int.config == spec().config
     assert isinstance(written_as_int.params["offset"], float)
     assert spec(model_params={"test-constant": {"offset": 1}}).config != spec().config
+
+
+WORKDIR_PLUGIN = Path(__file__).parent / "plugins" / "workdir"
+
+
+def test_a_plugin_without_a_default_profile_is_not_labelled_default(synthetic_dir, tmp_path, monkeypatch):
+    """``--profile default`` promises library defaults; an adapter that declares none runs its
+    author's settings, and its rows and the console say so."""
+    import io
+
+    from study.rows import variant
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    out = io.StringIO()
+    config = RunConfig(out=tmp_path, profile="default", models=["test-constant", "test-epochs"], subsets=["FD001"],
+                       seeds=1, data_dir=synthetic_dir, offline=True, allow_unverified_data=True, executor="inline",
+                       model_params={"test-epochs": {"work": 0.0}})
+    run_study(config, Console(file=out, width=300))
+    rows = {row["model"]: row for row in ResultStore(tmp_path).rows()}
+    assert (rows["test-constant"]["profile"], variant(rows["test-constant"])) == ("standard", "hand-tuned")
+    assert (rows["test-epochs"]["profile"], variant(rows["test-epochs"])) == ("default", "default")
+    text = out.getvalue()
+    assert "test-constant declares no profiles['default']" in text and "labelled hand-tuned" in text
+    assert "test-epochs declares" not in text
+    assert "test-constant (hand-tuned) FD001 seed 0: RMSE" in text
+
+
+def test_progress_reaches_a_log_that_is_not_a_terminal(synthetic_dir, tmp_path, monkeypatch):
+    import io
+
+    import study.runner as runner
+
+    monkeypatch.syspath_prepend(str(WORKDIR_PLUGIN))
+    monkeypatch.setattr(runner, "PROGRESS_LINE_EVERY_S", 0.0)
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    assert not console.is_terminal
+    run_study(RunConfig(out=tmp_path, profile="smoke", models=["test-chatty"], subsets=["FD001"], seeds=1,
+                        data_dir=synthetic_dir, offline=True, allow_unverified_data=True, executor="inline"), console)
+    sys.modules.pop("workdir_study_plugin", None)
+    lines = out.getvalue().splitlines()
+    for message in ("started", "epoch 1/3", "epoch 2/3", "epoch 3/3"):
+        assert f"  test-chatty FD001 seed 0: {message}" in lines, out.getvalue()
+
+
+def test_progress_lines_are_at_most_one_per_trial_every_interval():
+    import io
+
+    from study.runner import ProgressLines
+    from study.trial import TrialSpec
+
+    now = [0.0]
+    out = io.StringIO()
+    lines = ProgressLines(Console(file=out, width=200), every_s=30, clock=lambda: now[0])
+    first, second = TrialSpec("m", "FD001", 0, {}, key="a"), TrialSpec("m", "FD001", 1, {}, key="b")
+    for t, spec, message in [(0, first, "started"), (1, second, "started"), (10, first, "epoch 1"),
+                             (29, first, "epoch 2"), (31, first, "epoch 3"), (40, first, "epoch 4")]:
+        now[0] = t
+        lines(spec, message)
+    assert out.getvalue().splitlines() == ["  m FD001 seed 0: started", "  m FD001 seed 1: started",
+                                           "  m FD001 seed 0: epoch 3"]
+
+
+def test_a_study_where_every_trial_failed_exits_3_and_debug_prints_their_tracebacks(synthetic_dir, tmp_path):
+    env = {"PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), str(ROOT)])}
+    args = ["--profile", "smoke", "--models", "test-raises", "--subsets", "FD001", "--seeds", "2", "--data-dir",
+            str(synthetic_dir), "--allow-unverified-data", "--executor", "inline", "--out", str(tmp_path), "--offline"]
+    result = _cli(*args, env=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    text = result.stdout.replace("\n", " ")
+    assert "Every trial failed (2 trials): failed: RuntimeError: deliberate failure for the tests" in text
+    assert "test-raises FD001 seed 0, test-raises FD001 seed 1" in text and "Rerun with --debug" in text
+    assert "Traceback" not in result.stdout + result.stderr
+    assert [row["status"] for row in ResultStore(tmp_path).rows()] == ["failed", "failed"]
+    debug = _cli(*args, "--debug", env=env)
+    assert debug.returncode == 3, debug.stdout + debug.stderr
+    assert debug.stdout.count("Traceback (most recent call last)") == 2  # each trial's own, not the harness's
+    assert 'raise RuntimeError("deliberate failure for the tests")' in debug.stdout

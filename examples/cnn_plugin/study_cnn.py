@@ -1,7 +1,9 @@
 """A small 1D-CNN in the C-MAPSS study through the public network kit: an example plugin."""
 from __future__ import annotations
 
-from study.networks import SMOKE_TRAINER_PARAMS, NetworkAdapter, network_params, network_tags
+from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, TRAINER_SEARCH_SPACE, NetworkAdapter,
+                            network_params, network_tags)
+from study.search_space import Int
 
 
 class TinyCNNAdapter(NetworkAdapter):
@@ -11,7 +13,8 @@ class TinyCNNAdapter(NetworkAdapter):
     name = "tiny-cnn"
     tags = network_tags("CNN", library="torch (study-cnn example)", install_hint="pip install torch")
     default_params = network_params(history_factor=1.0, cycle_channel=False, channels=32, kernel_size=5)
-    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "channels": 8}}
+    profiles = {"smoke": {**SMOKE_TRAINER_PARAMS, "channels": 8}, "default": DEFAULT_TRAINER_PARAMS}
+    search_space = {**TRAINER_SEARCH_SPACE, "channels": Int(8, 64, log=True)}
 
     def _build_net(self, n_channels: int, window: int):
         from torch import nn

@@ -6,6 +6,7 @@ import numpy as np
 from study.adapter import Adapter
 from study.conversions import to_tabular
 from study.protocol import EngineSet
+from study.search_space import Float, Int
 
 
 class HistGradientBoostingAdapter(Adapter):
@@ -13,12 +14,15 @@ class HistGradientBoostingAdapter(Adapter):
     early-stopped on the engine-disjoint validation windows, half the features per split."""
 
     name = "sklearn-hgb"
-    tags = {"library": "scikit-learn", "family": "GBDT", "formulation": "regression",
-            "python_dependencies": ["sklearn"], "install_hint": "pip install scikit-learn",
-            "needs_weights": False}
+    tags = {"library": "scikit-learn", "family": "GBDT", "python_dependencies": ["sklearn"],
+            "install_hint": "pip install scikit-learn"}  # the rest: Adapter.DEFAULT_TAGS (a plain regressor)
     default_params = {"max_iter": 1000, "learning_rate": 0.05, "max_leaf_nodes": 15,
                       "min_samples_leaf": 50, "l2_regularization": 1.0, "max_features": 0.5}
-    profiles = {"smoke": {"max_iter": 40, "learning_rate": 0.2}}
+    profiles = {"smoke": {"max_iter": 40, "learning_rate": 0.2},
+                "default": {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31,  # scikit-learn's own
+                            "min_samples_leaf": 20, "l2_regularization": 0.0, "max_features": 1.0}}
+    search_space = {"learning_rate": Float(0.01, 0.3, log=True), "max_leaf_nodes": Int(7, 63, log=True),
+                    "min_samples_leaf": Int(10, 200, log=True)}
 
     def _fit(self, train: EngineSet, valid: EngineSet | None) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
