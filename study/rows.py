@@ -208,11 +208,11 @@ def variant(row: Mapping[str, Any]) -> str:
     return PROFILE_VARIANTS.get(profile, profile)
 
 
-<<<<<<< HEAD
 def budget_variant(seconds: float) -> str:
     """The variant of a tuning's incumbent at a budget point: ``tuned-10m`` for 600 CPU seconds."""
     return f"{TUNED}-{float(seconds) / 60:g}m"
-=======
+
+
 def failure_summary(rows: list[Mapping[str, Any]], limit: int = 3) -> str:
     """Why rows did not succeed: each status and reason once, with the trials it ended
     (``model subset seed``), the most common first. What a user needs when nothing succeeded."""
@@ -227,7 +227,6 @@ def failure_summary(rows: list[Mapping[str, Any]], limit: int = 3) -> str:
     if len(ordered) > limit:
         parts.append(f"and {len(ordered) - limit} other reason(s)")
     return "; ".join(parts)
->>>>>>> issue-29-plugin
 
 
 def distinct_models(rows: list[dict[str, Any]], also: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
@@ -257,9 +256,6 @@ def comparable_labels(first: list[dict[str, Any]],
     return distinct_models(first, several), distinct_models(second, several)
 
 
-<<<<<<< HEAD
-__all__ = ["Field", "TrialRow", "trial_row", "variant", "budget_variant", "distinct_models", "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
-=======
-__all__ = ["Field", "TrialRow", "trial_row", "variant", "failure_summary", "distinct_models", "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
->>>>>>> issue-29-plugin
+__all__ = ["Field", "TrialRow", "trial_row", "variant", "budget_variant", "failure_summary", "distinct_models",
+           "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
            "PREDICTION_FIELDS"]

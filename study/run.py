@@ -10,13 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-<<<<<<< HEAD
 from study.cli import comma_list, main_guarded
-from study.errors import StudyError
-=======
-from study.cli import main_guarded
 from study.errors import AllTrialsFailed, StudyError
->>>>>>> issue-29-plugin
 from study.profiles import PROFILES
 
 
