@@ -92,6 +92,13 @@ def run_guarded(body: Callable[[], int], console: Console, debug: bool = False) 
 
 def main_guarded(body: Callable[[], int], debug: bool = False, console: Console | None = None) -> int:
     """A command's whole body under the shared error path, SIGTERM handled as Ctrl-C; errors
-    go to ``console`` (default: stderr, wide enough that piped messages are not cut)."""
+    go to ``console`` (default: stderr, wide enough that piped messages are not cut). Output
+    redirected to a log is written line by line, so a long run's log shows where it is."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if not stream.isatty():
+                stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError, OSError):
+            pass  # a stream that is not a plain text file (a test's capture): leave it as it is
     with sigterm_as_interrupt():
         return run_guarded(body, console or Console(stderr=True, width=200), debug)
