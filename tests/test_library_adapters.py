@@ -108,7 +108,7 @@ def test_autogluon_tabulars_bagged_presets_fit_without_ever_seeing_the_validatio
     AutoGluon must never be handed the validation engines; an unbagged one holds them out."""
     cls = get_adapter("autogluon-tabular")
     prepared, _ = synthetic_prepared
-    adapter = cls(seed=0, **{**cls.test_params(), "presets": "good_quality", "time_limit": 60})
+    adapter = cls(seed=0, **{**cls.test_params(), "presets": "good_quality", "time_limit": 180})
     adapter.fit(prepared.train, prepared.valid)
     assert "BAG" in adapter.info_["best_model"]  # it really bagged
     assert np.isfinite(adapter.predict(prepared.test)).all()
