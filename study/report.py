@@ -38,8 +38,9 @@ FIGURES = {
     "ranks": "fig_average_rank.png",
     "planner": "fig_planner_misses.png",
     "readers": "fig_how_models_read.png",
-    "curves": "fig_budget_curves.png",
 }
+#: Drawn only for a run that holds budget points (``study.curves``).
+CURVES_FIGURE = "fig_budget_curves.png"
 #: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
 DEFAULT_BASELINE = "lstm"
 
@@ -318,7 +319,7 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
         "planner": figures.planner_misses(miss_shares(preds, max_rul), out / FIGURES["planner"],
                                           figures.model_order(board), names, figures.pooled_subsets(preds)),
         "readers": figures.how_models_read(out / FIGURES["readers"]),
-        "curves": _budget_curves(rows, out / FIGURES["curves"], baseline),
+        "curves": _budget_curves(rows, out / CURVES_FIGURE, baseline),
     }
     rank = ranks(board)
     if not rank.empty:

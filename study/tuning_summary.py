@@ -13,13 +13,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from study.cli import main_guarded
 from study.errors import StudyError
 
-COLUMNS = ["model", "subset", "evaluations", "failed", "budget_s", "spent_s", "default_valid_rmse",
-           "best_valid_rmse", "gain", "best_evaluation", "median_load"]
+COLUMNS = ["model", "subset", "evaluations", "pruned", "failed", "in_first_600s", "budget_s", "spent_s",
+           "default_valid_rmse", "best_valid_rmse", "gain", "best_evaluation", "median_load"]
+#: The budget at which the "configurations per 10 minutes" count is read (CPU or, for the
+#: first race, wall-clock seconds as that tuning charged them).
+FIRST_BUDGET_S = 600.0
 
 
 def _pairs(folder: Path) -> list[tuple[str, str, Path]]:
@@ -44,9 +48,14 @@ def pair_line(model: str, subset: str, journal: Path) -> dict[str, Any]:
     first = next((t for t in finished if t.number == min(u.number for u in finished)), None) if finished else None
     default = first.value if first is not None and first.state == TrialState.COMPLETE else None
     loads = [t.user_attrs["load_1min"] for t in finished if "load_1min" in t.user_attrs]
+    charged = np.cumsum([t.user_attrs.get("charged_seconds", 0.0) for t in finished])
     return {
         "model": model, "subset": subset, "evaluations": len(finished),
+        "pruned": sum(1 for t in finished if t.state == TrialState.PRUNED),
         "failed": sum(1 for t in finished if t.state == TrialState.FAIL),
+        # evaluations (complete or pruned) that ended within the first 10 minutes' charge
+        "in_first_600s": int(sum(1 for t, spent in zip(finished, charged)
+                                 if spent <= FIRST_BUDGET_S and t.state != TrialState.FAIL)),
         "budget_s": settings.get("budget_s"),
         "spent_s": round(sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished), 1),
         "default_valid_rmse": default, "best_valid_rmse": best.value if best else None,
