@@ -10,7 +10,7 @@ STUDY  ?= runs/study
 # every model the tuner can run here (Chronos needs weights from the Hugging Face hub)
 TUNED_MODELS ?= xgboost,lstm,transformer,mamba,sktime-rocket,darts-tft,autogluon-tabular,autogluon-timeseries
 
-.PHONY: install study tune curves curves-a curves-b smoke test report bench mutation clean
+.PHONY: install study tune curves curves-a curves-b smoke test test-fast report bench mutation clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ smoke: install          ## a tiny study in one to two minutes
 
 test: install           ## the test suite (CI runs exactly this)
 	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q
+
+test-fast: install      ## the inner loop: every test not marked slow (the full suite is make test)
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -m "not slow"
 
 report: install         ## regenerate the report of a run folder: make report RUN=runs/study
 	$(BIN)/python -m study.report $(or $(RUN),$(STUDY))

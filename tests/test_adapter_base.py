@@ -130,6 +130,7 @@ def test_autogluon_gets_no_more_cpus_than_the_share(monkeypatch, synthetic_prepa
                if name in ("DirectTabular", "RecursiveTabular"))
 
 
+@pytest.mark.slow
 def test_our_networks_train_on_the_share(monkeypatch, synthetic_prepared, one_torch_thread):
     torch = pytest.importorskip("torch")
     import adapters._torch.trainer as trainer

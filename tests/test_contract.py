@@ -19,6 +19,7 @@ FAKE_PLUGIN = Path(__file__).parent / "fake_plugin"
 MISSPELLED_PLUGIN = Path(__file__).parent / "plugins" / "misspelled"
 
 
+@pytest.mark.slow
 @parametrize_with_checks(all_adapters().values())
 def test_adapter_honours_the_contract(check):
     check()

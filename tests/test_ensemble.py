@@ -158,6 +158,7 @@ def test_the_report_shows_each_ensemble_against_the_best_single_model(synthetic_
     assert ("lower" in line or "higher" in line or "not distinguishable" in line) and "(2 seeds)" not in line
 
 
+@pytest.mark.slow
 def test_the_ensemble_command_refuses_a_run_folder_another_command_writes(synthetic_dir, tmp_path, monkeypatch):
     from study.ensemble import main
     from study.lock import run_folder_lock

@@ -42,6 +42,7 @@ def register_like_pip(package: Path, site: Path) -> list[str]:
     return list(adapters)
 
 
+@pytest.mark.slow
 def test_the_tutorial_commands_take_a_plugin_from_install_to_a_ranked_row(cmapss_dir, tmp_path):
     commands = tutorial_commands()
     assert commands and all(c.startswith(("pip install -e examples/", "python -m ")) for c in commands), commands

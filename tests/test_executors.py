@@ -40,6 +40,7 @@ def test_crashing_and_hanging_trials_become_failed_rows_and_the_rest_succeed(plu
     assert len(ResultStore(tmp_path).rows()) == 3
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_same_leaderboard_as_the_local_one(cmapss_dir, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
@@ -90,6 +91,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(cmapss_dir, tmp
                                   pd.read_csv(tmp_path / "clean" / "leaderboard.csv")[cols])
 
 
+@pytest.mark.slow
 def test_mlflow_sink_logs_each_trial_to_a_local_file_store(cmapss_dir, tmp_path):
     mlflow = pytest.importorskip("mlflow", reason="MLflow is an optional extra: pip install -e '.[mlflow]'")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a file-backed store (MLflow 3 retired ./mlruns folders)

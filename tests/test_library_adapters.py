@@ -26,6 +26,7 @@ def offline_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty cache: nothing to find
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LIBRARY_ADAPTERS)
 def test_library_adapter_fits_and_predicts_on_synthetic_data(name, synthetic_prepared, tmp_path):
     cls = _skip_if_missing(name)
@@ -41,6 +42,7 @@ def test_library_adapter_fits_and_predicts_on_synthetic_data(name, synthetic_pre
     assert cls.tags["workarounds"] and isinstance(cls.tags["conversions"], int)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["darts-tft", "autogluon-timeseries"])
 def test_forecast_threshold_adapters_never_read_test_labels(name, synthetic_prepared):
     """Their forecasting target is the health indicator, computed from sensors only."""

@@ -30,6 +30,7 @@ def test_adapters_xgboost_does_not_shadow_the_xgboost_library():
     assert adapter.name == "xgboost"
 
 
+@pytest.mark.slow
 def test_the_profiles_descriptions_are_in_the_help():
     from study.profiles import PROFILES
 

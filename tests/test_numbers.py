@@ -149,6 +149,7 @@ def _two_seeds(model: str, prepared, truth, params: dict) -> list[dict]:
                       prepared, truth, max_rul=125) for seed in (0, 1, 0)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["xgboost", "lstm"])
 def test_two_seeds_of_a_stochastic_model_give_two_runs_and_a_spread_over_seeds(model, synthetic_prepared):
     """The trial hands its seed to the model: each seed is its own run (so the leaderboard's

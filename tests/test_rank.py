@@ -51,6 +51,7 @@ def synthetic_run(synthetic_dir, tmp_path_factory) -> Path:
     return _constant_run(tmp_path_factory.mktemp("synthetic-run"), synthetic_dir, "--allow-unverified-data")
 
 
+@pytest.mark.slow
 def test_other_data_is_flagged_as_not_comparable(synthetic_run):
     run = synthetic_run
     result = _python("-m", "study.rank", str(run), "--against", str(STUDY))
@@ -59,6 +60,7 @@ def test_other_data_is_flagged_as_not_comparable(synthetic_run):
     assert "not comparable (other data)" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_baseline_missing_from_the_study_is_a_user_error(synthetic_run):
     result = _python("-m", "study.rank", str(synthetic_run), "--against", str(STUDY), "--baseline", "no-such-model")
     assert result.returncode == 2 and "--baseline 'no-such-model' is not in the study" in result.stderr

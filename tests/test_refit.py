@@ -145,6 +145,7 @@ def test_joined_engines_keep_distinct_ids_in_order():
         join_engines(engines([1, 4]), engines([4, 7]))
 
 
+@pytest.mark.slow
 def test_run_refit_records_the_setting_everywhere_and_uses_a_tuning_made_without_it(tmp_path):
     """``--refit`` on the command line: the card, the hash and every row say so, and a tuning
     (made without refit, under the same protocol otherwise) is accepted."""

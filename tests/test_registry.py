@@ -80,6 +80,7 @@ def test_a_plugin_that_fails_to_import_is_listed_with_its_error_and_the_others_s
         get_adapter("broken-model")
 
 
+@pytest.mark.slow
 def test_list_models_exits_0_and_shows_a_broken_plugin_as_unavailable():
     result = _list_models(BAD_PLUGINS / "broken", PLUGIN_DIR)
     assert result.returncode == 0, result.stderr
@@ -148,6 +149,7 @@ def test_a_dependency_inside_a_missing_package_makes_the_adapter_unavailable(plu
     assert "needs package_that_is_not_installed_anywhere.tabular, not installed" in cls.unavailable_reason()
 
 
+@pytest.mark.slow
 def test_a_study_runs_the_other_models_beside_a_broken_plugin(synthetic_dir, tmp_path):
     path = os.pathsep.join([str(BAD_PLUGINS / "broken"), str(PLUGIN_DIR), str(ROOT)])
     result = subprocess.run(

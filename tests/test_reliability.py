@@ -240,6 +240,7 @@ def test_an_unusable_mlflow_uri_is_refused_before_any_trial(plugins, data, tmp_p
     assert not (tmp_path / "out" / "trials.jsonl").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", ['{"config": {"models": ["a"]', "[1, 2, 3]"])
 def test_a_corrupt_run_json_is_rewritten_by_a_run_and_refused_by_the_report(plugins, data, tmp_path, capsys,
                                                                           content):
@@ -289,6 +290,7 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.slow
 def test_bad_rows_are_reported_once_with_their_lines_and_the_folder_stays_usable(plugins, data, tmp_path, capsys):
     reference = _reference(data, tmp_path, capsys)
     out = tmp_path / "out"
@@ -502,6 +504,7 @@ def test_a_killed_driver_takes_its_worker_and_the_workers_children_with_it(data,
             os.killpg(driver.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics (/proc)")
 def test_the_time_limit_kills_the_workers_children_too(data, tmp_path):
     pid_file = tmp_path / "child.pid"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from rich.console import Console
 
 from study.report import FIGURES, published_results, refresh_markers, write_report
@@ -48,6 +49,7 @@ def _synthetic_rows(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_path):
     run = _synthetic_rows(tmp_path)
     text = write_report(run).read_text()
@@ -72,6 +74,7 @@ def test_report_from_synthetic_rows_has_every_section_and_the_row_numbers(tmp_pa
         assert f"]({name})" in text
 
 
+@pytest.mark.slow
 def test_report_compares_every_model_with_the_chosen_baseline_engine_by_engine(tmp_path):
     run = _synthetic_rows(tmp_path)
     assert "_`lstm` has no results in this run" in write_report(run).read_text()  # the default baseline is absent
@@ -155,6 +158,7 @@ def test_report_of_a_run_without_any_successful_trial_lists_why(tmp_path):
     assert "`chronos` FD001 seed 0: **skipped** - no local weights" in text
 
 
+@pytest.mark.slow
 def test_report_refuses_a_baseline_or_writeup_that_is_not_there(tmp_path):
     run = _synthetic_rows(tmp_path)
     result = subprocess.run([sys.executable, "-m", "study.report", str(run), "--baseline", "nosuch"], cwd=ROOT,
@@ -165,6 +169,7 @@ def test_report_refuses_a_baseline_or_writeup_that_is_not_there(tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_report_shows_a_models_variants_side_by_side_and_keeps_them_apart_in_its_views(tmp_path):
     """The next study holds default, tuned and hand-tuned rows of one model: the tables show
     one line per variant, and the views keyed on the model (ranks, figures, comparisons) see

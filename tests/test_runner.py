@@ -36,6 +36,7 @@ def smoke_run(cmapss_dir, tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_every_output_with_the_promised_columns(smoke_run, cmapss_dir):
     out, result = smoke_run
     table = pd.read_csv(out / "leaderboard.csv")
@@ -74,6 +75,7 @@ def test_rerun_reuses_finished_trials_and_force_reruns_them(smoke_run, cmapss_di
     assert len(pd.read_csv(out / "leaderboard.csv")) == 2  # the folder's study, not just this command's grid
 
 
+@pytest.mark.slow
 def test_models_added_later_join_the_folder_and_changed_params_supersede(cmapss_dir, tmp_path):
     base = ["--profile", "smoke", "--subsets", "FD001", "--data-dir", str(cmapss_dir), "--out", str(tmp_path),
             "--offline", "--no-report"]
@@ -89,6 +91,7 @@ def test_models_added_later_join_the_folder_and_changed_params_supersede(cmapss_
     assert len(ResultStore(tmp_path).rows()) == 3
 
 
+@pytest.mark.slow
 def test_failing_adapter_becomes_a_failed_row_and_the_study_goes_on(cmapss_dir, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     config = RunConfig(out=tmp_path, profile="smoke", models=["test-raises", "test-constant"],
@@ -101,6 +104,7 @@ def test_failing_adapter_becomes_a_failed_row_and_the_study_goes_on(cmapss_dir, 
     assert "RuntimeError" in failed["traceback"]
 
 
+@pytest.mark.slow
 def test_unverified_data_is_recorded_and_shown(synthetic_dir, tmp_path):
     result = _cli("--profile", "smoke", "--models", "xgboost", "--data-dir", str(synthetic_dir), "--out",
                   str(tmp_path), "--offline", "--no-report", "--allow-unverified-data")
@@ -123,6 +127,7 @@ def test_unverified_data_is_recorded_and_shown(synthetic_dir, tmp_path):
     (["--models", "xgboost", "--set", "xgb.max_depth=2"], "--set names 'xgb', which this run does not include"),
     (["--models", "xgboost", "--set", "xgboost.depth=2"], "xgboost has no parameter depth; valid:"),
 ])
+@pytest.mark.slow
 def test_bad_options_exit_nonzero_with_a_message_and_no_traceback(cmapss_dir, tmp_path, args, expected):
     result = _cli("--profile", "smoke", "--data-dir", str(cmapss_dir), "--out", str(tmp_path), "--offline", *args)
     assert result.returncode == 2
@@ -130,6 +135,7 @@ def test_bad_options_exit_nonzero_with_a_message_and_no_traceback(cmapss_dir, tm
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_corrupt_data_exits_with_the_checksum_message(cmapss_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(cmapss_dir, data)
@@ -143,6 +149,7 @@ def test_corrupt_data_exits_with_the_checksum_message(cmapss_dir, tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder_is_a_user_error(cmapss_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -151,6 +158,7 @@ def test_unwritable_output_folder_is_a_user_error(cmapss_dir, tmp_path):
     assert result.returncode == 2 and "Cannot write results" in result.stdout
 
 
+@pytest.mark.slow
 def test_list_models_shows_availability():
     result = _cli("--list-models")
     assert result.returncode == 0 and "xgboost" in result.stdout and "yes" in result.stdout
@@ -212,6 +220,7 @@ def test_a_new_parameter_at_its_neutral_value_keeps_finished_trials_reusable(tmp
     assert key(model_params={"test-constant": {"members": 3}}).key != before.key
 
 
+@pytest.mark.slow
 def test_the_committed_study_is_what_todays_network_settings_would_reuse(tmp_path):
     """Every trial of our three networks in reports/study has the resume key the current code
     gives it: a changed default (not declared key-neutral) would make the committed numbers

@@ -168,6 +168,7 @@ def test_net_maps_windows_to_one_output_each(name):
     assert torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lstm", "transformer", "mamba"])
 def test_each_net_overfits_a_tiny_set(name):
     torch.manual_seed(0)
@@ -308,6 +309,7 @@ def test_adapter_fits_predicts_and_reports(cls, synthetic_prepared):
     assert cls.tags["library"] == "torch (ours)" and cls.tags["needs_weights"] is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.name)
 def test_same_seed_gives_identical_predictions(cls, synthetic_prepared):
     prepared, _ = synthetic_prepared
@@ -336,6 +338,7 @@ def test_cpu_facts_name_the_numerics_flags():
     assert cpu_has_native_bfloat16() == bool({"avx512_bf16", "amx_bf16"} & set(facts["cpu_flags"]))
 
 
+@pytest.mark.slow
 @needs_native_bf16
 def test_the_adapters_precision_reaches_training_and_prediction(synthetic_prepared):
     prepared, _ = synthetic_prepared

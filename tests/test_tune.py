@@ -59,6 +59,7 @@ def test_folds_are_engine_disjoint_and_the_first_is_the_studys_validation_split(
     assert not set(folds[0][0].valid.units) & set(folds[1][0].valid.units)
 
 
+@pytest.mark.slow
 def test_the_tuner_never_reads_test_files_or_labels(data_dir, tmp_path):
     baseline = tune(_config(tmp_path / "a", data_dir), QUIET)
     perturbed = tmp_path / "perturbed"
@@ -79,6 +80,7 @@ def test_the_tuner_never_reads_test_files_or_labels(data_dir, tmp_path):
     assert journal_summary(tmp_path / "c", "xgboost", "FD001") == journal_summary(tmp_path / "a", "xgboost", "FD001")
 
 
+@pytest.mark.slow
 def test_the_budget_is_recorded_and_no_evaluation_starts_after_it_is_spent(data_dir, tmp_path):
     summary = tune(_config(tmp_path, data_dir, max_evaluations=None, budget_s=2.0), QUIET)[0]
     assert summary["budget_s"] == 2.0 and summary["settings"]["budget_s"] == 2.0
@@ -122,6 +124,7 @@ def test_no_evaluation_starts_that_the_budget_left_cannot_pay_for(data_dir, tmp_
     assert over["n_evaluations"] == over["n_complete"] == 1 and over["spent_seconds"] > 0.1
 
 
+@pytest.mark.slow
 def test_the_budget_charges_cpu_seconds_so_a_busy_machine_shortchanges_nobody(data_dir, tmp_path, monkeypatch):
     """A fold that waits (here: sleeps, as a process does while other work holds the cores)
     is charged the CPU it used, not the wall clock that passed."""
@@ -136,6 +139,7 @@ def test_the_budget_charges_cpu_seconds_so_a_busy_machine_shortchanges_nobody(da
         assert len(trial.user_attrs["fold_cpu_seconds"]) == 2
 
 
+@pytest.mark.slow
 def test_a_budget_that_ends_mid_evaluation_stops_it_at_its_last_rung_and_the_search_learns_from_it(
         data_dir, tmp_path, monkeypatch):
     """test-epochs trains epochs of 0.1 CPU s (a rung at epoch 3). With 0.7 s, the first
@@ -155,6 +159,7 @@ def test_a_budget_that_ends_mid_evaluation_stops_it_at_its_last_rung_and_the_sea
     assert summary["spent_seconds"] < 0.7
 
 
+@pytest.mark.slow
 def test_successive_halving_stops_a_configuration_worse_than_the_best_third_at_a_rung(
         data_dir, tmp_path, monkeypatch):
     """Each evaluation's score at a rung is compared with what earlier ones scored at the same
@@ -235,6 +240,7 @@ def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_d
     assert best[1]["n_evaluations"] == evaluations
 
 
+@pytest.mark.slow
 def test_ray_and_local_executors_give_the_same_tuning(data_dir, tmp_path):
     pytest.importorskip("ray")
     local = tune(_config(tmp_path / "local", data_dir, executor="local", workers=2, max_evaluations=3), QUIET)
@@ -252,6 +258,7 @@ def test_an_adapter_without_a_search_space_is_evaluated_once_and_says_so(data_di
     assert summary["best_params"] == {"offset": 0.0, "delay": 0.0, "work": 0.0}
 
 
+@pytest.mark.slow
 def test_a_categorical_space_is_searched_as_a_grid_starting_from_the_defaults(data_dir, tmp_path, monkeypatch):
     from study.search_space import Categorical
 
@@ -264,6 +271,7 @@ def test_a_categorical_space_is_searched_as_a_grid_starting_from_the_defaults(da
     assert summary["n_evaluations"] == 6
 
 
+@pytest.mark.slow
 def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_to_the_tuning(data_dir, tmp_path):
     from study.errors import StudyError
     from study.results import ResultStore
@@ -319,6 +327,7 @@ def test_a_budget_point_runs_the_incumbent_a_shorter_tuning_would_have_chosen(da
             RunConfig(**{**run, **bad}).resolved()
 
 
+@pytest.mark.slow
 def test_a_tuned_configuration_equal_to_the_default_is_a_row_of_its_own_but_not_run_twice(data_dir, tmp_path,
                                                                                           monkeypatch):
     """A budget that buys only the first evaluation selects the out-of-the-box configuration:
@@ -454,6 +463,7 @@ def test_the_tuning_summary_shows_each_pairs_default_and_best_validation_rmse(da
     assert summary_main([str(tmp_path / "nowhere")]) == 2  # not a tuning folder: a user error
 
 
+@pytest.mark.slow
 def test_a_configuration_tuned_by_an_earlier_version_runs_under_todays_parameter_names(data_dir, tmp_path):
     """The committed tuning ran before the CPU share had one name: its XGBoost configurations
     say ``n_jobs``; a tuned run must still accept them (as ``threads``), not refuse them."""

@@ -35,6 +35,7 @@ def _config(out: Path, data: Path, **kw) -> TuneConfig:
                                          budget_s=3600), **kw})
 
 
+@pytest.mark.slow
 def test_a_torn_last_line_is_cut_before_resuming_and_the_tuning_goes_on(data_dir, tmp_path):
     tune(_config(tmp_path / "whole", data_dir), QUIET)
     tune(_config(tmp_path, data_dir), QUIET)
@@ -56,6 +57,7 @@ def _tear_last_line(journal: Path) -> None:
     journal.write_bytes(data[:start + (len(data) - start) // 2])
 
 
+@pytest.mark.slow
 def test_a_stale_journal_lock_with_a_relative_out_does_not_hang_a_resume(data_dir, tmp_path):
     """Optuna's lock is a symlink to the journal path as given: relative, it dangled inside
     journals/ and a lock left by a killed tuner made every resume spin forever."""

@@ -75,6 +75,7 @@ def test_split_seeds_give_other_validation_engines_and_separate_jobs(cmapss_dir)
     assert tune.job_key(old_row) != tune.job_key({**old_row, "split_seed": 3})
 
 
+@pytest.mark.slow
 def test_stopping_the_script_stops_its_workers(cmapss_dir, tmp_path):
     """A killed sweep must not leave workers training on for minutes with nowhere to write."""
     import signal
