@@ -50,6 +50,14 @@ def synthetic_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """A synthetic FD001 of 15 training engines: a tuning of a few evaluations in seconds."""
+    from study.synthetic import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("tune-data"), subsets=("FD001",), n_train=15)
+
+
+@pytest.fixture(scope="session")
 def synthetic_prepared(synthetic_dir):
     """FD001-format synthetic subset, prepared with the default protocol."""
     from study.cmapss import load_subset

@@ -21,12 +21,6 @@ SMALL_XGB = {"xgboost": {"n_estimators": Int(20, 80), "learning_rate": Float(0.0
                          "max_depth": Int(2, 6)}}
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    from study.synthetic import write_synthetic
-
-    return write_synthetic(tmp_path_factory.mktemp("options-data"), subsets=("FD001",), n_train=15)
-
 
 @pytest.fixture(scope="module")
 def tuning(data_dir, tmp_path_factory) -> Path:

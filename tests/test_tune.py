@@ -27,12 +27,6 @@ SMALL_XGB = {"xgboost": {"n_estimators": Int(20, 80), "learning_rate": Float(0.0
                          "max_depth": Int(2, 6)}}
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    from study.synthetic import write_synthetic
-
-    return write_synthetic(tmp_path_factory.mktemp("tune-data"), subsets=("FD001",), n_train=15)
-
 
 def _config(out: Path, data: Path, **kw) -> TuneConfig:
     defaults = dict(models=["xgboost"], subsets=["FD001"], profile="smoke", data_dir=data, offline=True,

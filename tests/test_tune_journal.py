@@ -21,12 +21,6 @@ QUIET = Console(file=open(os.devnull, "w"))
 SPACE = {"xgboost": {"n_estimators": Int(20, 60), "max_depth": Int(2, 5)}}
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    from study.synthetic import write_synthetic
-
-    return write_synthetic(tmp_path_factory.mktemp("journal-data"), subsets=("FD001",), n_train=15)
-
 
 def _config(out: Path, data: Path, **kw) -> TuneConfig:
     return TuneConfig(out=out, **{**dict(models=["xgboost"], subsets=["FD001"], profile="smoke", data_dir=data,
