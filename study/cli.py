@@ -4,13 +4,19 @@ Every foreseeable failure ends in one paragraph and an exit status - 2 for bad i
 (``StudyError``), 1 for the environment (``EnvironmentFault``, an ``OSError``, no memory),
 3 when every trial of a study failed (``AllTrialsFailed``), 130 when interrupted (Ctrl-C or
 SIGTERM) - and a traceback only when ``--debug`` asks.
+
+The options several commands take are declared here once (``add_debug_option``,
+``add_selection_options``, ``add_data_options``, ``add_execution_options``), so that each
+means, and reads, the same in every command's ``--help``.
 """
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 
@@ -21,6 +27,41 @@ def comma_list(text: str) -> list[str]:
     """A comma-separated option (``--models a,b``) as its names, blanks dropped: ``""`` and
     ``" , "`` give ``[]``, which ``check_list`` refuses (they must not mean "all")."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+DEBUG_HELP = "on an error, also print the Python traceback"
+EXECUTORS = ("local", "inline", "ray")
+
+
+def add_debug_option(parser: argparse.ArgumentParser, also: str = "") -> None:
+    """``--debug``: a traceback with the error message (``also``: what else it shows in this command)."""
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP + (f"; {also}" if also else ""))
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """``--subsets`` and ``--models``: comma lists (``comma_list``); left out, the profile's subsets and every model."""
+    parser.add_argument("--subsets", type=comma_list,
+                        help="comma-separated, e.g. FD001,FD003 (default: the profile's)")
+    parser.add_argument("--models", type=comma_list,
+                        help="comma-separated adapter names (default: all; see python -m study.run --list-models)")
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--offline``, ``--allow-unverified-data``: where the C-MAPSS files come from."""
+    parser.add_argument("--data-dir", type=Path, help="folder with the C-MAPSS files or CMAPSSData.zip")
+    parser.add_argument("--offline", action="store_true", help="never download; fail if the data is not on disk")
+    parser.add_argument("--allow-unverified-data", action="store_true",
+                        help="accept files whose SHA-256 differs from NASA's (the checksum is recorded with the "
+                             "results)")
+
+
+def add_execution_options(parser: argparse.ArgumentParser, workers_help: str) -> None:
+    """``--executor``, ``--workers``, ``--ray-address``: where the work runs (``workers_help``:
+    what one worker does in this command)."""
+    parser.add_argument("--executor", default="local", choices=list(EXECUTORS),
+                        help="local: worker processes on this machine (default); inline: in this process; ray: Ray tasks")
+    parser.add_argument("--workers", type=int, default=1, help=workers_help)
+    parser.add_argument("--ray-address", help="an existing Ray cluster (default: start a local Ray instance)")
 
 
 def check_list(option: str, values: Sequence[str] | None) -> None:

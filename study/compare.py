@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from study.cli import main_guarded
+from study.cli import add_debug_option, main_guarded
 from study.errors import StudyError
 from study.leaderboard import predictions_frame, to_markdown
 from study.rows import comparable_labels
@@ -141,17 +141,21 @@ def compare_runs(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: floa
     return pd.DataFrame(out, columns=columns)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m study.compare RUN --against OTHER_RUN``: did a change (another run of the
-    same models) lower the test RMSE by more than the test engines' noise?"""
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m study.compare",
         description="Did a change lower the test RMSE by more than the test engines' noise? Compares the same "
                     "models in two runs, engine by engine (paired bootstrap).")
     parser.add_argument("run_dir", type=Path, help="the run with the change")
     parser.add_argument("--against", type=Path, required=True, help="the run to compare it with")
-    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
-    args = parser.parse_args(argv)
+    add_debug_option(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m study.compare RUN --against OTHER_RUN``: did a change (another run of the
+    same models) lower the test RMSE by more than the test engines' noise?"""
+    args = build_parser().parse_args(argv)
     return main_guarded(lambda: _compare(args), args.debug)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from study.cli import check_list, comma_list, main_guarded
+from study.cli import add_debug_option, check_list, comma_list, main_guarded
 from study.errors import StudyError
 from study.selection import configs_from, row_config, study_rows
 from study.tables import write_tables
@@ -196,7 +196,7 @@ def _check_members(members: Sequence[str] | None, rows: Sequence[dict[str, Any]]
                          f"models in this run: {', '.join(models)}.")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m study.ensemble",
         description="Combine a run's models with weights chosen on cut validation engines only; score once on test.")
@@ -207,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated models of the run to choose from (default: every model with "
                              "validation predictions)")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="greedy selection rounds (default 25)")
-    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
-    args = parser.parse_args(argv)
+    add_debug_option(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return main_guarded(lambda: _ensemble(args), args.debug)
 
 

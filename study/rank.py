@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from study.cli import main_guarded
+from study.cli import add_debug_option, main_guarded
 from study.compare import _paired_row
 from study.errors import StudyError
 from study.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
@@ -126,7 +126,7 @@ def render(ranking: Ranking, baseline: str) -> str:
     return "\n".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m study.rank",
         description="Place the models of a new run into a committed study's leaderboard, subset by subset, with a "
@@ -137,8 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default="lstm",
                         help="the study's model to compare with, MODEL@VARIANT where it has several (default: lstm, "
                              "its tuned variant if the study has several)")
-    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
-    args = parser.parse_args(argv)
+    add_debug_option(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def body() -> int:
         (new_rows, info), (ref_rows, _) = load_run(args.run_dir), load_run(args.against)

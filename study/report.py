@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from study import atomic
-from study.cli import main_guarded
+from study.cli import add_debug_option, main_guarded
 from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
 from study.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
@@ -636,7 +636,7 @@ def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:
                    baseline_comparisons(preds, by_model, baseline, max_rul))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m study.report",
         description="Write the markdown report and figures of a run folder, from its trial rows.")
@@ -646,8 +646,12 @@ def main(argv: list[str] | None = None) -> int:
                              "(repeatable: the writeup and the blog post)")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help=f"the model every other is compared with, engine by engine (default: {DEFAULT_BASELINE})")
-    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
-    args = parser.parse_args(argv)
+    add_debug_option(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def body() -> int:
         held = run_folder_lock(args.run_dir) if args.run_dir.is_dir() else nullcontext()

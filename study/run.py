@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from study.cli import comma_list, main_guarded
+from study.cli import add_data_options, add_debug_option, add_execution_options, add_selection_options, main_guarded
 from study.errors import AllTrialsFailed, StudyError
 from study.profiles import PROFILES
 
@@ -37,24 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the C-MAPSS RUL comparison study (resumes an interrupted run in the same --out).")
     parser.add_argument("--profile", default="standard", help="; ".join(
         f"{name}: {profile.description}" for name, profile in PROFILES.items()) + " (default: standard)")
-    parser.add_argument("--subsets", type=comma_list,
-                        help="comma-separated, e.g. FD001,FD003 (default: the profile's)")
-    parser.add_argument("--models", type=comma_list,
-                        help="comma-separated adapter names (default: all; see --list-models)")
+    add_selection_options(parser)
     parser.add_argument("--seeds", type=int, help="number of seeds per model and subset (default: the profile's)")
-    parser.add_argument("--data-dir", type=Path, help="folder with the C-MAPSS files or CMAPSSData.zip")
+    add_data_options(parser)
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<profile>)")
-    parser.add_argument("--offline", action="store_true", help="never download; fail if the data is not on disk")
-    parser.add_argument("--allow-unverified-data", action="store_true",
-                        help="accept files whose SHA-256 differs from NASA's (recorded in run.json and the leaderboard)")
     parser.add_argument("--force", action="store_true", help="rerun trials that already have results")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="MODEL.PARAM=VALUE",
                         help="override an adapter parameter, e.g. --set xgboost.max_depth=4 (repeatable)")
     parser.add_argument("--chronos-model", help="Chronos model id or local path (same as --set chronos.model=...)")
-    parser.add_argument("--executor", default="local", choices=["local", "inline", "ray"],
-                        help="local: each trial in a worker process (default); inline: in this process; ray: Ray tasks")
-    parser.add_argument("--workers", type=int, default=1, help="trials at once with --executor local (default 1)")
-    parser.add_argument("--ray-address", help="an existing Ray cluster (default: start a local Ray instance)")
+    add_execution_options(parser, workers_help="trials at once with --executor local (default 1)")
     parser.add_argument("--time-limit", type=float, metavar="SECONDS",
                         help="per-trial limit; a trial past it is killed and recorded as failed (default: the profile's)")
     parser.add_argument("--tuned", type=Path, metavar="TUNING_DIR",
@@ -69,8 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mlflow", metavar="URI", help="also log each trial to this MLflow tracking URI")
     parser.add_argument("--no-report", action="store_true", help="do not write report.md at the end")
     parser.add_argument("--list-models", action="store_true", help="list the adapters and whether they can run here")
-    parser.add_argument("--debug", action="store_true",
-                        help="on an error, also print the Python traceback; print each failed trial's traceback")
+    add_debug_option(parser, also="print each failed trial's traceback")
     return parser
 
 

@@ -34,7 +34,8 @@ from rich.console import Console
 
 from study import environment
 from study.atomic import cut_torn_tail, write_text
-from study.cli import check_list, comma_list, main_guarded
+from study.cli import (add_data_options, add_debug_option, add_execution_options, add_selection_options, check_list,
+                       main_guarded)
 from study.cmapss import SUBSETS
 from study.errors import StudyError, environment_fault
 from study.executors import make_executor
@@ -714,8 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m study.tune",
         description="Tune each (model, subset) with the same budget on folds of the training engines "
                     "(never the test files); rerun the same command to resume a killed tuning.")
-    parser.add_argument("--models", type=comma_list, help="comma-separated adapter names (default: all)")
-    parser.add_argument("--subsets", type=comma_list, help="comma-separated, e.g. FD001 (default: the profile's)")
+    add_selection_options(parser)
     parser.add_argument("--budget", type=float, default=BUDGET_S, metavar="SECONDS",
                         help=f"wall-clock seconds per (model, subset) (default {BUDGET_S:g})")
     parser.add_argument("--max-evaluations", type=int, help="also stop a pair after this many evaluations")
@@ -724,14 +724,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default="default",
                         help="the parameters the search starts from (default: default, the out-of-the-box ones)")
     parser.add_argument("--out", type=Path, default=Path("runs/tuning"), help="tuning folder (default runs/tuning)")
-    parser.add_argument("--executor", default="local", choices=["local", "inline", "ray"])
-    parser.add_argument("--workers", type=int, default=1, help="fits at once (local) and evaluations per batch")
+    add_execution_options(parser, workers_help="fits at once with --executor local, and evaluations per batch "
+                                               "(default 1)")
     parser.add_argument("--threads", type=int, help="CPU threads per fit (default: cores / workers; 1 on Ray)")
-    parser.add_argument("--ray-address", help="an existing Ray cluster (default: a local Ray instance)")
-    parser.add_argument("--data-dir", type=Path, help="folder with the C-MAPSS training files")
-    parser.add_argument("--offline", action="store_true", help="never download")
-    parser.add_argument("--allow-unverified-data", action="store_true", help="accept training files that differ from NASA's")
-    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
+    add_data_options(parser)
+    add_debug_option(parser)
     return parser
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from study.cli import main_guarded
+from study.cli import add_debug_option, main_guarded
 from study.errors import StudyError
 
 COLUMNS = ["model", "subset", "evaluations", "pruned", "failed", "in_first_600s", "budget_s", "spent_s",
@@ -88,13 +88,17 @@ def to_markdown(table: pd.DataFrame) -> str:
     return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m study.tuning_summary",
                                      description="One line per (model, subset) of a tuning folder: evaluations, "
                                                  "budget spent, default and best validation RMSE.")
     parser.add_argument("folder", type=Path, help="the tuning folder (python -m study.tune --out)")
-    parser.add_argument("--debug", action="store_true", help="on an error, also print the Python traceback")
-    args = parser.parse_args(argv)
+    add_debug_option(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def body() -> int:
         print(to_markdown(tuning_table(args.folder)), end="")
