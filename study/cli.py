@@ -59,7 +59,8 @@ def add_execution_options(parser: argparse.ArgumentParser, workers_help: str) ->
     """``--executor``, ``--workers``, ``--ray-address``: where the work runs (``workers_help``:
     what one worker does in this command)."""
     parser.add_argument("--executor", default="local", choices=list(EXECUTORS),
-                        help="local: worker processes on this machine (default); inline: in this process; ray: Ray tasks")
+                        help="local: worker processes on this machine (default); inline: in this process; "
+                             "ray: Ray tasks")
     parser.add_argument("--workers", type=int, default=1, help=workers_help)
     parser.add_argument("--ray-address", help="an existing Ray cluster (default: start a local Ray instance)")
 
