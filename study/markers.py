@@ -21,6 +21,9 @@ from study.views import display_name
 TABLE = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
 VALUE = re.compile(r"(<!-- value:(?P<name>[\w./+@-]+) -->)(?P<body>[^<]*)(<!-- /value -->)")
 DECIMAL = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
+#: any number a sentence states: 48, 5.85, 2,000, -0.55 (not FD001, 1e-3, d_model or a file name)
+_START = r"(?<![\w.])(?<![A-Za-z]-)(?<!\de-)[-+−]?\d[\d,]*(?:\.\d+)?"
+NUMBER = re.compile(_START + r"(?![\w.])|" + _START + r"(?=\.(?!\w))")
 
 
 def refresh_tables(text: str, tables: dict[str, str]) -> str:
@@ -290,3 +293,19 @@ def unmarked_numbers(text: str) -> list[str]:
     """Decimal numbers stated outside table and value markers (and outside code blocks)."""
     text = re.sub(r"```.*?```", "", TABLE.sub("", VALUE.sub("", text)), flags=re.S)
     return DECIMAL.findall(text)
+
+
+def prose_numbers(text: str) -> list[tuple[int, str]]:
+    """(line, number) for every number stated in prose outside markers: table and value markers,
+    code (fenced and inline), comments, link targets and URLs, headings and markdown tables are
+    left out. A number that is a result belongs in a value marker; the rest a caller whitelists."""
+    text = TABLE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    text = VALUE.sub("", text)
+    text = re.sub(r"```.*?```|<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`|\]\([^)\s]*\)|https?://\S+", "", text)
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith(("#", "|")):
+            continue
+        found += [(number, n.rstrip(",")) for n in NUMBER.findall(line)]
+    return found
