@@ -67,6 +67,7 @@ class RunValues:
     - ``evaluations/MODEL[/SUBSET]``: the tuning evaluations that finished within the budget
       (the journal's evaluations less failed ones: the one the budget cut off), over subsets as
       a range (``1 to 2``); needs the run's tuning table (``study.tuning_summary``);
+      ``tuning-hours``: what the whole tuning charged, in hours of one core;
     - ``seed-gap/MODEL[/SUBSET]``: the largest difference, in cycles, between two seeds'
       predictions of one test engine (``0.00``: the seeds are identical reruns).
 
@@ -100,7 +101,7 @@ class RunValues:
                              "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL), params (KIND/MODEL/SUBSET), "
                              "late, early (KIND/MODEL/CYCLES[/SUBSET]), avg-rank (KIND/MODEL[/VARIANT]), best-rank(-name) "
                              "(KIND[/VARIANT]), count, where (KIND/WHAT/MODEL[/BASELINE|best]), evaluations, "
-                             "seed-gap (KIND/MODEL[/SUBSET]); "
+                             "seed-gap (KIND/MODEL[/SUBSET]), tuning-hours; "
                              "MODEL@VARIANT where a model has several.") from exc
 
     def _rows(self, spec: str) -> pd.DataFrame:
@@ -221,6 +222,10 @@ class RunValues:
             return self._count(kind, keys[0], keys[1], keys[2] if len(keys) > 2 else None)
         if kind == "evaluations":
             return self._evaluations(keys[0], keys[1] if len(keys) > 1 else None)
+        if kind == "tuning-hours":  # what the whole tuning charged, in hours of one core
+            if self.tuning is None or self.tuning.empty:
+                raise KeyError("no tuning table in this run")
+            return f"{self.tuning['spent_s'].sum() / 3600:.2f}"
         if kind == "seed-gap":
             return self._seed_gap(keys[0], keys[1] if len(keys) > 1 else None)
         raise KeyError(f"unknown kind {kind!r}")

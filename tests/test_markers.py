@@ -138,7 +138,8 @@ def test_ranks_counts_tuning_evaluations_and_seed_gaps_come_from_the_run():
     shift = (one["model"] == "xgboost (tuned)") * 2.5  # a second seed 2.5 cycles off, on FD001 only
     preds = pd.concat([one, two, one.assign(seed=1, y_pred=one["y_pred"] + shift), two.assign(seed=1)])
     tuning = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "subset": ["FD001", "FD002", "FD001"],
-                           "evaluations": [3, 5, 20], "failed": [1, 1, 0]})
+                           "evaluations": [3, 5, 20], "failed": [1, 1, 0],
+                           "spent_s": [1800.0, 3600.0, 1800.0]})
     values = RunValues(board, preds=preds, tuning=tuning)
     # ranks among all four rows per subset: lstm@tuned 1 and 2, lstm@default 3 and 3
     assert values("avg-rank/lstm@tuned") == "1.50" and values("avg-rank/lstm@default") == "3.00"
@@ -152,7 +153,7 @@ def test_ranks_counts_tuning_evaluations_and_seed_gaps_come_from_the_run():
     assert values("count/above/lstm@default/xgboost@default") == "2 of 2"
     assert values("where/lower/xgboost@default/best") == "FD001 and FD002"  # the best default single: lstm
     assert values("evaluations/lstm") == "2 to 4" and values("evaluations/lstm/FD001") == "2"
-    assert values("evaluations/xgboost") == "20"
+    assert values("evaluations/xgboost") == "20" and values("tuning-hours") == "2.00"
     assert values("seed-gap/lstm@tuned") == "0.00" and values("seed-gap/xgboost@tuned/FD001") == "2.50"
     for name in ("evaluations/mamba", "count/sideways/lstm@tuned", "avg-rank/lstm@hand-tuned",
                  "seed-gap/lstm@tuned/FD004"):
