@@ -21,6 +21,9 @@ from study.views import display_name
 TABLE = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
 VALUE = re.compile(r"(<!-- value:(?P<name>[\w./+@-]+) -->)(?P<body>[^<]*)(<!-- /value -->)")
 DECIMAL = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
+#: any number a sentence states: 48, 5.85, 2,000, -0.55 (not FD001, 1e-3, d_model or a file name)
+_START = r"(?<![\w.])(?<![A-Za-z]-)(?<!\de-)[-+−]?\d[\d,]*(?:\.\d+)?"
+NUMBER = re.compile(_START + r"(?![\w.])|" + _START + r"(?=\.(?!\w))")
 
 
 def refresh_tables(text: str, tables: dict[str, str]) -> str:
@@ -51,7 +54,22 @@ class RunValues:
     - ``late/MODEL/CYCLES``, ``early/MODEL/CYCLES``: the share of the model's test engines (every
       subset and seed; ``/SUBSET`` after CYCLES for one subset) predicted more than CYCLES late
       (more remaining life than the capped truth) or early, as a percentage (``6%``;
-      ``study.scoring.miss_share``).
+      ``study.scoring.miss_share``);
+    - ``avg-rank/MODEL[/VARIANT]``: the model's average rank over subsets (1 = lowest RMSE), among
+      every row as the rank table ranks them, or among one variant's rows only
+      (``avg-rank/transformer@hand-tuned/hand-tuned``); ``best-rank[-name]/[VARIANT]``: the
+      model with the lowest average rank;
+    - ``count/WHAT/MODEL[/BASELINE]`` and ``where/WHAT/MODEL[/BASELINE]``: on how many subsets
+      (``2 of 4``) and on which (``FD002 and FD004``, ``none``) the model compared engine by
+      engine with a baseline (as ``diff``; ``best``: the subset's best single model of its own
+      variant, as ``vs-best``) is ``below``/``above`` it (the sign of the difference) or
+      ``lower``/``higher``/``unresolved`` (the verdict: beyond the test engines' noise or not);
+    - ``evaluations/MODEL[/SUBSET]``: the tuning evaluations that finished within the budget
+      (the journal's evaluations less failed ones: the one the budget cut off), over subsets as
+      a range (``1 to 2``); needs the run's tuning table (``study.tuning_summary``);
+      ``tuning-hours``: what the whole tuning charged, in hours of one core;
+    - ``seed-gap/MODEL[/SUBSET]``: the largest difference, in cycles, between two seeds'
+      predictions of one test engine (``0.00``: the seeds are identical reruns).
 
     Where a run holds several variants of a model (``study.rows.variant``: default, tuned,
     hand-tuned), MODEL names one as ``lstm@default``; a bare ``lstm`` is then an error, so a
@@ -64,9 +82,9 @@ class RunValues:
     """
 
     def __init__(self, board: pd.DataFrame, comparison: pd.DataFrame | None = None, preds: pd.DataFrame | None = None,
-                 max_rul: float = 125.0, baseline: str = "lstm"):
+                 max_rul: float = 125.0, baseline: str = "lstm", tuning: pd.DataFrame | None = None):
         self.board = board if "variant" in board.columns else board.assign(variant="")
-        self.preds, self.max_rul, self.baseline = preds, max_rul, baseline
+        self.preds, self.max_rul, self.baseline, self.tuning = preds, max_rul, baseline, tuning
         self._comparisons: dict[str, pd.DataFrame] = {}
         if comparison is not None and len(comparison):
             named = comparison["baseline"].unique() if "baseline" in comparison.columns else [baseline]
@@ -81,7 +99,9 @@ class RunValues:
                              "fit, seeds (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
                              "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-name, best-rmse, best-single(-name) "
                              "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL), params (KIND/MODEL/SUBSET), "
-                             "late, early (KIND/MODEL/CYCLES[/SUBSET]); "
+                             "late, early (KIND/MODEL/CYCLES[/SUBSET]), avg-rank (KIND/MODEL[/VARIANT]), best-rank(-name) "
+                             "(KIND[/VARIANT]), count, where (KIND/WHAT/MODEL[/BASELINE|best]), evaluations, "
+                             "seed-gap (KIND/MODEL[/SUBSET]), tuning-hours; "
                              "MODEL@VARIANT where a model has several.") from exc
 
     def _rows(self, spec: str) -> pd.DataFrame:
@@ -190,7 +210,83 @@ class RunValues:
             if part.empty or part["subset"].nunique() != ok["subset"].nunique():
                 raise ValueError(f"{keys[0]} does not have results on every subset")
             return f"{part['rmse'].mean():.2f}" if kind == "mean-rmse" else f"{part['fit_seconds'].mean():.0f}"
+        if kind in ("avg-rank", "best-rank", "best-rank-name"):
+            table = self._ranks(keys[1] if kind == "avg-rank" and len(keys) > 1 else
+                                keys[0] if kind != "avg-rank" and keys and keys[0] else None)
+            if kind != "avg-rank":
+                label = table.index[0]
+                return display_name(label, self.baseline) if kind.endswith("-name") else label
+            line = self._line(keys[0])
+            return f"{table.loc[self._label(line['model'], line['variant']), 'average_rank']:.2f}"
+        if kind in ("count", "where"):
+            return self._count(kind, keys[0], keys[1], keys[2] if len(keys) > 2 else None)
+        if kind == "evaluations":
+            return self._evaluations(keys[0], keys[1] if len(keys) > 1 else None)
+        if kind == "tuning-hours":  # what the whole tuning charged, in hours of one core
+            if self.tuning is None or self.tuning.empty:
+                raise KeyError("no tuning table in this run")
+            return f"{self.tuning['spent_s'].sum() / 3600:.2f}"
+        if kind == "seed-gap":
+            return self._seed_gap(keys[0], keys[1] if len(keys) > 1 else None)
         raise KeyError(f"unknown kind {kind!r}")
+
+    def _ranks(self, kind: str | None) -> pd.DataFrame:
+        """Average ranks by label (``ranks``), of every row or of one variant's rows only."""
+        from study.leaderboard import ranks
+
+        part = self.board if kind is None else self.board[self.board["variant"] == kind]
+        if part.empty:
+            raise KeyError(f"no rows of variant {kind}")
+        labelled = part.assign(model=[self._label(m, v) for m, v in zip(part["model"], part["variant"])])
+        return ranks(labelled).set_index("model")
+
+    def _count(self, kind: str, what: str, spec: str, named: str | None) -> str:
+        """On how many / which subsets a model is below, above, lower, higher or unresolved
+        against a baseline (``best``: each subset's best single model of the model's variant)."""
+        from study.compare import HIGHER, LOWER, UNRESOLVED
+
+        if what not in ("below", "above", "lower", "higher", "unresolved"):
+            raise ValueError(f"{what!r}: count below, above, lower, higher or unresolved")
+        line = self._line(spec)
+        label = self._label(line["model"], line["variant"])
+        subsets = sorted(self._rows(spec).dropna(subset=["rmse"])["subset"].unique())
+        found = []
+        for subset in subsets:
+            baseline = (self._best_single(subset, line["variant"]) if named == "best"
+                        else self._baseline_for(line, named))
+            row = self._comparison(baseline).loc[(label, subset)]
+            found.append(subset) if {"below": row["difference"] < 0, "above": row["difference"] > 0,
+                                     "lower": row["verdict"] == LOWER, "higher": row["verdict"] == HIGHER,
+                                     "unresolved": row["verdict"] == UNRESOLVED}[what] else None
+        if kind == "count":
+            return f"{len(found)} of {len(subsets)}"
+        return "none" if not found else found[0] if len(found) == 1 else ", ".join(found[:-1]) + " and " + found[-1]
+
+    def _evaluations(self, model: str, subset: str | None) -> str:
+        """Tuning evaluations that finished within the budget, of one subset or as a range."""
+        if self.tuning is None or self.tuning.empty:
+            raise KeyError("no tuning table in this run")
+        part = self.tuning[self.tuning["model"] == model]
+        if subset is not None:
+            part = part[part["subset"] == subset]
+        if part.empty:
+            raise KeyError(f"no tuning of {model}" + (f" on {subset}" if subset else ""))
+        done = (part["evaluations"] - part["failed"]).astype(int)
+        low, high = done.min(), done.max()
+        return f"{low}" if low == high else f"{low} to {high}"
+
+    def _seed_gap(self, spec: str, subset: str | None) -> str:
+        """The largest spread between seeds of one test engine's prediction, in cycles."""
+        if self.preds is None:
+            raise KeyError("no predictions to compare seeds in")
+        line = self._line(spec)
+        part = self.preds[self.preds["model"] == self._label(line["model"], line["variant"])]
+        if subset is not None:
+            part = part[part["subset"] == subset]
+        if part.empty or part["seed"].nunique() < 2:
+            raise ValueError(f"no two seeds of {spec}" + (f" on {subset}" if subset else ""))
+        spread = part.groupby(["subset", "unit"])["y_pred"].agg(lambda s: s.max() - s.min())
+        return f"{spread.max():.2f}"
 
 
 def refresh_values(text: str, values: RunValues) -> str:
@@ -202,3 +298,19 @@ def unmarked_numbers(text: str) -> list[str]:
     """Decimal numbers stated outside table and value markers (and outside code blocks)."""
     text = re.sub(r"```.*?```", "", TABLE.sub("", VALUE.sub("", text)), flags=re.S)
     return DECIMAL.findall(text)
+
+
+def prose_numbers(text: str) -> list[tuple[int, str]]:
+    """(line, number) for every number stated in prose outside markers: table and value markers,
+    code (fenced and inline), comments, link targets and URLs, headings and markdown tables are
+    left out. A number that is a result belongs in a value marker; the rest a caller whitelists."""
+    text = TABLE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    text = VALUE.sub("", text)
+    text = re.sub(r"```.*?```|<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`|\]\([^)\s]*\)|https?://\S+", "", text)
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith(("#", "|")):
+            continue
+        found += [(number, n.rstrip(",")) for n in NUMBER.findall(line)]
+    return found

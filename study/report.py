@@ -200,6 +200,17 @@ def tuning_section(rows: list[dict[str, Any]]) -> str | None:
     return "\n".join(parts)
 
 
+def tuning_frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """Every tuning folder's ``tuning_table`` that the rows link to and that is here to read, as
+    one frame (for the ``evaluations`` value markers); None when there is none."""
+    from study.tuning_summary import tuning_table
+
+    folders = sorted({r[F.TUNING].get("dir") for r in rows if isinstance(r.get(F.TUNING), dict)
+                      and r[F.TUNING].get("dir")})
+    found = [tuning_table(Path(f)) for f in folders if (Path(f) / "tune.json").is_file()]
+    return pd.concat(found, ignore_index=True) if found else None
+
+
 def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.DataFrame, max_rul: float) -> str:
     """Per subset and ensemble: its RMSE, the best single model's of the same variant (the
     members' kind), the paired difference between the two on the same test engines, the
@@ -617,7 +628,7 @@ class RunView:
     def values(self) -> RunValues:
         headline = self.comparisons.get("vs-baseline")
         return RunValues(self.board, None if headline is None else headline[1], self.preds, self.max_rul,
-                         self.baseline)
+                         self.baseline, tuning_frame(self.rows))
 
 
 def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:

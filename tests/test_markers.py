@@ -119,3 +119,56 @@ def test_parameter_counts_and_a_planners_misses_come_from_the_run():
     for name in ("params/xgboost/FD001", "late/lstm/10", "late/lstm@tuned/10/FD004", "early/lstm@tuned/ten"):
         with pytest.raises(StudyError, match=name):
             values(name)
+
+
+def test_ranks_counts_tuning_evaluations_and_seed_gaps_come_from_the_run():
+    """``avg-rank`` among every row or one variant's; ``count``/``where`` of subsets where a model
+    is below or beyond the noise against a baseline or the best single model; ``evaluations``
+    the tuning evaluations that finished (a failed one, cut off by the budget, does not count);
+    ``seed-gap`` the largest spread of one engine's prediction over seeds."""
+    board = pd.DataFrame({"model": ["lstm", "xgboost"] * 4, "variant": ["tuned"] * 4 + ["default"] * 4,
+                          "subset": ["FD001", "FD001", "FD002", "FD002"] * 2,
+                          "rmse": [12.0, 13.0, 14.0, 13.5, 15.0, 16.0, 16.0, 17.0], "rmse_std": [0.1] * 8,
+                          "score": [1] * 8, "fit_seconds": [1] * 8, "n_seeds": [2] * 8})
+    truth = [10.0, 40.0, 80.0, 120.0] * 5
+    errors = {"lstm (tuned)": [1, -1] * 10, "xgboost (tuned)": [9, -9] * 10,
+              "lstm (default)": [3, -3] * 10, "xgboost (default)": [2, -2] * 10}
+    one = _predictions(errors, truth)
+    two = _predictions({**errors, "xgboost (tuned)": [0.5, -0.5] * 10}, truth).assign(subset="FD002")
+    shift = (one["model"] == "xgboost (tuned)") * 2.5  # a second seed 2.5 cycles off, on FD001 only
+    preds = pd.concat([one, two, one.assign(seed=1, y_pred=one["y_pred"] + shift), two.assign(seed=1)])
+    tuning = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "subset": ["FD001", "FD002", "FD001"],
+                           "evaluations": [3, 5, 20], "failed": [1, 1, 0],
+                           "spent_s": [1800.0, 3600.0, 1800.0]})
+    values = RunValues(board, preds=preds, tuning=tuning)
+    # ranks among all four rows per subset: lstm@tuned 1 and 2, lstm@default 3 and 3
+    assert values("avg-rank/lstm@tuned") == "1.50" and values("avg-rank/lstm@default") == "3.00"
+    assert values("avg-rank/lstm@default/default") == "1.00" and values("avg-rank/xgboost@default/default") == "2.00"
+    assert values("best-rank/default") == "lstm (default)"
+    assert values("best-rank-name/default") == "2021 LSTM (plain settings)"
+    # xgboost@tuned against lstm@tuned: far above on FD001 (beyond the noise), below on FD002
+    assert values("count/above/xgboost@tuned") == "1 of 2" and values("where/higher/xgboost@tuned") == "FD001"
+    assert values("where/below/xgboost@tuned") == "FD002" and values("count/lower/xgboost@tuned") == "1 of 2"
+    assert values("where/below/lstm@default/xgboost@default") == "none"
+    assert values("count/above/lstm@default/xgboost@default") == "2 of 2"
+    assert values("where/lower/xgboost@default/best") == "FD001 and FD002"  # the best default single: lstm
+    assert values("evaluations/lstm") == "2 to 4" and values("evaluations/lstm/FD001") == "2"
+    assert values("evaluations/xgboost") == "20" and values("tuning-hours") == "2.00"
+    assert values("seed-gap/lstm@tuned") == "0.00" and values("seed-gap/xgboost@tuned/FD001") == "2.50"
+    for name in ("evaluations/mamba", "count/sideways/lstm@tuned", "avg-rank/lstm@hand-tuned",
+                 "seed-gap/lstm@tuned/FD004"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+    with pytest.raises(StudyError, match="evaluations/lstm"):
+        RunValues(board, preds=preds)("evaluations/lstm")  # no tuning table in this run
+
+
+def test_prose_numbers_lists_every_number_outside_markers_code_links_headings_and_tables():
+    from study.markers import prose_numbers
+
+    text = ("# Results of 2026\n"
+            "FD001 has 100 engines; RMSE <!-- value:rmse/lstm/FD001 -->14.11<!-- /value --> beat 12.5,\n"
+            "in 48 minutes. See [the run](reports/run-2.md), `make -j 2` and https://x.org/v1.2 at 1e-3\n"
+            "<!-- table:summary -->\n| 13.20 |\n<!-- /table -->\n```\nrmse 9.99\n```\n"
+            "| 7 | a hand table |\nlast line: 2,000 resamples.\n")
+    assert prose_numbers(text) == [(2, "100"), (2, "12.5"), (3, "48"), (11, "2,000")]
