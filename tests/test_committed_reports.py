@@ -11,6 +11,10 @@ from study.report import refresh_markers, run_view
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "reports" / "study"
 
+#: editorial checks of the committed post and writeup (they load the whole committed study):
+#: not part of make test-fast's inner loop
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def refreshed():
@@ -24,6 +28,7 @@ def refreshed():
     return docs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["writeup.md", "blog.md"])
 def test_every_marked_table_and_number_matches_the_committed_run(refreshed, name):
     committed, fresh = refreshed[name]
@@ -33,6 +38,7 @@ def test_every_marked_table_and_number_matches_the_committed_run(refreshed, name
                     f"reports/study --writeup reports/{name}. First differing lines: {stale}")
 
 
+@pytest.mark.slow
 def test_the_check_would_see_a_stale_number(refreshed):
     """The same comparison on a copy with one table cell changed is caught."""
     committed, _ = refreshed["writeup.md"]

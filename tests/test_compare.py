@@ -106,6 +106,7 @@ def _run_folder(path: Path, frame: pd.DataFrame, protocol_hash: str = "p1", prof
     return path
 
 
+@pytest.mark.slow
 def test_compare_runs_pairs_the_same_model_across_two_runs(tmp_path):
     rng = np.random.default_rng(3)
     truth = rng.uniform(0, 125, 60)

@@ -118,6 +118,7 @@ def test_mismatched_validation_cuts_are_refused(members):
 
 
 # ----- end to end ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_run_stores_validation_predictions_and_the_ensemble_command_adds_rows_once(synthetic_dir, tmp_path,
                                                                                monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
@@ -140,6 +141,7 @@ def test_a_run_stores_validation_predictions_and_the_ensemble_command_adds_rows_
     assert {r["model"] for r in stored} == {"xgboost", "test-constant", "ensemble", "ensemble-nnls"}
 
 
+@pytest.mark.slow
 def test_the_report_shows_each_ensemble_against_the_best_single_model(synthetic_dir, tmp_path, monkeypatch):
     from study.ensemble import add_ensembles
     from study.report import write_report

@@ -29,6 +29,7 @@ def _config(out, data, **kw):
     return RunConfig(out=out, profile="smoke", data_dir=data, offline=True, **kw)
 
 
+@pytest.mark.slow
 def test_crashing_and_hanging_trials_become_failed_rows_and_the_rest_succeed(plugin, cmapss_dir, tmp_path):
     table = run_study(_config(tmp_path, cmapss_dir, models=["test-crashes", "test-sleeps", "test-constant"],
                               subsets=["FD001"], time_limit_s=20), QUIET).set_index("model")
@@ -61,6 +62,7 @@ def _cli(out: Path, data: Path, *extra: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(cmapss_dir, tmp_path):
     killed = tmp_path / "killed"
     proc = _cli(killed, cmapss_dir)
@@ -128,6 +130,7 @@ def test_variants_of_a_model_keep_their_artifacts_apart():
 WORKDIR_PLUGIN = Path(__file__).parent / "plugins" / "workdir"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["inline", "local"])
 def test_each_trial_runs_in_its_artifacts_folder(executor, synthetic_dir, tmp_path, monkeypatch):
     """A library's stray files (catboost_info/...) land with the trial, not where the study was

@@ -55,6 +55,7 @@ def test_forecast_threshold_adapters_never_read_test_labels(name, synthetic_prep
     assert [len(s) for s in series] == [len(s) for s in prepared.test.sequences]
 
 
+@pytest.mark.slow
 def test_chronos_embeds_with_a_tiny_local_model(tiny_chronos_dir, synthetic_prepared):
     cls = _skip_if_missing("chronos")
     prepared, _ = synthetic_prepared
@@ -72,6 +73,7 @@ def test_chronos_embeds_with_a_tiny_local_model(tiny_chronos_dir, synthetic_prep
     np.testing.assert_array_equal(again.fit(prepared.train, prepared.valid).predict(prepared.test), pred)
 
 
+@pytest.mark.slow
 def test_chronos_without_weights_is_a_skipped_row_with_instructions(synthetic_prepared):
     cls = _skip_if_missing("chronos")
     from study.trial import TrialSpec, run_trial
@@ -84,6 +86,7 @@ def test_chronos_without_weights_is_a_skipped_row_with_instructions(synthetic_pr
     assert "huggingface-cli download" in row["reason"] and "--chronos-model" in row["reason"]
 
 
+@pytest.mark.slow
 def test_chronos_rejects_a_folder_that_is_not_a_model(tmp_path, synthetic_prepared):
     cls = _skip_if_missing("chronos")
     prepared, _ = synthetic_prepared
@@ -91,6 +94,7 @@ def test_chronos_rejects_a_folder_that_is_not_a_model(tmp_path, synthetic_prepar
         cls(seed=0, **{**cls.test_params(), "model": str(tmp_path)}).fit(prepared.train, prepared.valid)
 
 
+@pytest.mark.slow
 def test_darts_fit_keeps_lightnings_info_lines_out_of_the_console(synthetic_prepared, capfd, caplog):
     cls = _skip_if_missing("darts-tft")
     prepared, _ = synthetic_prepared
@@ -102,6 +106,7 @@ def test_darts_fit_keeps_lightnings_info_lines_out_of_the_console(synthetic_prep
     assert logging.getLogger("lightning.pytorch").level != logging.WARNING  # restored afterwards
 
 
+@pytest.mark.slow
 def test_autogluon_tabulars_bagged_presets_fit_without_ever_seeing_the_validation_engines(synthetic_prepared):
     """The tuner searches good and high quality too, and scores them on the validation engines.
     Given those engines, a bagged preset either refused them ("Learner is already fit") or,

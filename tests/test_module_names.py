@@ -19,6 +19,7 @@ def test_a_models_module_is_named_after_the_model(module, model):
     assert by_module[f"adapters.{module}"] == model
 
 
+@pytest.mark.slow
 def test_adapters_xgboost_does_not_shadow_the_xgboost_library():
     pytest.importorskip("xgboost")
     code = ("import adapters.xgboost, xgboost, sys; "

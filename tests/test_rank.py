@@ -26,6 +26,7 @@ def _constant_run(out: Path, data_dir: Path, *extra: str) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_a_new_model_is_ranked_into_the_committed_study_with_a_paired_comparison(cmapss_dir, tmp_path):
     run = _constant_run(tmp_path / "new", cmapss_dir, "--offline")
     result = _python("-m", "study.rank", str(run), "--against", str(STUDY), "--baseline", "xgboost")

@@ -232,6 +232,7 @@ def test_a_bad_option_shows_a_traceback_only_with_debug(plugins, data, tmp_path,
     assert code == 2 and "Traceback" in text and "valid models" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uri, expected_code", [("foo://nowhere", 2), ("sqlite:////proc/no/such/dir/m.db", 1)])
 def test_an_unusable_mlflow_uri_is_refused_before_any_trial(plugins, data, tmp_path, capsys, uri, expected_code):
     pytest.importorskip("mlflow", reason="MLflow is an optional extra")
@@ -484,6 +485,7 @@ def _spawning_run(data: Path, out: Path, pid_file: Path, *extra: str) -> subproc
                             env={**os.environ, "PYTHONPATH": f"{FAKE_PLUGIN}{os.pathsep}{RELIABILITY_PLUGIN}"})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics (/proc)")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_driver_takes_its_worker_and_the_workers_children_with_it(data, tmp_path, how):
@@ -519,6 +521,7 @@ def test_the_time_limit_kills_the_workers_children_too(data, tmp_path):
             os.killpg(driver.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics (/proc)")
 def test_a_worker_keeps_its_time_limit_without_a_driver(tmp_path):
     """The worker's own watchdog ends it at the time limit even when nobody else will."""
@@ -534,6 +537,7 @@ def test_a_worker_keeps_its_time_limit_without_a_driver(tmp_path):
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics (/proc)")
 def test_a_worker_whose_driver_vanished_stops_within_a_second(tmp_path):
     code = ("import os, subprocess, sys, time, study.executors as e\n"

@@ -89,6 +89,7 @@ def test_report_compares_every_model_with_the_chosen_baseline_engine_by_engine(t
     assert writeup.read_text().count("| beta |") == 1
 
 
+@pytest.mark.slow
 def test_report_rebuilds_stale_tables_from_the_trial_rows(tmp_path):
     """A folder whose derived tables lag behind trials.jsonl (written by older code, or edited)
     gets them rebuilt: every successful trial's predictions, every model's leaderboard lines."""
@@ -104,6 +105,7 @@ def test_report_rebuilds_stale_tables_from_the_trial_rows(tmp_path):
     assert len(pd.read_csv(run / "leaderboard.csv")) == 5  # alpha/beta x FD001/FD003, gamma FD001
 
 
+@pytest.mark.slow
 def test_reference_rows_never_enter_the_measured_ranking(tmp_path):
     run = _synthetic_rows(tmp_path)
     text = write_report(run).read_text()
@@ -114,6 +116,7 @@ def test_reference_rows_never_enter_the_measured_ranking(tmp_path):
     assert "DAST" in reference and "Zhang, Song, Li" in reference
 
 
+@pytest.mark.slow
 def test_writeup_tables_between_markers_are_refreshed(tmp_path):
     run = _synthetic_rows(tmp_path)
     writeup = tmp_path / "writeup.md"
@@ -128,6 +131,7 @@ def test_writeup_tables_between_markers_are_refreshed(tmp_path):
         "<!-- table:a -->\nA\n<!-- /table -->\nmiddle\n<!-- table:b -->\nB\n<!-- /table -->\n"
 
 
+@pytest.mark.slow
 def test_report_of_a_real_smoke_run_matches_its_leaderboard(cmapss_dir, tmp_path):
     config = RunConfig(out=tmp_path, profile="smoke", models=["xgboost"], subsets=["FD001"], data_dir=cmapss_dir,
                        offline=True)
@@ -220,6 +224,7 @@ def test_the_report_sets_each_models_default_tuned_and_hand_tuned_results_side_b
     assert tuning_section(hand) is None
 
 
+@pytest.mark.slow
 def test_each_variant_is_compared_with_the_lstm_of_its_own_variant_and_the_tuned_with_the_2021_lstm(tmp_path):
     """Default, tuned: the equal race compares tuned with tuned, the "then and now" table the
     tuned models with the out-of-the-box LSTM, and the post's markers give the same numbers."""

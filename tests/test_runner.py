@@ -62,6 +62,7 @@ def test_smoke_run_writes_every_output_with_the_promised_columns(smoke_run, cmap
     assert "…" not in result.stdout  # piped output is not cut to 80 columns
 
 
+@pytest.mark.slow
 def test_rerun_reuses_finished_trials_and_force_reruns_them(smoke_run, cmapss_dir):
     out, _ = smoke_run
     args = ["--profile", "smoke", "--models", "xgboost", "--subsets", "FD001,FD004", "--seeds", "2",
@@ -342,6 +343,7 @@ def test_progress_lines_are_at_most_one_per_trial_every_interval():
                                            "  m FD001 seed 0: epoch 3"]
 
 
+@pytest.mark.slow
 def test_a_study_where_every_trial_failed_exits_3_and_debug_prints_their_tracebacks(synthetic_dir, tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), str(ROOT)])}
     args = ["--profile", "smoke", "--models", "test-raises", "--subsets", "FD001", "--seeds", "2", "--data-dir",

@@ -96,6 +96,7 @@ def test_the_budget_is_recorded_and_no_evaluation_starts_after_it_is_spent(data_
         tune(_config(tmp_path, data_dir, max_evaluations=None, budget_s=5.0), QUIET)
 
 
+@pytest.mark.slow
 def test_no_evaluation_starts_that_the_budget_left_cannot_pay_for(data_dir, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     space = {"test-constant": {"offset": Float(-10.0, 10.0)}}
@@ -197,6 +198,7 @@ def _tune_script(out: Path, data: Path, evaluations: int, model: str = "test-con
         f" space_overrides={{{model!r}: {{'offset': Float(-30.0, 30.0), 'delay': Float(0.15, 0.2)}}}}))\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["test-constant", "test-epochs"])
 def test_sigkill_of_a_running_tuner_then_resume_loses_and_repeats_nothing(data_dir, tmp_path, model):
     """Also with rungs (test-epochs): the thresholds come from the journal, so a resumed
@@ -289,6 +291,7 @@ def test_a_tuned_run_uses_each_pairs_selected_configuration_and_links_its_rows_t
         RunConfig(**{**run, "subsets": ["FD001", "FD002"]}).resolved()
 
 
+@pytest.mark.slow
 def test_a_budget_point_runs_the_incumbent_a_shorter_tuning_would_have_chosen(data_dir, tmp_path):
     """--tuned-budget 600 runs the summary's incumbent at 600 CPU s as the variant tuned-10m;
     another budget point that chose the same configuration is a copy, not a second run."""
@@ -386,6 +389,7 @@ def test_the_best_evaluations_out_of_fold_predictions_are_kept(data_dir, tmp_pat
         assert set(fold["units"]) == set(prepared.valid.units.tolist())  # out of fold: held-out engines only
 
 
+@pytest.mark.slow
 def test_a_tuner_killed_while_asking_resumes_as_if_never_interrupted(data_dir, tmp_path, monkeypatch):
     """Optuna stores each suggestion as it is made: a kill between two suggestions leaves a
     running trial with some of its parameters. It must be asked afresh, not rerun with those."""
@@ -423,6 +427,7 @@ def test_a_tuner_killed_while_asking_resumes_as_if_never_interrupted(data_dir, t
     assert [t["value"] for t in after if not t["interrupted"]] == [t["value"] for t in whole]
 
 
+@pytest.mark.slow
 def test_the_tuner_cli_refuses_bad_options_and_a_folder_another_tuner_writes(data_dir, tmp_path):
     from study.lock import run_folder_lock
     from study.tune import main
@@ -440,6 +445,7 @@ def test_the_tuner_cli_refuses_bad_options_and_a_folder_another_tuner_writes(dat
     assert not list(out.glob("journals/*"))
 
 
+@pytest.mark.slow
 def test_the_tuning_summary_shows_each_pairs_default_and_best_validation_rmse(data_dir, tmp_path):
     from study.tuning_summary import main as summary_main
     from study.tuning_summary import tuning_table

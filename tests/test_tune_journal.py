@@ -74,6 +74,7 @@ def test_a_stale_journal_lock_with_a_relative_out_does_not_hang_a_resume(data_di
     assert not os.path.lexists(lock) and [t["state"] for t in finished] == ["COMPLETE", "COMPLETE"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["garbage-line", "other-pair"])
 def test_a_corrupt_or_misplaced_journal_is_a_clear_error_naming_it_and_nothing_is_written(data_dir, tmp_path,
                                                                                           damage):
@@ -93,6 +94,7 @@ def test_a_corrupt_or_misplaced_journal_is_a_clear_error_naming_it_and_nothing_i
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.slow
 def test_a_refused_command_leaves_tune_json_and_the_journals_as_they_were(data_dir, tmp_path):
     tune(_config(tmp_path, data_dir), QUIET)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
@@ -101,6 +103,7 @@ def test_a_refused_command_leaves_tune_json_and_the_journals_as_they_were(data_d
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.slow
 def test_the_summary_files_are_replaced_whole(data_dir, tmp_path, monkeypatch):
     """A full disk while writing a pair's summary leaves the previous summary, never 0 bytes."""
     import study.atomic
