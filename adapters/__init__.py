@@ -1,2 +1,2 @@
 """One module per library or model family. Every public module's ``Adapter`` subclasses are
-found by ``study.registry``; modules starting with ``_`` hold shared helpers."""
+found by ``study.contract.registry``; modules starting with ``_`` hold shared helpers."""

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from study.adapter import Adapter
-from study.conversions import to_tabular
-from study.protocol import EngineSet
-from study.search_space import Categorical
+from adapters.features import to_tabular
+from study.contract.adapter import Adapter
+from study.contract.search_space import Categorical
+from study.data.protocol import EngineSet
 
 LABEL = "rul"
 GROUP = "engine"

@@ -5,12 +5,39 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from study.adapter import Adapter
-from study.conversions import (fit_health_indicator, ruls_from_forecasts, timeseries_forecasts_to_array,
-                               to_timeseries_frame)
-from study.protocol import EngineSet
-from study.search_space import Categorical
+from adapters.features import fit_health_indicator, pad_front, ruls_from_forecasts
+from study.contract.adapter import Adapter
+from study.contract.search_space import Categorical
+from study.data.protocol import EngineSet
+
+
+# ----- the library's own format -------------------------------------------------------
+
+TIMESERIES_START = "2000-01-01"
+
+
+def to_timeseries_frame(series: list[np.ndarray], item_ids: list | np.ndarray, min_length: int = 1):
+    """An AutoGluon ``TimeSeriesDataFrame`` with a ``target`` column: one item per engine,
+    stamped with a synthetic daily date range (AutoGluon needs datetime timestamps; the
+    dates carry no information, one day = one cycle)."""
+    from autogluon.timeseries import TimeSeriesDataFrame
+
+    frames = []
+    for item, values in zip(item_ids, series):
+        values = pad_front(np.asarray(values, dtype=np.float64), min_length)
+        frames.append(pd.DataFrame({
+            "item_id": str(item),
+            "timestamp": pd.date_range(TIMESERIES_START, periods=len(values), freq="D"),
+            "target": values,
+        }))
+    return TimeSeriesDataFrame.from_data_frame(pd.concat(frames, ignore_index=True))
+
+
+def timeseries_forecasts_to_array(forecast, item_ids: list | np.ndarray, column: str = "mean") -> np.ndarray:
+    """AutoGluon forecasts as ``(items, horizon)`` in the order of ``item_ids``."""
+    return np.stack([forecast.loc[str(item)][column].to_numpy(dtype=np.float64) for item in item_ids])
 
 
 class AutoGluonTimeSeriesAdapter(Adapter):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from study.adapter import Adapter, AdapterUnavailable
-from study.conversions import subsample_indices
-from study.protocol import EngineSet
-from study.scoring import rmse
-from study.search_space import Categorical
+from adapters.features import subsample_indices
+from study.contract.adapter import Adapter, AdapterUnavailable
+from study.contract.search_space import Categorical
+from study.data.protocol import EngineSet
+from study.data.scoring import rmse
 
 HOW_TO_GET_WEIGHTS = (
     "On a connected machine run `huggingface-cli download {model} --local-dir /path/{short}` "

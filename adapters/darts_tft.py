@@ -9,11 +9,25 @@ from pathlib import Path
 
 import numpy as np
 
-from study.adapter import Adapter
-from study.conversions import (darts_forecasts_to_array, fit_health_indicator, ruls_from_forecasts,
-                               to_darts_series)
-from study.protocol import EngineSet
-from study.search_space import Categorical, Float, Int
+from adapters.features import fit_health_indicator, pad_front, ruls_from_forecasts
+from study.contract.adapter import Adapter
+from study.contract.search_space import Categorical, Float, Int
+from study.data.protocol import EngineSet
+
+
+# ----- the library's own format -------------------------------------------------------
+
+def to_darts_series(series: list[np.ndarray], min_length: int = 1) -> list:
+    """Darts ``TimeSeries`` (integer time index, one component per column), one per engine
+    in order, front-padded to ``min_length``."""
+    from darts import TimeSeries
+
+    return [TimeSeries.from_values(pad_front(np.asarray(s, dtype=np.float32), min_length)) for s in series]
+
+
+def darts_forecasts_to_array(forecasts: list) -> np.ndarray:
+    """Darts forecasts (one deterministic univariate series each) as ``(series, horizon)``."""
+    return np.stack([np.asarray(f.values(copy=False))[:, 0] for f in forecasts])
 
 
 class DartsTFTAdapter(Adapter):
@@ -22,7 +36,7 @@ class DartsTFTAdapter(Adapter):
     Darts' neural models always read the target's own past values, and a test engine's RUL
     history is the answer, so RUL is never a Darts target. Instead a scalar health indicator
     (HI: a linear map from the normalised sensors to capped-RUL / cap, fitted on training
-    engines, see ``study.conversions.fit_health_indicator``) is the target: the TFT learns to
+    engines, see ``adapters.features.fit_health_indicator``) is the target: the TFT learns to
     forecast HI trajectories of training engines, each test engine's HI history (sensors only)
     is forecast ``horizon`` cycles ahead, and the RUL is the number of steps until the
     forecast first falls to the HI level training engines reach at failure (capped at the

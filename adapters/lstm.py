@@ -1,9 +1,9 @@
 """LSTM regressor (ours, PyTorch): the user's 2021 Keras model, done properly."""
 from __future__ import annotations
 
-from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
-                            TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
-from study.search_space import Float, Int
+from adapters.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
+                               TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
+from study.contract.search_space import Float, Int
 
 
 class LSTMAdapter(NetworkAdapter):

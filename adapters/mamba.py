@@ -2,9 +2,9 @@
 uses mamba-ssm's fused CUDA kernel when that optional package and a GPU are present."""
 from __future__ import annotations
 
-from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
-                            TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
-from study.search_space import Categorical, Float, Int
+from adapters.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
+                               TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
+from study.contract.search_space import Categorical, Float, Int
 
 
 class MambaAdapter(NetworkAdapter):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.adapter import Adapter
-from study.conversions import subsample_indices, to_sktime_panel
-from study.protocol import EngineSet
-from study.scoring import rmse
-from study.search_space import Int
+from adapters.features import subsample_indices, to_sktime_panel
+from study.contract.adapter import Adapter
+from study.contract.search_space import Int
+from study.data.protocol import EngineSet
+from study.data.scoring import rmse
 
 
 class SktimeRocketAdapter(Adapter):

@@ -1,9 +1,9 @@
 """Transformer encoder regressor (ours, PyTorch), sized for C-MAPSS's small data."""
 from __future__ import annotations
 
-from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
-                            TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
-from study.search_space import Categorical, Float, Int
+from adapters.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,
+                               TRAINER_SEARCH_SPACE, NetworkAdapter, network_params, network_tags)
+from study.contract.search_space import Categorical, Float, Int
 
 
 class TransformerAdapter(NetworkAdapter):

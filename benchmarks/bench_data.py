@@ -8,9 +8,9 @@ import argparse
 import time
 from pathlib import Path
 
-from study import fetch
-from study.cmapss import SUBSETS, files_of, load_subset, verify_file
-from study.protocol import Protocol, prepare
+from study.data import fetch
+from study.data.cmapss import SUBSETS, files_of, load_subset, verify_file
+from study.data.protocol import Protocol, prepare
 
 
 def main() -> None:

@@ -45,8 +45,8 @@ def median_time(fn, repeats: int) -> float:
 
 
 def load_fd001():
-    from study.cmapss import load_subset
-    from study.protocol import Protocol, prepare
+    from study.data.cmapss import load_subset
+    from study.data.protocol import Protocol, prepare
 
     folder = Path(os.environ.get("CMAPSS_DATA_DIR", "data/cmapss"))
     prepared, _ = prepare(load_subset(folder, "FD001"), Protocol())

@@ -108,7 +108,7 @@ def distributions_of(modules: list[str]) -> list[str]:
 
 def friction_rows(repeats: int = 2, models: list[str] | None = None) -> list[dict]:
     """One row per adapter (see the module docstring)."""
-    from study.registry import all_adapters
+    from study.contract.registry import all_adapters
 
     rows = []
     for name, cls in all_adapters().items():

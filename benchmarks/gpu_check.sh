@@ -51,7 +51,7 @@ if [ -n "${TUNE_ARGS:-}" ]; then
 fi
 
 stamp "torch tests on CUDA"
-timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_torch_models.py -rs >"$OUT/pytest_cuda.log" 2>&1
+timeout 240 $PY -m pytest -q -p no:cacheprovider tests/adapters/test_torch_models.py -rs >"$OUT/pytest_cuda.log" 2>&1
 stamp "pytest exit $?: $(tail -1 "$OUT/pytest_cuda.log")"
 
 stamp "smoke study on CUDA"
@@ -76,7 +76,7 @@ if [ -n "${MAMBA_SDIST:-}" ]; then
   stamp "mamba-ssm build: $(cat "$BUILD_DIR/done" 2>/dev/null || echo 'not finished')"
   if [ "$(cat "$BUILD_DIR/done" 2>/dev/null)" = "0" ]; then
     export PYTHONPATH="$BUILD_DIR${PYTHONPATH:+:$PYTHONPATH}"
-    timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_torch_models.py -k "mamba_ssm" -rs \
+    timeout 120 $PY -m pytest -q -p no:cacheprovider tests/adapters/test_torch_models.py -k "mamba_ssm" -rs \
       >"$OUT/mamba_ssm.log" 2>&1
     stamp "mamba-ssm tests exit $?: $(tail -1 "$OUT/mamba_ssm.log")"
     timeout ${KERNEL_FIT_TIMEOUT:-120} $PY benchmarks/tune_torch.py --device cuda --models mamba --subsets FD001 --seeds 0 \

@@ -22,19 +22,19 @@ from pathlib import Path
 MUTANTS = Path("mutants")
 
 SCOPE: dict[str, tuple[str, list[str]]] = {
-    "scoring": ("study/scoring.py", ["study.scoring.x*"]),
-    "protocol": ("study/protocol.py", [
-        "study.protocol.x_*", "study.protocol.xǁEngineSetǁ*", "study.protocol.xǁ_Normaliserǁ*",
-        *(f"study.protocol.xǁProtocolǁ{name}__mutmut_*" for name in ("__post_init__", "as_dict", "hash"))]),
-    "cmapss": ("study/cmapss.py", ["study.cmapss.x*"]),
-    "results": ("study/results.py", ["study.results.x*"]),
-    "leaderboard": ("study/leaderboard.py", [
-        f"study.leaderboard.x_{name}__mutmut_*" for name in ("leaderboard", "predictions_frame", "ranks")]),
+    "scoring": ("study/data/scoring.py", ["study.data.scoring.x*"]),
+    "protocol": ("study/data/protocol.py", [
+        "study.data.protocol.x_*", "study.data.protocol.xǁEngineSetǁ*", "study.data.protocol.xǁ_Normaliserǁ*",
+        *(f"study.data.protocol.xǁProtocolǁ{name}__mutmut_*" for name in ("__post_init__", "as_dict", "hash"))]),
+    "cmapss": ("study/data/cmapss.py", ["study.data.cmapss.x*"]),
+    "results": ("study/records/store.py", ["study.records.store.x*"]),
+    "leaderboard": ("study/records/leaderboard.py", [
+        f"study.records.leaderboard.x_{name}__mutmut_*" for name in ("leaderboard", "predictions_frame", "ranks")]),
     # which rows count (moved out of leaderboard.py): measured with it before the move
-    "selection": ("study/selection.py", [
-        f"study.selection.x_{name}__mutmut_*" for name in (
+    "selection": ("study/records/selection.py", [
+        f"study.records.selection.x_{name}__mutmut_*" for name in (
             "current_rows", "row_config", "study_rows", "configs_from", "remember_configs")]),
-    "trial": ("study/trial.py", ["study.trial.x*"]),
+    "trial": ("study/execution/trial.py", ["study.execution.trial.x*"]),
     "trainer": ("adapters/_torch/trainer.py", [
         "adapters._torch.trainer.xǁTrainConfigǁfrom_params__mutmut_*",
         *(f"adapters._torch.trainer.x_{name}__mutmut_*" for name in ("seed_torch", "_scheduler", "train_regressor",

@@ -1,15 +1,15 @@
 """Does refitting on training + validation engines help? Measured on validation folds only.
 
-For each engine-disjoint fold of a subset's training file (``study.tuning_data``: block k is
+For each engine-disjoint fold of a subset's training file (``study.tuning.folds``: block k is
 held out, never trained on), the fold's other engines are split again, by engine, into inner
 training and inner validation engines (the protocol's 20%, its split seed), with the scaler
-fitted on the inner training engines only, exactly as ``study.protocol.prepare`` treats a
+fitted on the inner training engines only, exactly as ``study.data.protocol.prepare`` treats a
 study's training file. The model is fitted on the inner training engines, selecting on the
-inner validation engines (early stopping); then ``study.trial.refit`` refits it on inner
+inner validation engines (early stopping); then ``study.execution.trial.refit`` refits it on inner
 training + inner validation engines with the selected count, as a study trial with
 ``--refit`` does. Both models predict the held-out engines cut as test engines are
-(``study.validation``), and both are scored on the capped truth. The test and RUL files are
-never read (``study.tuning_data`` opens the training file alone).
+(``study.data.validation``), and both are scored on the capped truth. The test and RUL files are
+never read (``study.tuning.folds`` opens the training file alone).
 
     python benchmarks/refit_folds.py --models xgboost,lstm --subsets FD001,FD003 \
         --seeds xgboost=2,lstm=1 --out runs/refit_folds.jsonl
@@ -32,13 +32,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from study.cmapss import OPERATING_CONDITIONS, SETTING_COLUMNS  # noqa: E402
-from study.protocol import PreparedSubset, Protocol, _engine_set, _Normaliser, split_engines  # noqa: E402
-from study.registry import get_adapter  # noqa: E402
-from study.scoring import rmse  # noqa: E402
-from study.trial import TrialSpec, refit, seed_everything  # noqa: E402
-from study.tuning_data import TrainingFile, load_training, locate_training, validation_blocks  # noqa: E402
-from study.validation import cut_engines  # noqa: E402
+from study.contract.registry import get_adapter  # noqa: E402
+from study.data.cmapss import OPERATING_CONDITIONS, SETTING_COLUMNS  # noqa: E402
+from study.data.protocol import PreparedSubset, Protocol, _engine_set, _Normaliser, split_engines  # noqa: E402
+from study.data.scoring import rmse  # noqa: E402
+from study.data.validation import cut_engines  # noqa: E402
+from study.execution.trial import TrialSpec, refit, seed_everything  # noqa: E402
+from study.tuning.folds import TrainingFile, load_training, locate_training, validation_blocks  # noqa: E402
 
 
 

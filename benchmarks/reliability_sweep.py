@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 W = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="reliability-sweep-"))
 shutil.rmtree(W, ignore_errors=True); W.mkdir(parents=True)
 sys.path.insert(0, str(ROOT))
-from study.synthetic import write_synthetic
+from study.data.synthetic import write_synthetic
 SYN = write_synthetic(W / "syn")
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT/'tests/fake_plugin'}:{ROOT/'tests/reliability_plugin'}"}
 ENV.pop("CMAPSS_DATA_DIR", None)
@@ -156,7 +156,7 @@ run("compare: folder missing", [str(good), "--against", str(W / "nope")], module
 run("compare: nothing shared", [str(good), "--against", str(ROOT / "reports/study")], module="study.compare")
 
 # concurrency and signals
-holder = subprocess.Popen([sys.executable, "-c", f"from study.lock import run_folder_lock\nimport time\nwith run_folder_lock({str(good)!r}, 'python -m study.run (the first)'):\n print('held', flush=True); time.sleep(60)"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+holder = subprocess.Popen([sys.executable, "-c", f"from study.core.lock import run_folder_lock\nimport time\nwith run_folder_lock({str(good)!r}, 'python -m study.run (the first)'):\n print('held', flush=True); time.sleep(60)"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
 holder.stdout.readline()
 run("second writer, same folder", base(SYN, good))
 run("report while a run writes", [str(good)], module="study.report")

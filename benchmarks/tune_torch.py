@@ -122,7 +122,7 @@ def time_averaged(pred: np.ndarray, k: int) -> np.ndarray:
 @lru_cache(maxsize=None)
 def _raw_subset(name: str, data_dir: str):
     """The verified, parsed files of one subset (read once per worker, whatever the split)."""
-    from study.cmapss import load_subset
+    from study.data.cmapss import load_subset
 
     return load_subset(Path(data_dir), name)
 
@@ -131,7 +131,7 @@ def _raw_subset(name: str, data_dir: str):
 def prepared_subset(name: str, data_dir: str, split_seed: int = 0):
     """Train/valid engines of one subset and validation split (cached per worker). The test
     RUL is discarded here."""
-    from study.protocol import Protocol, prepare
+    from study.data.protocol import Protocol, prepare
 
     prepared, _test_rul_dropped = prepare(_raw_subset(name, data_dir), Protocol(split_seed=split_seed))
     return prepared.train, prepared.valid
@@ -145,7 +145,7 @@ def run_job(job: dict, data_dir: str, device: str, threads: int) -> dict:
     from adapters.lstm import LSTMAdapter
     from adapters.mamba import MambaAdapter
     from adapters.transformer import TransformerAdapter
-    from study.protocol import Protocol
+    from study.data.protocol import Protocol
 
     train, valid = prepared_subset(job["subset"], data_dir, split_seed(job))
     cls = {a.name: a for a in (LSTMAdapter, TransformerAdapter, MambaAdapter)}[job["model"]]

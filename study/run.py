@@ -10,9 +10,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from study.cli import add_data_options, add_debug_option, add_execution_options, add_selection_options, main_guarded
-from study.errors import AllTrialsFailed, StudyError
-from study.profiles import PROFILES
+from study.contract.profiles import PROFILES
+from study.core.cli import (add_data_options, add_debug_option, add_execution_options, add_selection_options,
+                            main_guarded)
+from study.core.errors import AllTrialsFailed, StudyError
 
 
 def _parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -69,7 +70,7 @@ def list_models(console: Console) -> None:
     too (with their error and package), and a name claimed twice is shown, not raised."""
     from rich.text import Text
 
-    from study.registry import name_conflicts, duplicate_message, registrations
+    from study.contract.registry import name_conflicts, duplicate_message, registrations
 
     found = registrations()
     conflicts = name_conflicts(found)
@@ -106,9 +107,9 @@ def _main(args: argparse.Namespace, console: Console) -> int:
     if args.list_models:
         list_models(console)
         return 0
-    from study.lock import run_folder_lock
-    from study.protocol import Protocol
-    from study.runner import RunConfig, run_study
+    from study.core.lock import run_folder_lock
+    from study.data.protocol import Protocol
+    from study.execution.runner import RunConfig, run_study
 
     sets = _parse_sets(args.sets)
     if args.chronos_model:
@@ -151,7 +152,7 @@ def _check_out(out: Path) -> None:
 
 
 def _write_report(out: Path, console: Console) -> None:
-    from study.report import write_report  # a broken report module fails loudly, not silently
+    from study.publishing.report import write_report  # a broken report module fails loudly, not silently
 
     path = write_report(out)
     console.print(f"Report written to {path}")

@@ -1,111 +1,12 @@
-"""What a tuning folder holds, one line per (model, subset): how many evaluations the equal
-budget bought, the out-of-the-box configuration's validation RMSE (the tuner's first
-evaluation) and the best one found, and how busy the machine was meanwhile.
+"""``python -m study.tuning_summary``: one line per (model, subset) of a tuning folder.
 
-``python -m study.tuning_summary TUNING_DIR`` prints it (also while the tuner is running, from
-the journals); ``study.report`` puts the same table in a report whose rows were tuned there.
+The command lives in ``study.tuning.summary``; this module keeps ``python -m study.tuning_summary`` working.
 """
-from __future__ import annotations
-
-import argparse
-import statistics
 import sys
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
+from study.tuning.summary import build_parser, main
 
-from study.cli import add_debug_option, main_guarded
-from study.errors import StudyError
-
-COLUMNS = ["model", "subset", "evaluations", "pruned", "failed", "in_first_600s", "budget_s", "spent_s",
-           "default_valid_rmse", "best_valid_rmse", "gain", "best_evaluation", "median_load"]
-#: The budget at which the "configurations per 10 minutes" count is read (CPU or, for the
-#: first race, wall-clock seconds as that tuning charged them).
-FIRST_BUDGET_S = 600.0
-
-
-def _pairs(folder: Path) -> list[tuple[str, str, Path]]:
-    """(model, subset, journal) for every journal in the folder (``MODEL-FD00x.log``)."""
-    found = []
-    for path in sorted((Path(folder) / "journals").glob("*-FD00?.log")):
-        model, _, subset = path.stem.rpartition("-")
-        found.append((model, subset, path))
-    return found
-
-
-def pair_line(model: str, subset: str, journal: Path) -> dict[str, Any]:
-    """One pair's line, read from its Optuna journal (the tuner's only state)."""
-    from optuna.trial import TrialState
-
-    from study.tune import finished_trials, incumbent_at, load_pair_study
-
-    study = load_pair_study(journal, model, subset)
-    finished = finished_trials(study)
-    settings = study.user_attrs.get("settings", {})
-    best = incumbent_at(study, float(settings.get("budget_s") or "inf"))
-    first = next((t for t in finished if t.number == min(u.number for u in finished)), None) if finished else None
-    default = first.value if first is not None and first.state == TrialState.COMPLETE else None
-    loads = [t.user_attrs["load_1min"] for t in finished if "load_1min" in t.user_attrs]
-    charged = np.cumsum([t.user_attrs.get("charged_seconds", 0.0) for t in finished])
-    return {
-        "model": model, "subset": subset, "evaluations": len(finished),
-        "pruned": sum(1 for t in finished if t.state == TrialState.PRUNED),
-        "failed": sum(1 for t in finished if t.state == TrialState.FAIL),
-        # evaluations (complete or pruned) that ended within the first 10 minutes' charge
-        "in_first_600s": int(sum(1 for t, spent in zip(finished, charged)
-                                 if spent <= FIRST_BUDGET_S and t.state != TrialState.FAIL)),
-        "budget_s": settings.get("budget_s"),
-        "spent_s": round(sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished), 1),
-        "default_valid_rmse": default, "best_valid_rmse": best.value if best else None,
-        "gain": (default - best.value) if default is not None and best is not None else None,
-        "best_evaluation": best.number if best else None,
-        "median_load": statistics.median(loads) if loads else None,
-    }
-
-
-def tuning_table(folder: Path) -> pd.DataFrame:
-    """Every pair of a tuning folder, ordered by subset then best validation RMSE."""
-    folder = Path(folder)
-    if not (folder / "tune.json").is_file():
-        raise StudyError(f"{folder}: not a tuning folder (no tune.json); python -m study.tune writes one.")
-    lines = [pair_line(model, subset, journal) for model, subset, journal in _pairs(folder)]
-    table = pd.DataFrame(lines, columns=COLUMNS)
-    return table.sort_values(["subset", "best_valid_rmse", "model"], na_position="last").reset_index(drop=True)
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """The table for a report: RMSEs to 2 decimals, seconds whole."""
-    shown = table.copy()
-    for column in ("default_valid_rmse", "best_valid_rmse", "gain"):
-        shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    for column in ("budget_s", "spent_s"):
-        shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
-    shown["median_load"] = shown["median_load"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    shown["best_evaluation"] = shown["best_evaluation"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
-    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m study.tuning_summary",
-                                     description="One line per (model, subset) of a tuning folder: evaluations, "
-                                                 "budget spent, default and best validation RMSE.")
-    parser.add_argument("folder", type=Path, help="the tuning folder (python -m study.tune --out)")
-    add_debug_option(parser)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        print(to_markdown(tuning_table(args.folder)), end="")
-        return 0
-
-    return main_guarded(body, args.debug)
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

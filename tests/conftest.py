@@ -44,7 +44,7 @@ def cmapss_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory) -> Path:
-    from study.synthetic import write_synthetic
+    from study.data.synthetic import write_synthetic
 
     return write_synthetic(tmp_path_factory.mktemp("synthetic"))
 
@@ -52,7 +52,7 @@ def synthetic_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """A synthetic FD001 of 15 training engines: a tuning of a few evaluations in seconds."""
-    from study.synthetic import write_synthetic
+    from study.data.synthetic import write_synthetic
 
     return write_synthetic(tmp_path_factory.mktemp("tune-data"), subsets=("FD001",), n_train=15)
 
@@ -60,8 +60,8 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_prepared(synthetic_dir):
     """FD001-format synthetic subset, prepared with the default protocol."""
-    from study.cmapss import load_subset
-    from study.protocol import Protocol, prepare
+    from study.data.cmapss import load_subset
+    from study.data.protocol import Protocol, prepare
 
     return prepare(load_subset(synthetic_dir, "FD001", allow_unverified=True), Protocol())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from study.registry import _builtin
+from study.contract.registry import _builtin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def test_adapters_xgboost_does_not_shadow_the_xgboost_library():
 
 @pytest.mark.slow
 def test_the_profiles_descriptions_are_in_the_help():
-    from study.profiles import PROFILES
+    from study.contract.profiles import PROFILES
 
     result = subprocess.run([sys.executable, "-m", "study.run", "--help"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)

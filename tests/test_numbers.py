@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from study.cmapss import load_subset, parse_rul, parse_table
-from study.errors import DataError
-from study.leaderboard import leaderboard
-from study.protocol import Protocol, prepare
-from study.results import trial_key
-from study.scoring import bootstrap_rmse_ci, rmse, score_predictions
-from study.trial import TrialSpec, run_trial
+from study.core.errors import DataError
+from study.data.cmapss import load_subset, parse_rul, parse_table
+from study.data.protocol import Protocol, prepare
+from study.data.scoring import bootstrap_rmse_ci, rmse, score_predictions
+from study.execution.trial import TrialSpec, run_trial
+from study.records.leaderboard import leaderboard
+from study.records.store import trial_key
 
 
 # ----- the bootstrap interval of the RMSE -------------------------------------------------
@@ -93,7 +93,7 @@ def test_every_metric_of_a_trial_by_hand():
 
 
 def test_the_nasa_score_of_one_engine_by_hand():
-    from study.scoring import nasa_score_terms
+    from study.data.scoring import nasa_score_terms
 
     terms = nasa_score_terms([100, 100, 100, 100, 100], [74, 120, 100, 87, 100.5])  # d = -26, +20, 0, -13, +0.5
     np.testing.assert_allclose(terms, [np.expm1(2), np.expm1(2), 0.0, np.expm1(1), np.expm1(0.05)])
@@ -154,7 +154,7 @@ def _two_seeds(model: str, prepared, truth, params: dict) -> list[dict]:
 def test_two_seeds_of_a_stochastic_model_give_two_runs_and_a_spread_over_seeds(model, synthetic_prepared):
     """The trial hands its seed to the model: each seed is its own run (so the leaderboard's
     spread over seeds is not silently zero) and rerunning a seed repeats it exactly."""
-    from study.registry import get_adapter
+    from study.contract.registry import get_adapter
 
     cls = get_adapter(model)
     if cls.unavailable_reason():
@@ -171,7 +171,7 @@ def test_two_seeds_of_a_stochastic_model_give_two_runs_and_a_spread_over_seeds(m
 
 
 def test_xgboost_honours_its_seed(synthetic_prepared):
-    from study.registry import get_adapter
+    from study.contract.registry import get_adapter
 
     cls = get_adapter("xgboost")
     if cls.unavailable_reason():

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from study.results import ResultStore
-from study.scoring import score_predictions
-from study.search_space import Float, Int
-from study.tune import TuneConfig, tune
+from study.contract.search_space import Float, Int
+from study.data.scoring import score_predictions
+from study.records.store import ResultStore
+from study.tuning.tuner import TuneConfig, tune
 
 QUIET = Console(file=open(os.devnull, "w"))
 SMALL_XGB = {"xgboost": {"n_estimators": Int(20, 80), "learning_rate": Float(0.05, 0.4, log=True),
@@ -118,7 +118,7 @@ def test_a_tuned_file_holding_another_models_tuning_is_refused(data_dir, tuning,
 
 # ----- study.tune ---------------------------------------------------------------------------
 def _tune_cli(data_dir: Path, out: Path, capsys, *args: str) -> tuple[int, str]:
-    from study.tune import main
+    from study.tuning.tuner import main
 
     defaults = {"--models": "xgboost", "--subsets": "FD001", "--profile": "smoke", "--max-evaluations": "1",
                 "--folds": "2", "--threads": "1", "--executor": "inline", "--data-dir": str(data_dir),
@@ -172,7 +172,7 @@ def _ensemble_run(folder: Path) -> Path:
     ("early,early", "--members names early more than once"),
 ], ids=["misspelled", "empty", "blank", "repeated"])
 def test_the_ensemble_refuses_members_the_run_does_not_have(tmp_path, capsys, members, expected):
-    from study.ensemble import main
+    from study.analysis.ensemble import main
 
     run = _ensemble_run(tmp_path)
     before = (run / "trials.jsonl").read_text()
@@ -185,7 +185,7 @@ def test_the_ensemble_refuses_members_the_run_does_not_have(tmp_path, capsys, me
 
 
 def test_the_ensemble_of_named_members_still_runs(tmp_path, capsys):
-    from study.ensemble import main
+    from study.analysis.ensemble import main
 
     run = _ensemble_run(tmp_path)
     assert main([str(run), "--members", " early , late", "--method", "greedy"]) == 0
@@ -208,7 +208,7 @@ def _compare_run(folder: Path, truth: np.ndarray, seed: int) -> Path:
 
 
 def test_compare_refuses_two_runs_scored_against_different_truths(tmp_path, capsys):
-    from study.compare import main
+    from study.analysis.compare import main
 
     truth = np.random.default_rng(1).uniform(0, 125, 30)
     new, same, other = (_compare_run(tmp_path / "new", truth, 2), _compare_run(tmp_path / "same", truth, 3),

@@ -21,11 +21,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study import atomic, results
-from study.adapter import AdapterError
-from study.errors import EnvironmentFault, StudyError
-from study.lock import run_folder_lock
-from study.results import ResultStore
+from study.core import atomic
+
+from study.contract.adapter import AdapterError
+from study.core.errors import EnvironmentFault, StudyError
+from study.core.lock import run_folder_lock
+from study.records import store as results
+from study.records.store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_PLUGIN = Path(__file__).parent / "fake_plugin"
@@ -117,7 +119,7 @@ def test_an_unreadable_data_file_is_an_environment_error(plugins, data, tmp_path
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("study.cmapss.open", deny, raising=False)
+    monkeypatch.setattr("study.data.cmapss.open", deny, raising=False)
     code, text = run_cli(capsys, *study_args(data, tmp_path / "out"))
     assert_clean(code, text, 1, "train_FD001.txt", "permission denied")
 
@@ -130,7 +132,7 @@ def test_an_unreadable_data_folder_is_an_environment_error(plugins, data, tmp_pa
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_stat(path, *args, **kwargs)
 
-    monkeypatch.setattr("study.fetch.os.stat", deny)
+    monkeypatch.setattr("study.data.fetch.os.stat", deny)
     code, text = run_cli(capsys, *study_args(data, tmp_path / "out"))
     assert_clean(code, text, 1, str(data), "permission denied")
 
@@ -138,8 +140,8 @@ def test_an_unreadable_data_folder_is_an_environment_error(plugins, data, tmp_pa
 def test_a_missing_file_is_named_when_the_download_fails_too(plugins, data, tmp_path, capsys, monkeypatch):
     (data / "test_FD003.txt").unlink()
     monkeypatch.delenv("CMAPSS_DATA_DIR", raising=False)  # no intact copy anywhere else
-    monkeypatch.setattr("study.fetch.PROJECT_DATA_DIR", tmp_path / "project-data")
-    monkeypatch.setattr("study.fetch.user_cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr("study.data.fetch.PROJECT_DATA_DIR", tmp_path / "project-data")
+    monkeypatch.setattr("study.data.fetch.user_cache_dir", lambda: tmp_path / "cache")
     monkeypatch.setenv("CMAPSS_MIRRORS", (tmp_path / "no-such-mirror.zip").as_uri())
     args = [a for a in study_args(data, tmp_path / "out") if a != "--offline"]
     code, text = run_cli(capsys, *args)
@@ -147,9 +149,9 @@ def test_a_missing_file_is_named_when_the_download_fails_too(plugins, data, tmp_
 
 
 def test_a_modified_member_of_a_zip_is_named_by_zip_and_member(data, tmp_path):
-    from study.cmapss import SHA256
-    from study.errors import ChecksumMismatch
-    from study.fetch import install_from_zip
+    from study.core.errors import ChecksumMismatch
+    from study.data.cmapss import SHA256
+    from study.data.fetch import install_from_zip
 
     archive = tmp_path / "CMAPSSData.zip"
     with zipfile.ZipFile(archive, "w") as handle:
@@ -163,7 +165,7 @@ def test_a_modified_member_of_a_zip_is_named_by_zip_and_member(data, tmp_path):
 
 
 def test_a_corrupt_zip_is_a_user_error_with_the_way_out(tmp_path):
-    from study.fetch import install_from_zip
+    from study.data.fetch import install_from_zip
 
     (tmp_path / "CMAPSSData.zip").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(StudyError, match="not a valid zip archive .*; delete it, or replace it with an intact copy"):
@@ -191,7 +193,7 @@ def test_nonsense_options_are_refused_before_any_trial(plugins, data, tmp_path, 
 
 
 def test_adapters_check_their_ranges_when_built_and_none_means_automatic(plugins):
-    from study.registry import get_adapter
+    from study.contract.registry import get_adapter
 
     ranged = get_adapter("test-ranged")
     with pytest.raises(AdapterError, match="n_trees must be >= 1, got 0"):
@@ -203,7 +205,7 @@ def test_adapters_check_their_ranges_when_built_and_none_means_automatic(plugins
 
 
 def test_every_adapters_own_settings_are_in_its_ranges():
-    from study.registry import all_adapters
+    from study.contract.registry import all_adapters
 
     for name, cls in all_adapters().items():
         assert set(cls.param_ranges) <= set(cls.default_params), name
@@ -218,7 +220,7 @@ def test_an_unexpected_error_is_one_paragraph_and_debug_shows_the_traceback(plug
     def boom(*args, **kwargs):
         raise RuntimeError("something nobody foresaw")
 
-    monkeypatch.setattr("study.runner.run_study", boom)
+    monkeypatch.setattr("study.execution.runner.run_study", boom)
     code, text = run_cli(capsys, *study_args(data, tmp_path / "out"))
     assert_clean(code, text, 1, "Unexpected RuntimeError: something nobody foresaw", "--debug")
     code, text = run_cli(capsys, *study_args(data, tmp_path / "out"), "--debug")
@@ -247,7 +249,7 @@ def test_a_corrupt_run_json_is_rewritten_by_a_run_and_refused_by_the_report(plug
                                                                           content):
     out = tmp_path / "out"
     assert run_cli(capsys, *study_args(data, out))[0] == 0
-    from study.report import main as report_main
+    from study.publishing.report import main as report_main
 
     for damaged in (content.encode(), b"\xff\xfe not text", b'"a string"', b'{"config": 3}'):
         (out / "run.json").write_bytes(damaged)
@@ -304,7 +306,7 @@ def test_bad_rows_are_reported_once_with_their_lines_and_the_folder_stays_usable
         assert re.search(f"line {number}: [^;]*{re.escape(problem)}", text), (number, problem)
     assert text.count("not a valid trial row") == 1  # once, though the store is read twice
     _same_board(board(out), reference)
-    from study.report import main as report_main
+    from study.publishing.report import main as report_main
 
     assert report_main([str(out)]) == 0
     err = " ".join(capsys.readouterr().err.split())
@@ -402,7 +404,7 @@ def test_a_table_that_cannot_be_replaced_is_named_not_its_temporary(plugins, dat
 def test_a_ray_address_where_nothing_answers_is_refused_at_once():
     import socket
 
-    from study.executors import _check_reachable
+    from study.execution.executors import _check_reachable
 
     with socket.socket() as probe:  # a port that was free a moment ago
         probe.bind(("127.0.0.1", 0))
@@ -443,7 +445,7 @@ def test_a_second_writer_is_refused_naming_the_holder(plugins, data, tmp_path, c
 def test_the_report_is_refused_while_a_run_writes_the_folder(plugins, data, tmp_path, capsys):
     out = tmp_path / "out"
     assert run_cli(capsys, *study_args(data, out))[0] == 0
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from study.lock import run_folder_lock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from study.core.lock import run_folder_lock\n"
                                f"with run_folder_lock({str(out)!r}, 'holder'):\n print('held', flush=True); "
                                "time.sleep(60)"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -525,7 +527,7 @@ def test_the_time_limit_kills_the_workers_children_too(data, tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics (/proc)")
 def test_a_worker_keeps_its_time_limit_without_a_driver(tmp_path):
     """The worker's own watchdog ends it at the time limit even when nobody else will."""
-    code = ("import time, study.executors as e\n"
+    code = ("import time, study.execution.executors as e\n"
             "e.WATCHDOG_GRACE_S = 0\n"
             "e._guard_worker(driver_pid=None, time_limit_s=1.0)\n"
             "print('guarded', flush=True)\n"
@@ -540,7 +542,7 @@ def test_a_worker_keeps_its_time_limit_without_a_driver(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics (/proc)")
 def test_a_worker_whose_driver_vanished_stops_within_a_second(tmp_path):
-    code = ("import os, subprocess, sys, time, study.executors as e\n"
+    code = ("import os, subprocess, sys, time, study.execution.executors as e\n"
             "driver = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(1.5)'])\n"
             "e._guard_worker(driver_pid=driver.pid, time_limit_s=None)\n"
             "print('guarded', flush=True)\n"

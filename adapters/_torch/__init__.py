@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from study.adapter import Adapter, AdapterError
-from study.search_space import Categorical, Float, Int
-from study.conversions import window_end_cycles
-from study.protocol import EngineSet
-from study.scoring import rmse
+from adapters.features import window_end_cycles
+from study.contract.adapter import Adapter, AdapterError
+from study.contract.search_space import Categorical, Float, Int
+from study.data.protocol import EngineSet
+from study.data.scoring import rmse
 
 #: Trainer settings shared by every torch adapter (here, not in trainer.py, so that reading
 #: an adapter's defaults needs no torch import). Unknown keys are ignored by TrainConfig.

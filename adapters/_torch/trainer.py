@@ -23,8 +23,8 @@ from torch import nn
 from adapters._torch import PLAIN_TRAINER_PARAMS as _PLAIN
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from study.environment import available_cores, cpu_facts, cpu_has_native_bfloat16
-from study.scoring import rmse
+from study.core.environment import available_cores, cpu_facts, cpu_has_native_bfloat16
+from study.data.scoring import rmse
 
 #: Windows per forward pass when predicting (validation each epoch, test). 256, not 2048:
 #: smaller batches stay in the CPU cache (FD004, 10,000 windows, one thread: Mamba 6.0 -> 3.4 s,
@@ -209,7 +209,7 @@ def train_regressor(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray,
     costs the same on every subset. Without validation data the last epoch is kept.
     ``on_epoch(epoch, kept)``, if given, is called after each epoch with a function that
     returns the weights a stop now would keep; a returned string stops training (the tuner's
-    rungs, ``study.fidelity``) and becomes ``stopped``.
+    rungs, ``study.contract.fidelity``) and becomes ``stopped``.
     """
     start = time.perf_counter()
     device = torch.device(device)

@@ -1,9 +1,9 @@
 """A small 1D-CNN in the C-MAPSS study through the public network kit: an example plugin."""
 from __future__ import annotations
 
-from study.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, TRAINER_SEARCH_SPACE, NetworkAdapter,
-                            network_params, network_tags)
-from study.search_space import Int
+from adapters.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, TRAINER_SEARCH_SPACE, NetworkAdapter,
+                               network_params, network_tags)
+from study.contract.search_space import Int
 
 
 class TinyCNNAdapter(NetworkAdapter):

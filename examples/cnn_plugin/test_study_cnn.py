@@ -1,2 +1,2 @@
-from study.testing import contract_tests
+from study.contract.check_kit import contract_tests
 test_contract = contract_tests("study_cnn:TinyCNNAdapter")

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.adapter import Adapter
-from study.conversions import to_tabular
-from study.protocol import EngineSet
-from study.search_space import Float, Int
+from adapters.features import to_tabular
+from study.contract.adapter import Adapter
+from study.contract.search_space import Float, Int
+from study.data.protocol import EngineSet
 
 
 class HistGradientBoostingAdapter(Adapter):
-    """Histogram gradient boosting on per-channel window statistics (study.conversions),
+    """Histogram gradient boosting on per-channel window statistics (adapters.features),
     early-stopped on the engine-disjoint validation windows, half the features per split."""
 
     name = "sklearn-hgb"

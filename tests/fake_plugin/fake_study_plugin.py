@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from study.adapter import Adapter
+from study.contract.adapter import Adapter
 
 
 class ConstantAdapter(Adapter):

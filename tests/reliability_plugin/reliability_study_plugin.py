@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.adapter import Adapter
+from study.contract.adapter import Adapter
 
 
 class SpawningAdapter(Adapter):

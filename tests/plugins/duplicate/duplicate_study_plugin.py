@@ -1,7 +1,7 @@
 """A plugin that claims the name of a built-in adapter."""
 import numpy as np
 
-from study.adapter import Adapter
+from study.contract.adapter import Adapter
 
 
 class AnotherXGBoost(Adapter):

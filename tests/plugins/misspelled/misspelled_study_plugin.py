@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from study.adapter import Adapter
+from study.contract.adapter import Adapter
 
 
 class MisspelledAdapter(Adapter):

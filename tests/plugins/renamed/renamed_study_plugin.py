@@ -1,7 +1,7 @@
 """A plugin registered under an entry-point name that differs from its class's name."""
 import numpy as np
 
-from study.adapter import Adapter
+from study.contract.adapter import Adapter
 
 
 class RenamedAdapter(Adapter):

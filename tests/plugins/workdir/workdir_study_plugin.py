@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.adapter import Adapter
+from study.contract.adapter import Adapter
 
 STRAY = "stray_library_file.txt"
 

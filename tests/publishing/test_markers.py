@@ -1,0 +1,174 @@
+"""Numbers in prose come from the run: value markers are refreshed, unknown names refused."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from study.core.errors import StudyError
+from study.publishing.markers import RunValues, refresh_values, unmarked_numbers
+
+
+@pytest.fixture
+def values():
+    board = pd.DataFrame({"model": ["lstm", "transformer", "lstm", "transformer"],
+                          "subset": ["FD001", "FD001", "FD002", "FD002"], "rmse": [14.107, 12.826, 13.75, 13.12],
+                          "rmse_std": [0.5, 0.4, 0.3, 0.2], "score": [300.4, 250.6, 900, 800],
+                          "fit_seconds": [102.7, 200.5, 59.7, 122.1], "n_seeds": [3, 3, 3, 3]})
+    comparison = pd.DataFrame({"model": ["transformer"] * 2, "subset": ["FD001", "FD002"],
+                               "difference": [-1.28, -0.64], "ci_low": [-3.26, -1.49], "ci_high": [0.63, 0.21],
+                               "verdict": ["not distinguishable"] * 2})
+    return RunValues(board, comparison)
+
+
+def test_value_markers_are_filled_from_the_run_and_stale_numbers_replaced(values):
+    text = ("The Transformer scored <!-- value:rmse/transformer/FD001 -->99.99<!-- /value --> against "
+            "<!-- value:rmse/lstm/FD001 --><!-- /value --> (<!-- value:diff/transformer/FD001 --><!-- /value -->, "
+            "<!-- value:ci/transformer/FD001 --><!-- /value -->); best on FD002: "
+            "<!-- value:best/FD002 --><!-- /value --> at <!-- value:best-rmse/FD002 --><!-- /value -->, "
+            "<!-- value:mean-fit/transformer --><!-- /value --> s per trial.")
+    out = refresh_values(text, values)
+    assert "99.99" not in out
+    plain = out.replace("<!-- /value -->", "")
+    for marker in ("rmse/transformer/FD001", "rmse/lstm/FD001", "diff/transformer/FD001", "ci/transformer/FD001",
+                   "best/FD002", "best-rmse/FD002", "mean-fit/transformer"):
+        plain = plain.replace(f"<!-- value:{marker} -->", "")
+    assert plain == ("The Transformer scored 12.83 against 14.11 (-1.28, -3.26 to +0.63); best on FD002: "
+                     "transformer at 13.12, 161 s per trial.")
+    assert refresh_values(out, values) == out  # refreshing again changes nothing
+
+
+@pytest.mark.parametrize("name", ["rmse/mamba/FD001", "rmse/lstm/FD009", "speed/lstm/FD001", "rmse/lstm"])
+def test_a_value_the_run_does_not_have_is_an_error_naming_it(values, name):
+    with pytest.raises(StudyError, match=name):
+        refresh_values(f"<!-- value:{name} -->1.0<!-- /value -->", values)
+
+
+def test_unmarked_numbers_finds_hand_typed_results_only():
+    text = ("FD001 has 100 engines; RMSE <!-- value:rmse/lstm/FD001 -->14.11<!-- /value --> beat 12.5 "
+            "in 2021.\n<!-- table:summary -->\n| 13.20 |\n<!-- /table -->\n```\nrmse 9.99\n```\n")
+    assert unmarked_numbers(text) == ["12.5"]
+
+
+def _predictions(errors: dict[str, list[float]], truth: list[float]) -> pd.DataFrame:
+    """A long predictions table (one seed) for labelled models: truth plus each model's errors."""
+    return pd.DataFrame([{"model": model, "subset": "FD001", "seed": 0, "unit": unit + 1, "y_true": true,
+                          "y_pred": true + error} for model, errs in errors.items()
+                         for unit, (true, error) in enumerate(zip(truth, errs))])
+
+
+def test_a_post_names_which_variant_of_a_model_it_cites():
+    """A run with the out-of-the-box and the tuned LSTM: ``lstm@default`` and ``lstm@tuned``
+    are two numbers, a bare ``lstm`` is refused (it could be either), and the best model is
+    named with its variant. Differences are computed engine by engine from the predictions:
+    against the LSTM of the model's own variant unless a baseline is named."""
+    board = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "variant": ["default", "tuned", "tuned"],
+                          "subset": ["FD001"] * 3, "rmse": [15.2, 12.9, 13.4], "rmse_std": [0.5, 0.4, 0.1],
+                          "score": [400, 300, 320], "fit_seconds": [60, 90, 10], "n_seeds": [3, 3, 3]})
+    truth = [10.0, 40.0, 80.0, 120.0]
+    preds = _predictions({"lstm (default)": [6, -6, 6, -6], "lstm (tuned)": [3, -3, 3, -3],
+                          "xgboost": [4, -4, 4, -4]}, truth)
+    values = RunValues(board, preds=preds)
+    assert values("rmse/lstm@default/FD001") == "15.20" and values("rmse/lstm@tuned/FD001") == "12.90"
+    assert values("rmse/xgboost/FD001") == "13.40"  # one variant: no need to name it
+    assert values("diff/xgboost/FD001") == "+1.00"  # 4 - 3: against the tuned LSTM, its own variant
+    assert values("diff/xgboost/FD001/lstm@default") == "-2.00"  # 4 - 6: against the 2021 LSTM
+    assert values("diff/lstm@tuned/FD001/lstm@default") == "-3.00"
+    assert values("verdict/lstm@tuned/FD001/lstm@default") == "lower"
+    assert values("best/FD001") == "lstm (tuned)" and values("mean-rmse/lstm@default") == "15.20"
+    assert values("best/FD001/default") == "lstm (default)" and values("best-rmse/FD001/tuned") == "12.90"
+    assert values("vs-best/xgboost/FD001") == "+1.00"  # against the best tuned single model, the tuned LSTM
+    assert values("verdict-best/xgboost/FD001") == "higher" and values("best-single/FD001/tuned") == "lstm (tuned)"
+    with_ensemble = RunValues(pd.concat([board, board.iloc[[1]].assign(model="ensemble", rmse=11.0)]),
+                              preds=pd.concat([preds, _predictions({"ensemble": [1, -1, 1, -1]}, truth)]))
+    assert with_ensemble("best/FD001") == "ensemble" and with_ensemble("best-single/FD001") == "lstm (tuned)"
+    assert with_ensemble("best-name/FD001") == "Ensemble" and with_ensemble("best-single-name/FD001") == "LSTM (tuned)"
+    assert with_ensemble("vs-best/ensemble/FD001") == "-2.00"  # 1 - 3: the ensemble against the tuned LSTM
+    text = ("from <!-- value:rmse/lstm@default/FD001 --><!-- /value --> "
+            "to <!-- value:rmse/lstm@tuned/FD001 -->0<!-- /value -->")
+    assert refresh_values(text, values).count("<!-- /value -->") == 2 and ">15.20<" in refresh_values(text, values)
+    assert ">12.90<" in refresh_values(text, values)
+    with pytest.raises(StudyError, match="lstm@default, lstm@tuned"):
+        values("rmse/lstm/FD001")
+    with pytest.raises(StudyError, match="name the baseline"):
+        values("diff/lstm@tuned/FD001")  # the baseline model itself: against which LSTM?
+    with pytest.raises(StudyError):
+        values("rmse/lstm@hand-tuned/FD001")
+
+
+def test_parameter_counts_and_a_planners_misses_come_from_the_run():
+    """``params`` is a model's trainable parameter count; ``late``/``early`` the share of its test
+    engines (every subset and seed, or one subset) predicted more than N cycles late or early,
+    against the capped truth the study scores with."""
+    board = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "variant": ["default", "tuned", "tuned"],
+                          "subset": ["FD001"] * 3, "rmse": [15.2, 12.9, 13.4], "rmse_std": [0.5, 0.4, 0.1],
+                          "score": [400, 300, 320], "fit_seconds": [60, 90, 10], "n_seeds": [1, 1, 1],
+                          "n_parameters": [55873, 42753, None]})
+    truth = [10.0, 40.0, 80.0, 200.0]  # the last engine's truth is capped at 125: its errors are against 125
+    preds = pd.concat([_predictions({"lstm (default)": [30, -30, 12, -90], "lstm (tuned)": [11, 0, 0, -80],
+                                     "xgboost": [0, 0, 0, -75]}, truth),
+                       _predictions({"lstm (default)": [0, 0, 0, -75]}, truth).assign(subset="FD002")])
+    values = RunValues(board, preds=preds)
+    assert values("params/lstm@default/FD001") == "55,873" and values("params/lstm@tuned/FD001") == "42,753"
+    # over both subsets: 2 late by more than 10 (30, 12) of 8 predictions; on FD001 alone 2 of 4
+    assert values("late/lstm@default/10") == "25%" and values("late/lstm@default/10/FD001") == "50%"
+    assert values("late/lstm@default/25") == "12%" and values("early/lstm@default/25/FD001") == "25%"
+    # 200 - 80 = 120 is 5 above the capped truth 125: not early at all
+    assert values("late/lstm@tuned/10") == "25%" and values("early/lstm@tuned/25") == "0%"
+    text = "<!-- value:late/xgboost/10 -->99%<!-- /value -->"
+    assert refresh_values(text, values) == "<!-- value:late/xgboost/10 -->0%<!-- /value -->"
+    for name in ("params/xgboost/FD001", "late/lstm/10", "late/lstm@tuned/10/FD004", "early/lstm@tuned/ten"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+
+
+def test_ranks_counts_tuning_evaluations_and_seed_gaps_come_from_the_run():
+    """``avg-rank`` among every row or one variant's; ``count``/``where`` of subsets where a model
+    is below or beyond the noise against a baseline or the best single model; ``evaluations``
+    the tuning evaluations that finished (a failed one, cut off by the budget, does not count);
+    ``seed-gap`` the largest spread of one engine's prediction over seeds."""
+    board = pd.DataFrame({"model": ["lstm", "xgboost"] * 4, "variant": ["tuned"] * 4 + ["default"] * 4,
+                          "subset": ["FD001", "FD001", "FD002", "FD002"] * 2,
+                          "rmse": [12.0, 13.0, 14.0, 13.5, 15.0, 16.0, 16.0, 17.0], "rmse_std": [0.1] * 8,
+                          "score": [1] * 8, "fit_seconds": [1] * 8, "n_seeds": [2] * 8})
+    truth = [10.0, 40.0, 80.0, 120.0] * 5
+    errors = {"lstm (tuned)": [1, -1] * 10, "xgboost (tuned)": [9, -9] * 10,
+              "lstm (default)": [3, -3] * 10, "xgboost (default)": [2, -2] * 10}
+    one = _predictions(errors, truth)
+    two = _predictions({**errors, "xgboost (tuned)": [0.5, -0.5] * 10}, truth).assign(subset="FD002")
+    shift = (one["model"] == "xgboost (tuned)") * 2.5  # a second seed 2.5 cycles off, on FD001 only
+    preds = pd.concat([one, two, one.assign(seed=1, y_pred=one["y_pred"] + shift), two.assign(seed=1)])
+    tuning = pd.DataFrame({"model": ["lstm", "lstm", "xgboost"], "subset": ["FD001", "FD002", "FD001"],
+                           "evaluations": [3, 5, 20], "failed": [1, 1, 0],
+                           "spent_s": [1800.0, 3600.0, 1800.0]})
+    values = RunValues(board, preds=preds, tuning=tuning)
+    # ranks among all four rows per subset: lstm@tuned 1 and 2, lstm@default 3 and 3
+    assert values("avg-rank/lstm@tuned") == "1.50" and values("avg-rank/lstm@default") == "3.00"
+    assert values("avg-rank/lstm@default/default") == "1.00" and values("avg-rank/xgboost@default/default") == "2.00"
+    assert values("best-rank/default") == "lstm (default)"
+    assert values("best-rank-name/default") == "2021 LSTM (plain settings)"
+    # xgboost@tuned against lstm@tuned: far above on FD001 (beyond the noise), below on FD002
+    assert values("count/above/xgboost@tuned") == "1 of 2" and values("where/higher/xgboost@tuned") == "FD001"
+    assert values("where/below/xgboost@tuned") == "FD002" and values("count/lower/xgboost@tuned") == "1 of 2"
+    assert values("where/below/lstm@default/xgboost@default") == "none"
+    assert values("count/above/lstm@default/xgboost@default") == "2 of 2"
+    assert values("where/lower/xgboost@default/best") == "FD001 and FD002"  # the best default single: lstm
+    assert values("evaluations/lstm") == "2 to 4" and values("evaluations/lstm/FD001") == "2"
+    assert values("evaluations/xgboost") == "20" and values("tuning-hours") == "2.00"
+    assert values("seed-gap/lstm@tuned") == "0.00" and values("seed-gap/xgboost@tuned/FD001") == "2.50"
+    for name in ("evaluations/mamba", "count/sideways/lstm@tuned", "avg-rank/lstm@hand-tuned",
+                 "seed-gap/lstm@tuned/FD004"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+    with pytest.raises(StudyError, match="evaluations/lstm"):
+        RunValues(board, preds=preds)("evaluations/lstm")  # no tuning table in this run
+
+
+def test_prose_numbers_lists_every_number_outside_markers_code_links_headings_and_tables():
+    from study.publishing.markers import prose_numbers
+
+    text = ("# Results of 2026\n"
+            "FD001 has 100 engines; RMSE <!-- value:rmse/lstm/FD001 -->14.11<!-- /value --> beat 12.5,\n"
+            "in 48 minutes. See [the run](reports/run-2.md), `make -j 2` and https://x.org/v1.2 at 1e-3\n"
+            "<!-- table:summary -->\n| 13.20 |\n<!-- /table -->\n```\nrmse 9.99\n```\n"
+            "| 7 | a hand table |\nlast line: 2,000 resamples.\n")
+    assert prose_numbers(text) == [(2, "100"), (2, "12.5"), (3, "48"), (11, "2,000")]
