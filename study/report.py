@@ -24,7 +24,7 @@ from study.compare import compare_to_baseline, comparison_table
 from study.errors import StudyError
 from study.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.lock import run_folder_lock
-from study.markers import RunValues, refresh_tables, refresh_values
+from study.markers import FileValues, RunValues, refresh_tables, refresh_values
 from study.rows import Field as F
 from study.rows import distinct_models
 from study.runs import load_run
@@ -250,7 +250,7 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
     return "\n".join(lines) + "\n"
 
 
-def refresh_markers(text: str, tables: dict[str, str], values: RunValues | None = None) -> str:
+def refresh_markers(text: str, tables: dict[str, str], values: RunValues | FileValues | None = None) -> str:
     """Refresh a markdown file's ``<!-- table:NAME -->`` blocks and, given the run's ``values``,
     its ``<!-- value:NAME -->`` numbers (``study.markers``)."""
     text = refresh_tables(text, tables)
@@ -600,8 +600,9 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
     titles = {name: title for name, (title, _) in view.comparisons.items()}
     atomic.write_text(path, render(view.rows, view.info, view.board, tables, figures, baseline, titles))
     if writeups:
-        values = view.values()
-        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
+        values = view.values()  # plus the committed files beside each document (earlier runs, benchmarks)
+        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, FileValues(Path(p).parent, values, run_dir))
+                     for p in writeups}
         for target, text in refreshed.items():  # every file checked before any is written
             atomic.write_text(target, text)
     return path
@@ -628,7 +629,7 @@ class RunView:
     def values(self) -> RunValues:
         headline = self.comparisons.get("vs-baseline")
         return RunValues(self.board, None if headline is None else headline[1], self.preds, self.max_rul,
-                         self.baseline, tuning_frame(self.rows))
+                         self.baseline, tuning_frame(self.rows), self.info)
 
 
 def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:
