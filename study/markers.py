@@ -53,6 +53,7 @@ class RunValues:
       ``best-single-name``: the same in a reader's words (``study.views.display_name``);
       ``mean-rmse``, ``mean-fit`` of a model over subsets;
     - ``params/MODEL/SUBSET``: the network's trainable parameters (``42,753``);
+    - ``rmse-ci/MODEL/SUBSET``: the RMSE's own 95% interval over the test engines (``10.40 to 15.12``);
     - ``late/MODEL/CYCLES``, ``early/MODEL/CYCLES``: the share of the model's test engines (every
       subset and seed; ``/SUBSET`` after CYCLES for one subset) predicted more than CYCLES late
       (more remaining life than the capped truth) or early, as a percentage (``6%``;
@@ -76,6 +77,8 @@ class RunValues:
       out-of-the-box configuration (one decimal; over subsets as a range), from the tuning table;
     - ``seed-rmse/MODEL/SUBSET/SEED``, ``seed-min/MODEL/SUBSET``, ``seed-max/MODEL/SUBSET``: one
       seed's test RMSE (from its predictions, on the capped truth), the lowest and the highest;
+      ``seed-diff``, ``seed-ci`` ``/MODEL/SUBSET/OTHER/SEED``: as ``diff`` and ``ci``, against one
+      seed of another model alone;
     - ``fit-ratio/MODEL/OTHER``: the model's mean fit time over subsets as a multiple of the
       other's (``1.8``); ``engines[/SUBSET]``: test engines of a subset, or over subsets as a range;
     - ``band/MODEL/SUBSET/LOW-HIGH``: the RMSE (one decimal, every seed pooled) on the test
@@ -112,13 +115,14 @@ class RunValues:
             return self._lookup(kind, keys)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise StudyError(f"value marker {name!r} names nothing in this run ({exc}); kinds: rmse, std, score, "
-                             "fit, seeds (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
+                             "fit, seeds, rmse-ci (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
                              "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-name, best-rmse, best-single(-name) "
                              "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL), params (KIND/MODEL/SUBSET), "
                              "late, early (KIND/MODEL/CYCLES[/SUBSET]), avg-rank (KIND/MODEL[/VARIANT]), best-rank(-name) "
                              "(KIND[/VARIANT]), count, where (KIND/WHAT/MODEL[/BASELINE|best]), evaluations, "
                              "seed-gap (KIND/MODEL[/SUBSET]), tuning-hours, gain (KIND/MODEL[/SUBSET]), seed-rmse "
-                             "(KIND/MODEL/SUBSET/SEED), seed-min, seed-max (KIND/MODEL/SUBSET), fit-ratio "
+                             "(KIND/MODEL/SUBSET/SEED), seed-min, seed-max (KIND/MODEL/SUBSET), seed-diff, seed-ci "
+                             "(KIND/MODEL/SUBSET/OTHER/SEED), fit-ratio "
                              "(KIND/MODEL/OTHER), engines (KIND[/SUBSET]), band (KIND/MODEL/SUBSET/LOW-HIGH), "
                              "run-minutes, run-trials (KIND/START); "
                              "MODEL@VARIANT where a model has several.") from exc
@@ -184,6 +188,9 @@ class RunValues:
             if pd.isna(value):
                 raise ValueError(f"{keys[0]} has no {column} on {keys[1]}")
             return fmt.format(value)
+        if kind == "rmse-ci":  # the test RMSE's own 95% interval over the engines (not paired)
+            row = self._rows(keys[0]).set_index("subset").loc[keys[1]]
+            return f"{row['rmse_ci_low']:.2f} to {row['rmse_ci_high']:.2f}"
         if kind == "params":
             value = self._rows(keys[0]).set_index("subset").loc[keys[1], "n_parameters"]
             if pd.isna(value):
@@ -254,6 +261,16 @@ class RunValues:
             value = {"seed-rmse": lambda: per_seed.loc[int(keys[2])], "seed-min": per_seed.min,
                      "seed-max": per_seed.max}[kind]()
             return f"{value:.2f}"
+        if kind in ("seed-diff", "seed-ci"):  # against one seed of another model alone (same bootstrap)
+            from study.compare import _paired_row
+
+            reference = self._predictions_of(keys[2], keys[1])
+            reference = reference[reference["seed"] == int(keys[3])]
+            if reference.empty:
+                raise KeyError(f"no seed {keys[3]} of {keys[2]} on {keys[1]}")
+            row = _paired_row(self._predictions_of(keys[0], keys[1]), reference, self.max_rul,
+                              f"{keys[0]} and {keys[2]} seed {keys[3]}")
+            return f"{row['difference']:+.2f}" if kind == "seed-diff" else f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
         if kind == "fit-ratio":
             first, second = (self._rows(k).dropna(subset=["rmse"])["fit_seconds"].mean() for k in keys[:2])
             if pd.isna(first) or pd.isna(second) or len(keys) != 2:
@@ -413,6 +430,8 @@ class FileValues:
       ``refit_folds.jsonl``'s folds (subset x fold, seeds averaged): the mean refit-minus-selected
       RMSE, its standard error, on how many folds refit was worse (``7 of 12``), the largest
       gain on one fold (one decimal);
+    - ``friction/MODEL/COLUMN``: a cell of ``friction.csv`` (``friction/xgboost/adapter_loc``);
+    - ``fits/FOLDER``: the validation fits recorded in ``FOLDER/tune_*.jsonl`` (one per line);
     - ``bench-step/mambapy`` or ``bench-step/ours``: seconds per Mamba block train step, and
       ``bench-speedup``: their ratio (one decimal), from ``bench_torch.txt``.
 
@@ -426,7 +445,7 @@ class FileValues:
     def __call__(self, name: str) -> str:
         kind, *keys = name.split("/")
         if kind not in ("run", "against", "against-ci", "superseded", "published", "refit-mean", "refit-se",
-                        "refit-worse", "refit-max-gain", "bench-step", "bench-speedup"):
+                        "refit-worse", "refit-max-gain", "bench-step", "bench-speedup", "friction", "fits"):
             return self.run(name)
         try:
             return self._lookup(kind, keys)
@@ -434,7 +453,8 @@ class FileValues:
             raise StudyError(f"value marker {name!r} names nothing in the committed files under {self.root} "
                              f"({exc}); kinds: run/FOLDER/NAME, against(-ci)/FOLDER/MODEL/SUBSET, "
                              "superseded/START/NAME, published/MODEL/SUBSET, refit-mean, refit-se, refit-worse, "
-                             "refit-max-gain (KIND/MODEL/PROFILE), bench-step/ours|mambapy, bench-speedup") from exc
+                             "refit-max-gain (KIND/MODEL/PROFILE), bench-step/ours|mambapy, bench-speedup, friction/MODEL/COLUMN, "
+                             "fits/FOLDER") from exc
 
     def _lookup(self, kind: str, keys: list[str]) -> str:
         if kind == "run":
@@ -447,6 +467,16 @@ class FileValues:
             return self._published(keys[0], keys[1])
         if kind.startswith("refit-"):
             return self._refit(kind, keys[0], keys[1])
+        if kind == "friction":
+            value = pd.read_csv(self.root / "friction.csv").set_index("model").loc[keys[0], keys[1]]
+            if pd.isna(value) or len(keys) != 2:
+                raise ValueError(f"friction.csv has no {keys[1]} of {keys[0]}")
+            return f"{value:g}" if isinstance(value, float) else str(value)
+        if kind == "fits":
+            files = sorted((self.root / keys[0]).glob("tune_*.jsonl"))
+            if not files or len(keys) != 1:
+                raise KeyError(f"no tune_*.jsonl in {self.root / keys[0]}")
+            return f"{sum(1 for f in files for line in f.read_text().splitlines() if line.strip())}"
         return self._bench(kind, keys)
 
     def _folder(self, folder: str) -> tuple[Any, RunValues]:
