@@ -169,7 +169,13 @@ class RunValues:
         best = part.sort_values("rmse").iloc[0]
         return self._label(best["model"], best["variant"])
 
-    def _comparison(self, baseline: str) -> pd.DataFrame:
+    def _comparison(self, baseline: str, label: str | None = None) -> pd.DataFrame:
+        """Comparisons against ``baseline``; recomputed for every model when the one given
+        (``comparison``, say the tuned rows only) lacks ``label``."""
+        known = self._comparisons.get(baseline)
+        if known is not None and label is not None and label not in known.index.get_level_values(0) \
+                and self.preds is not None:
+            del self._comparisons[baseline]
         if baseline not in self._comparisons:
             if self.preds is None:
                 raise KeyError(f"no comparison with {baseline}")
@@ -214,7 +220,8 @@ class RunValues:
                 baseline = self._best_single(keys[1], line["variant"])
             else:
                 baseline = self._baseline_for(line, keys[2] if len(keys) > 2 else None)
-            row = self._comparison(baseline).loc[(self._label(line["model"], line["variant"]), keys[1])]
+            label = self._label(line["model"], line["variant"])
+            row = self._comparison(baseline, label).loc[(label, keys[1])]
             diff, ci = f"{row['difference']:+.2f}", f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
             return {"diff": diff, "vs-best": diff, "ci": ci, "ci-best": ci,
                     "verdict": str(row["verdict"]), "verdict-best": str(row["verdict"])}[kind]
@@ -375,7 +382,7 @@ class RunValues:
         for subset in subsets:
             baseline = (self._best_single(subset, line["variant"]) if named == "best"
                         else self._baseline_for(line, named))
-            row = self._comparison(baseline).loc[(label, subset)]
+            row = self._comparison(baseline, label).loc[(label, subset)]
             found.append(subset) if {"below": row["difference"] < 0, "above": row["difference"] > 0,
                                      "lower": row["verdict"] == LOWER, "higher": row["verdict"] == HIGHER,
                                      "unresolved": row["verdict"] == UNRESOLVED}[what] else None

@@ -281,3 +281,20 @@ def test_published_superseded_and_other_runs_come_from_the_committed_files():
     for name in ("superseded/2020-01-01/rmse/lstm/FD001", "against/ensemble_fd001/xgboost@hand-tuned/FD001"):
         with pytest.raises(StudyError, match=name):
             values(name)
+
+
+def test_a_model_missing_from_the_given_comparison_is_compared_from_the_predictions():
+    """A run's headline comparison may hold only some rows (the tuned ones): a marker citing
+    another model against the same baseline is then computed from the predictions, not refused."""
+    board = pd.DataFrame({"model": ["lstm", "transformer", "xgboost"], "subset": ["FD001"] * 3,
+                          "rmse": [3.0, 2.0, 1.0], "rmse_std": [0.1] * 3, "score": [1] * 3,
+                          "fit_seconds": [1] * 3, "n_seeds": [1] * 3})
+    preds = _predictions({"lstm": [3, -3, 3, -3], "transformer": [2, -2, 2, -2], "xgboost": [1, -1, 1, -1]},
+                         [10.0, 40.0, 80.0, 120.0])
+    given = pd.DataFrame({"model": ["transformer"], "subset": ["FD001"], "baseline": ["lstm"], "difference": [-9.99],
+                          "ci_low": [-10.0], "ci_high": [-9.0], "verdict": ["lower"]})
+    values = RunValues(board, given, preds)
+    assert values("diff/transformer/FD001") == "-9.99"  # the given comparison, reused as is
+    assert values("diff/xgboost/FD001") == "-2.00" and values("count/below/xgboost") == "1 of 1"
+    with pytest.raises(StudyError, match="diff/xgboost/FD001"):
+        RunValues(board, given)("diff/xgboost/FD001")  # no predictions to compare with
