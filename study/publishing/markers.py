@@ -10,7 +10,11 @@ states outside any marker, so a test can insist that every result in a post come
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +23,7 @@ from study.publishing.views import display_name
 
 # a block's body may be empty, and never runs past its own closing marker
 TABLE = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
-VALUE = re.compile(r"(<!-- value:(?P<name>[\w./+@-]+) -->)(?P<body>[^<]*)(<!-- /value -->)")
+VALUE = re.compile(r"(<!-- value:(?P<name>[\w./+@:-]+) -->)(?P<body>[^<]*)(<!-- /value -->)")
 DECIMAL = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
 #: any number a sentence states: 48, 5.85, 2,000, -0.55 (not FD001, 1e-3, d_model or a file name)
 _START = r"(?<![\w.])(?<![A-Za-z]-)(?<!\de-)[-+−]?\d[\d,]*(?:\.\d+)?"
@@ -51,6 +55,7 @@ class RunValues:
       ``best-single-name``: the same in a reader's words (``study.publishing.views.display_name``);
       ``mean-rmse``, ``mean-fit`` of a model over subsets;
     - ``params/MODEL/SUBSET``: the network's trainable parameters (``42,753``);
+    - ``rmse-ci/MODEL/SUBSET``: the RMSE's own 95% interval over the test engines (``10.40 to 15.12``);
     - ``late/MODEL/CYCLES``, ``early/MODEL/CYCLES``: the share of the model's test engines (every
       subset and seed; ``/SUBSET`` after CYCLES for one subset) predicted more than CYCLES late
       (more remaining life than the capped truth) or early, as a percentage (``6%``;
@@ -69,7 +74,21 @@ class RunValues:
       a range (``1 to 2``); needs the run's tuning table (``study.tuning_summary``);
       ``tuning-hours``: what the whole tuning charged, in hours of one core;
     - ``seed-gap/MODEL[/SUBSET]``: the largest difference, in cycles, between two seeds'
-      predictions of one test engine (``0.00``: the seeds are identical reruns).
+      predictions of one test engine (``0.00``: the seeds are identical reruns);
+    - ``gain/MODEL[/SUBSET]``: how much the tuning lowered the validation RMSE against the
+      out-of-the-box configuration (one decimal; over subsets as a range), from the tuning table;
+    - ``seed-rmse/MODEL/SUBSET/SEED``, ``seed-min/MODEL/SUBSET``, ``seed-max/MODEL/SUBSET``: one
+      seed's test RMSE (from its predictions, on the capped truth), the lowest and the highest;
+      ``seed-diff``, ``seed-ci`` ``/MODEL/SUBSET/OTHER/SEED``: as ``diff`` and ``ci``, against one
+      seed of another model alone;
+    - ``fit-ratio/MODEL/OTHER``: the model's mean fit time over subsets as a multiple of the
+      other's (``1.8``); ``engines[/SUBSET]``: test engines of a subset, or over subsets as a range;
+    - ``band/MODEL/SUBSET/LOW-HIGH``: the RMSE (one decimal, every seed pooled) on the test
+      engines whose true RUL is in (LOW, HIGH] (``0-50`` includes 0; ``125-up``: above 125);
+    - ``run-minutes/START[+START...]``, ``run-trials/START``: the wall time in minutes (one
+      decimal; summed over several) and the trial count of the run command that started at
+      START (``2026-11-27T06:46``, a prefix of its ``started_at`` in ``run.json``: this run or
+      one of its ``previous_runs``).
 
     Where a run holds several variants of a model (``study.records.rows.variant``: default, tuned,
     hand-tuned), MODEL names one as ``lstm@default``; a bare ``lstm`` is then an error, so a
@@ -82,9 +101,11 @@ class RunValues:
     """
 
     def __init__(self, board: pd.DataFrame, comparison: pd.DataFrame | None = None, preds: pd.DataFrame | None = None,
-                 max_rul: float = 125.0, baseline: str = "lstm", tuning: pd.DataFrame | None = None):
+                 max_rul: float = 125.0, baseline: str = "lstm", tuning: pd.DataFrame | None = None,
+                 info: dict[str, Any] | None = None):
         self.board = board if "variant" in board.columns else board.assign(variant="")
         self.preds, self.max_rul, self.baseline, self.tuning = preds, max_rul, baseline, tuning
+        self.info = info or {}
         self._comparisons: dict[str, pd.DataFrame] = {}
         if comparison is not None and len(comparison):
             named = comparison["baseline"].unique() if "baseline" in comparison.columns else [baseline]
@@ -96,12 +117,16 @@ class RunValues:
             return self._lookup(kind, keys)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise StudyError(f"value marker {name!r} names nothing in this run ({exc}); kinds: rmse, std, score, "
-                             "fit, seeds (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
+                             "fit, seeds, rmse-ci (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
                              "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-name, best-rmse, best-single(-name) "
                              "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL), params (KIND/MODEL/SUBSET), "
                              "late, early (KIND/MODEL/CYCLES[/SUBSET]), avg-rank (KIND/MODEL[/VARIANT]), best-rank(-name) "
                              "(KIND[/VARIANT]), count, where (KIND/WHAT/MODEL[/BASELINE|best]), evaluations, "
-                             "seed-gap (KIND/MODEL[/SUBSET]), tuning-hours; "
+                             "seed-gap (KIND/MODEL[/SUBSET]), tuning-hours, gain (KIND/MODEL[/SUBSET]), seed-rmse "
+                             "(KIND/MODEL/SUBSET/SEED), seed-min, seed-max (KIND/MODEL/SUBSET), seed-diff, seed-ci "
+                             "(KIND/MODEL/SUBSET/OTHER/SEED), fit-ratio "
+                             "(KIND/MODEL/OTHER), engines (KIND[/SUBSET]), band (KIND/MODEL/SUBSET/LOW-HIGH), "
+                             "run-minutes, run-trials (KIND/START); "
                              "MODEL@VARIANT where a model has several.") from exc
 
     def _rows(self, spec: str) -> pd.DataFrame:
@@ -146,7 +171,13 @@ class RunValues:
         best = part.sort_values("rmse").iloc[0]
         return self._label(best["model"], best["variant"])
 
-    def _comparison(self, baseline: str) -> pd.DataFrame:
+    def _comparison(self, baseline: str, label: str | None = None) -> pd.DataFrame:
+        """Comparisons against ``baseline``; recomputed for every model when the one given
+        (``comparison``, say the tuned rows only) lacks ``label``."""
+        known = self._comparisons.get(baseline)
+        if known is not None and label is not None and label not in known.index.get_level_values(0) \
+                and self.preds is not None:
+            del self._comparisons[baseline]
         if baseline not in self._comparisons:
             if self.preds is None:
                 raise KeyError(f"no comparison with {baseline}")
@@ -165,6 +196,9 @@ class RunValues:
             if pd.isna(value):
                 raise ValueError(f"{keys[0]} has no {column} on {keys[1]}")
             return fmt.format(value)
+        if kind == "rmse-ci":  # the test RMSE's own 95% interval over the engines (not paired)
+            row = self._rows(keys[0]).set_index("subset").loc[keys[1]]
+            return f"{row['rmse_ci_low']:.2f} to {row['rmse_ci_high']:.2f}"
         if kind == "params":
             value = self._rows(keys[0]).set_index("subset").loc[keys[1], "n_parameters"]
             if pd.isna(value):
@@ -188,7 +222,8 @@ class RunValues:
                 baseline = self._best_single(keys[1], line["variant"])
             else:
                 baseline = self._baseline_for(line, keys[2] if len(keys) > 2 else None)
-            row = self._comparison(baseline).loc[(self._label(line["model"], line["variant"]), keys[1])]
+            label = self._label(line["model"], line["variant"])
+            row = self._comparison(baseline, label).loc[(label, keys[1])]
             diff, ci = f"{row['difference']:+.2f}", f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
             return {"diff": diff, "vs-best": diff, "ci": ci, "ci-best": ci,
                     "verdict": str(row["verdict"]), "verdict-best": str(row["verdict"])}[kind]
@@ -228,7 +263,102 @@ class RunValues:
             return f"{self.tuning['spent_s'].sum() / 3600:.2f}"
         if kind == "seed-gap":
             return self._seed_gap(keys[0], keys[1] if len(keys) > 1 else None)
+        if kind == "gain":
+            return self._tuning_range(keys[0], keys[1] if len(keys) > 1 else None, "gain", "{:.1f}")
+        if kind in ("seed-rmse", "seed-min", "seed-max"):
+            per_seed = self._seed_rmse(keys[0], keys[1])
+            value = {"seed-rmse": lambda: per_seed.loc[int(keys[2])], "seed-min": per_seed.min,
+                     "seed-max": per_seed.max}[kind]()
+            return f"{value:.2f}"
+        if kind in ("seed-diff", "seed-ci"):  # against one seed of another model alone (same bootstrap)
+            from study.analysis.compare import _paired_row
+
+            reference = self._predictions_of(keys[2], keys[1])
+            reference = reference[reference["seed"] == int(keys[3])]
+            if reference.empty:
+                raise KeyError(f"no seed {keys[3]} of {keys[2]} on {keys[1]}")
+            row = _paired_row(self._predictions_of(keys[0], keys[1]), reference, self.max_rul,
+                              f"{keys[0]} and {keys[2]} seed {keys[3]}")
+            return f"{row['difference']:+.2f}" if kind == "seed-diff" else f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
+        if kind == "fit-ratio":
+            first, second = (self._rows(k).dropna(subset=["rmse"])["fit_seconds"].mean() for k in keys[:2])
+            if pd.isna(first) or pd.isna(second) or len(keys) != 2:
+                raise ValueError("fit-ratio needs two models with fit times")
+            return f"{first / second:.1f}"
+        if kind == "engines":
+            return self._engines(keys[0] if keys else None)
+        if kind == "band":
+            return self._band(keys[0], keys[1], keys[2])
+        if kind in ("run-minutes", "run-trials"):
+            found = [self._command(start) for start in keys[0].split("+")]
+            if kind == "run-trials":
+                if len(found) != 1:
+                    raise ValueError("run-trials names one command")
+                return f"{found[0]['n_trials']}"
+            if any(run.get("total_seconds") is None for run in found):
+                raise ValueError(f"{keys[0]}: a command without a recorded wall time")
+            return f"{sum(run['total_seconds'] for run in found) / 60:.1f}"
         raise KeyError(f"unknown kind {kind!r}")
+
+    def _tuning_range(self, model: str, subset: str | None, column: str, fmt: str) -> str:
+        """A tuning-table column of one (model, subset), or its range over subsets."""
+        if self.tuning is None or self.tuning.empty:
+            raise KeyError("no tuning table in this run")
+        part = self.tuning[self.tuning["model"] == model]
+        if subset is not None:
+            part = part[part["subset"] == subset]
+        if part.empty:
+            raise KeyError(f"no tuning of {model}" + (f" on {subset}" if subset else ""))
+        low, high = fmt.format(part[column].min()), fmt.format(part[column].max())
+        return low if low == high else f"{low} to {high}"
+
+    def _predictions_of(self, spec: str, subset: str | None) -> pd.DataFrame:
+        """The long predictions of one model (variant), of one subset or all."""
+        if self.preds is None:
+            raise KeyError("no predictions in this run")
+        line = self._line(spec)
+        part = self.preds[self.preds["model"] == self._label(line["model"], line["variant"])]
+        if subset is not None:
+            part = part[part["subset"] == subset]
+        if part.empty:
+            raise KeyError(f"no predictions of {spec}" + (f" on {subset}" if subset else ""))
+        return part
+
+    def _seed_rmse(self, spec: str, subset: str) -> pd.Series:
+        """Each seed's test RMSE on the capped truth, by seed (as each trial was scored)."""
+        part = self._predictions_of(spec, subset)
+        error = part["y_pred"] - part["y_true"].clip(upper=self.max_rul)
+        return (error ** 2).groupby(part["seed"]).mean() ** 0.5
+
+    def _engines(self, subset: str | None) -> str:
+        """Test engines of one subset, or the range over subsets (as predicted by any model)."""
+        if self.preds is None:
+            raise KeyError("no predictions in this run")
+        counts = self.preds.groupby("subset")["unit"].nunique()
+        if subset is not None:
+            return f"{counts.loc[subset]}"
+        low, high = counts.min(), counts.max()
+        return f"{low}" if low == high else f"{low} to {high}"
+
+    def _band(self, spec: str, subset: str, band: str) -> str:
+        """RMSE on the test engines whose (uncapped) true RUL lies in (LOW, HIGH], every seed pooled."""
+        low_text, _, high_text = band.partition("-")
+        low, high = float(low_text), float("inf") if high_text == "up" else float(high_text)
+        part = self._predictions_of(spec, subset)
+        truth = part["y_true"]
+        chosen = part[((truth > low) | ((low == 0) & (truth == 0))) & (truth <= high)]
+        if chosen.empty:
+            raise ValueError(f"no test engine of {subset} with true RUL in {band}")
+        error = chosen["y_pred"] - chosen["y_true"].clip(upper=self.max_rul)
+        return f"{float((error ** 2).mean()) ** 0.5:.1f}"
+
+    def _command(self, start: str) -> dict[str, Any]:
+        """The run command (this one or a previous one in ``run.json``) that started at ``start``."""
+        commands = list(self.info.get("previous_runs", [])) + [self.info]
+        found = [run for run in commands if str(run.get("started_at", "")).startswith(start)]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} run commands started at {start}")
+        return found[0]
 
     def _ranks(self, kind: str | None) -> pd.DataFrame:
         """Average ranks by label (``ranks``), of every row or of one variant's rows only."""
@@ -254,7 +384,7 @@ class RunValues:
         for subset in subsets:
             baseline = (self._best_single(subset, line["variant"]) if named == "best"
                         else self._baseline_for(line, named))
-            row = self._comparison(baseline).loc[(label, subset)]
+            row = self._comparison(baseline, label).loc[(label, subset)]
             found.append(subset) if {"below": row["difference"] < 0, "above": row["difference"] > 0,
                                      "lower": row["verdict"] == LOWER, "higher": row["verdict"] == HIGHER,
                                      "unresolved": row["verdict"] == UNRESOLVED}[what] else None
@@ -289,7 +419,174 @@ class RunValues:
         return f"{spread.max():.2f}"
 
 
-def refresh_values(text: str, values: RunValues) -> str:
+class FileValues:
+    """Named numbers of the committed files beside a document (``reports/``), then of its run.
+
+    A writeup cites more than its run: earlier runs, development measurements and published
+    numbers. Each is read from the committed file it was measured in, never typed:
+
+    - ``run/FOLDER/NAME``: any ``RunValues`` name of another run folder under the root
+      (``run/ensemble_fd001/rmse/lstm/FD001``);
+    - ``against/FOLDER/MODEL/SUBSET``, ``against-ci/FOLDER/MODEL/SUBSET``: that folder's model
+      minus the same model (variant) of the document's run, engine by engine (``study.compare``'s
+      ``--against``: RMSE difference and its 95% interval);
+    - ``superseded/START/NAME``: any ``RunValues`` name of the run's superseded rows
+      (``superseded.jsonl``) that the run command started at START produced
+      (``superseded/2026-11-26T23:34/rmse/transformer/FD002``);
+    - ``published/MODEL/SUBSET``: an RMSE reported in a paper (``study/data/published_results.csv``;
+      MODEL in lower case, spaces as ``-``: ``published/deep-lstm/FD001``);
+    - ``refit-mean``, ``refit-se``, ``refit-worse``, ``refit-max-gain`` ``/MODEL/PROFILE``: over
+      ``refit_folds.jsonl``'s folds (subset x fold, seeds averaged): the mean refit-minus-selected
+      RMSE, its standard error, on how many folds refit was worse (``7 of 12``), the largest
+      gain on one fold (one decimal);
+    - ``friction/MODEL/COLUMN``: a cell of ``friction.csv`` (``friction/xgboost/adapter_loc``);
+    - ``fits/FOLDER``: the validation fits recorded in ``FOLDER/tune_*.jsonl`` (one per line);
+    - ``bench-step/mambapy`` or ``bench-step/ours``: seconds per Mamba block train step, and
+      ``bench-speedup``: their ratio (one decimal), from ``bench_torch.txt``.
+
+    Any other name goes to the run's ``RunValues`` (so an unknown one is still an error).
+    """
+
+    def __init__(self, root: Path, run: RunValues, run_dir: Path | None = None,
+                 read_run: Callable[[Path], Any] | None = None):
+        """``read_run(folder)`` gives another run folder's ``RunView`` (``study.publishing.report.run_view``,
+        passed in because the report imports this module, not the other way round)."""
+        self.root, self.run, self.run_dir = Path(root), run, None if run_dir is None else Path(run_dir)
+        self.read_run = read_run
+        self._runs: dict[str, tuple[Any, RunValues]] = {}
+
+    def __call__(self, name: str) -> str:
+        kind, *keys = name.split("/")
+        if kind not in ("run", "against", "against-ci", "superseded", "published", "refit-mean", "refit-se",
+                        "refit-worse", "refit-max-gain", "bench-step", "bench-speedup", "friction", "fits"):
+            return self.run(name)
+        try:
+            return self._lookup(kind, keys)
+        except (KeyError, IndexError, TypeError, ValueError, OSError, StudyError) as exc:
+            raise StudyError(f"value marker {name!r} names nothing in the committed files under {self.root} "
+                             f"({exc}); kinds: run/FOLDER/NAME, against(-ci)/FOLDER/MODEL/SUBSET, "
+                             "superseded/START/NAME, published/MODEL/SUBSET, refit-mean, refit-se, refit-worse, "
+                             "refit-max-gain (KIND/MODEL/PROFILE), bench-step/ours|mambapy, bench-speedup, friction/MODEL/COLUMN, "
+                             "fits/FOLDER") from exc
+
+    def _lookup(self, kind: str, keys: list[str]) -> str:
+        if kind == "run":
+            return self._folder(keys[0])[1]("/".join(keys[1:]))
+        if kind in ("against", "against-ci"):
+            return self._against(kind, keys[0], keys[1], keys[2])
+        if kind == "superseded":
+            return self._superseded(keys[0])("/".join(keys[1:]))
+        if kind == "published":
+            return self._published(keys[0], keys[1])
+        if kind.startswith("refit-"):
+            return self._refit(kind, keys[0], keys[1])
+        if kind == "friction":
+            value = pd.read_csv(self.root / "friction.csv").set_index("model").loc[keys[0], keys[1]]
+            if pd.isna(value) or len(keys) != 2:
+                raise ValueError(f"friction.csv has no {keys[1]} of {keys[0]}")
+            return f"{value:g}" if isinstance(value, float) else str(value)
+        if kind == "fits":
+            files = sorted((self.root / keys[0]).glob("tune_*.jsonl"))
+            if not files or len(keys) != 1:
+                raise KeyError(f"no tune_*.jsonl in {self.root / keys[0]}")
+            return f"{sum(1 for f in files for line in f.read_text().splitlines() if line.strip())}"
+        return self._bench(kind, keys)
+
+    def _folder(self, folder: str) -> tuple[Any, RunValues]:
+        """The ``RunView`` and values of a run folder under the root (read once)."""
+        if folder not in self._runs:
+            path = self.root / folder
+            if not (path / "trials.jsonl").is_file():
+                raise KeyError(f"no run folder {path}")
+            if self.read_run is None:
+                raise KeyError(f"{path} is another run folder and no read_run was given")
+            view = self.read_run(path)
+            self._runs[folder] = (view, view.values())
+        return self._runs[folder]
+
+    def _against(self, kind: str, folder: str, spec: str, subset: str) -> str:
+        """A model of another run minus the same model of the document's run, engine by engine."""
+        from study.analysis.compare import compare_runs
+
+        view, _ = self._folder(folder)
+        if self.run.preds is None:
+            raise KeyError("the document's run has no predictions")
+        line = self.run._line(spec)  # the same model (variant) in both runs
+        label = self.run._label(line["model"], line["variant"])
+        other = view.preds[(view.preds["model"] == line["model"]) & (view.preds["subset"] == subset)]
+        if "variant" in other.columns:
+            other = other[other["variant"].isin([line["variant"], ""])] if other["variant"].nunique() > 1 else other
+        mine = self.run.preds[(self.run.preds["model"] == label) & (self.run.preds["subset"] == subset)]
+        if other.empty or mine.empty:
+            raise KeyError(f"{spec} on {subset} is not in both runs")
+        row = compare_runs(other.assign(model=label), mine, self.run.max_rul).iloc[0]
+        if kind == "against":
+            return f"{row['difference']:+.2f}"
+        return f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
+
+    def _superseded(self, start: str) -> RunValues:
+        """Values of the superseded rows one earlier run command produced (its start to the next)."""
+        import json
+
+        from study.records.leaderboard import leaderboard, predictions_frame
+
+        key = f"superseded@{start}"
+        if key not in self._runs:
+            if self.run_dir is None:
+                raise KeyError("no run folder to read superseded rows from")
+            command = self.run._command(start)
+            starts = sorted(str(r.get("started_at")) for r in [*self.run.info.get("previous_runs", []),
+                                                               self.run.info] if r.get("started_at"))
+            begin = str(command["started_at"])
+            end = next((s for s in starts if s > begin), "9999")
+            lines = (self.run_dir / "superseded.jsonl").read_text().splitlines()
+            rows = {(r["model"], r["subset"], r["seed"]): r for r in map(json.loads, filter(None, lines))
+                    if begin <= str(r.get("started_at", "")) < end}
+            if not rows:
+                raise KeyError(f"no superseded rows from the command started at {start}")
+            found = list(rows.values())
+            self._runs[key] = (None, RunValues(leaderboard(found), preds=predictions_frame(found),
+                                               max_rul=self.run.max_rul, baseline=self.run.baseline))
+        return self._runs[key][1]
+
+    @staticmethod
+    def _published(model: str, subset: str) -> str:
+        from study.data.published import published_results
+
+        table = published_results()
+        slug = table["model"].str.lower().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-")
+        found = table[(slug == model) & (table["subset"] == subset)]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} published rows of {model} on {subset}")
+        return f"{found['rmse'].iloc[0]:.2f}"
+
+    def _refit(self, kind: str, model: str, profile: str) -> str:
+        """Refit minus selected RMSE over the folds of ``refit_folds.jsonl`` (seeds averaged per fold)."""
+        frame = pd.read_json(self.root / "refit_folds.jsonl", lines=True)
+        part = frame[(frame["model"] == model) & (frame["profile"] == profile)]
+        if part.empty:
+            raise KeyError(f"no refit folds of {model} at {profile}")
+        folds = (part["rmse_refit"] - part["rmse_selected"]).groupby([part["subset"], part["fold"]]).mean()
+        if kind == "refit-mean":
+            return f"{folds.mean():+.2f}"
+        if kind == "refit-se":
+            return f"{folds.std(ddof=1) / len(folds) ** 0.5:.2f}"
+        if kind == "refit-worse":
+            return f"{int((folds > 0).sum())} of {len(folds)}"
+        return f"{-folds.min():.1f}"
+
+    def _bench(self, kind: str, keys: list[str]) -> str:
+        """The Mamba block train-step times of ``bench_torch.txt`` (ours against mambapy)."""
+        text = (self.root / "bench_torch.txt").read_text()
+        steps = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(ours|mambapy):\s+([\d.]+) s", text, re.M)}
+        if kind == "bench-step":
+            return f"{steps[keys[0]]:.2f}"
+        if kind == "bench-speedup" and not keys:
+            return f"{steps['mambapy'] / steps['ours']:.1f}"
+        raise KeyError(f"{kind} takes {'no further name' if kind == 'bench-speedup' else 'ours or mambapy'}")
+
+
+def refresh_values(text: str, values: RunValues | FileValues) -> str:
     """Replace the body of every ``<!-- value:NAME -->`` marker with the run's value."""
     return VALUE.sub(lambda m: m.group(1) + values(m.group("name")) + m.group(4), text)
 

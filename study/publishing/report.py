@@ -10,7 +10,6 @@ import argparse
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ from study.core import atomic
 from study.core.cli import add_debug_option, main_guarded
 from study.core.errors import StudyError
 from study.core.lock import run_folder_lock
-from study.publishing.markers import RunValues, refresh_tables, refresh_values
+from study.data.published import published_results
+from study.publishing.markers import FileValues, RunValues, refresh_tables, refresh_values
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
 from study.records.rows import distinct_models
@@ -42,12 +42,6 @@ FIGURES = {
 CURVES_FIGURE = "fig_budget_curves.png"
 #: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
 DEFAULT_BASELINE = "lstm"
-
-
-def published_results() -> pd.DataFrame:
-    """Reported (not reproduced) results from the literature, with citations."""
-    with resources.files("study").joinpath("data/published_results.csv").open() as handle:
-        return pd.read_csv(handle)
 
 
 # ----- tables -------------------------------------------------------------------------------
@@ -249,7 +243,7 @@ def ensemble_table(rows: list[dict[str, Any]], board: pd.DataFrame, preds: pd.Da
     return "\n".join(lines) + "\n"
 
 
-def refresh_markers(text: str, tables: dict[str, str], values: RunValues | None = None) -> str:
+def refresh_markers(text: str, tables: dict[str, str], values: RunValues | FileValues | None = None) -> str:
     """Refresh a markdown file's ``<!-- table:NAME -->`` blocks and, given the run's ``values``,
     its ``<!-- value:NAME -->`` numbers (``study.publishing.markers``)."""
     text = refresh_tables(text, tables)
@@ -600,8 +594,10 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
     titles = {name: title for name, (title, _) in view.comparisons.items()}
     atomic.write_text(path, render(view.rows, view.info, view.board, tables, figures, baseline, titles))
     if writeups:
-        values = view.values()
-        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables, values) for p in writeups}
+        values = view.values()  # plus the committed files beside each document (earlier runs, benchmarks)
+        refreshed = {Path(p): refresh_markers(Path(p).read_text(), tables,
+                                              FileValues(Path(p).parent, values, run_dir, read_run=run_view))
+                     for p in writeups}
         for target, text in refreshed.items():  # every file checked before any is written
             atomic.write_text(target, text)
     return path
@@ -628,7 +624,7 @@ class RunView:
     def values(self) -> RunValues:
         headline = self.comparisons.get("vs-baseline")
         return RunValues(self.board, None if headline is None else headline[1], self.preds, self.max_rul,
-                         self.baseline, tuning_frame(self.rows))
+                         self.baseline, tuning_frame(self.rows), self.info)
 
 
 def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:

@@ -172,3 +172,130 @@ def test_prose_numbers_lists_every_number_outside_markers_code_links_headings_an
             "<!-- table:summary -->\n| 13.20 |\n<!-- /table -->\n```\nrmse 9.99\n```\n"
             "| 7 | a hand table |\nlast line: 2,000 resamples.\n")
     assert prose_numbers(text) == [(2, "100"), (2, "12.5"), (3, "48"), (11, "2,000")]
+
+
+def test_seed_band_ratio_engine_run_and_tuning_kinds_come_from_the_run():
+    """``seed-rmse``/``seed-min``/``seed-max`` score each seed's predictions; ``seed-diff``/``seed-ci``
+    compare with one seed of another model; ``fit-ratio``, ``engines``, ``band`` (RMSE by true-RUL
+    group), ``rmse-ci``, ``gain`` (the tuning table) and ``run-minutes``/``run-trials`` (run.json)."""
+    board = pd.DataFrame({"model": ["lstm", "xgboost"], "subset": ["FD001"] * 2, "rmse": [2.0, 1.0],
+                          "rmse_std": [0.1] * 2, "score": [1] * 2, "fit_seconds": [90.0, 50.0], "n_seeds": [2] * 2,
+                          "rmse_ci_low": [1.234, 0.5], "rmse_ci_high": [3.456, 1.5]})
+    truth = [10.0, 40.0, 80.0, 120.0]
+    preds = pd.concat([_predictions({"lstm": [3, -3, 3, -3], "xgboost": [1, -1, 1, -1]}, truth),
+                       _predictions({"lstm": [6, -6, 6, -6], "xgboost": [1, -1, 1, -1]}, truth).assign(seed=1),
+                       # 200 - 73 = 127: 2 above the capped truth, 125, as every other FD002 engine
+                       _predictions({"lstm": [2, 2, 2, 2, -73]}, truth + [200.0]).assign(subset="FD002")])
+    tuning = pd.DataFrame({"model": ["lstm", "lstm"], "subset": ["FD001", "FD002"], "gain": [1.44, 5.61]})
+    info = {"started_at": "2026-11-30T17:10:39+0000", "total_seconds": 600.0, "n_trials": 96,
+            "previous_runs": [{"started_at": "2026-11-30T16:36:40+0000", "total_seconds": 2040.0, "n_trials": 108},
+                              {"started_at": "2026-11-26T21:48:51+0000", "total_seconds": None, "n_trials": 48}]}
+    values = RunValues(board, preds=preds, tuning=tuning, info=info)
+    assert values("seed-rmse/lstm/FD001/0") == "3.00" and values("seed-rmse/lstm/FD001/1") == "6.00"
+    assert values("seed-min/lstm/FD001") == "3.00" and values("seed-max/lstm/FD001") == "6.00"
+    assert values("seed-diff/xgboost/FD001/lstm/1") == "-5.00"  # 1 - 6: against seed 1 alone
+    low, _, high = values("seed-ci/xgboost/FD001/lstm/1").partition(" to ")
+    assert float(low) <= -5.0 <= float(high)
+    assert values("fit-ratio/lstm/xgboost") == "1.8" and values("rmse-ci/lstm/FD001") == "1.23 to 3.46"
+    assert values("engines/FD001") == "4" and values("engines") == "4 to 5"
+    # (0, 50] holds 10 and 40 (errors 3, 3 and 6, 6 over two seeds); above 125 only FD002's capped engine
+    assert values("band/lstm/FD001/0-50") == f"{((9 + 9 + 36 + 36) / 4) ** 0.5:.1f}" == "4.7"
+    assert values("band/xgboost/FD001/50-120") == "1.0" and values("band/lstm/FD002/125-up") == "2.0"
+    assert values("gain/lstm") == "1.4 to 5.6" and values("gain/lstm/FD002") == "5.6"
+    assert values("run-minutes/2026-11-30T16:36") == "34.0" and values("run-trials/2026-11-30T17:10") == "96"
+    assert values("run-minutes/2026-11-30T16:36+2026-11-30T17:10") == "44.0"
+    for name in ("seed-rmse/lstm/FD001/7", "seed-diff/xgboost/FD001/lstm/3", "band/lstm/FD001/125-up",
+                 "run-minutes/2026-11-26T21:48", "run-trials/2025", "gain/mamba", "engines/FD009", "fit-ratio/lstm"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+
+
+def _file_values(tmp_path, values=None):
+    from study.publishing.markers import FileValues
+
+    return FileValues(tmp_path, values or RunValues(pd.DataFrame({"model": ["lstm"], "subset": ["FD001"],
+                                                                   "rmse": [1.0]})))
+
+
+def test_refit_friction_fit_counts_and_bench_come_from_the_committed_files(tmp_path):
+    """``refit-*`` average seeds within a fold, then summarise folds; ``friction`` reads a cell,
+    ``fits`` counts the lines of ``tune_*.jsonl``, ``bench-*`` the Mamba step times."""
+    rows = [{"model": "xgboost", "profile": "default", "subset": s, "fold": f, "seed": seed,
+             "rmse_selected": 10.0, "rmse_refit": 10.0 + d + (0.2 if seed else -0.2)}
+            for s, f, d in (("FD001", 0, -1.0), ("FD001", 1, 0.5), ("FD002", 0, -2.0)) for seed in (0, 1)]
+    pd.DataFrame(rows).to_json(tmp_path / "refit_folds.jsonl", orient="records", lines=True)
+    (tmp_path / "friction.csv").write_text("model,adapter_loc,workarounds\nxgboost,51,none\n")
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "tune_a.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    (tmp_path / "sweeps" / "tune_b.jsonl").write_text('{"a": 3}\n')
+    (tmp_path / "sweeps" / "other.jsonl").write_text('{"a": 4}\n')
+    (tmp_path / "bench_torch.txt").write_text("One Mamba block\nours:    0.2500 s  (1 parameters)\n"
+                                              "mambapy: 1.0000 s  (1 parameters)  -> ours is 4.0x faster\n")
+    values = _file_values(tmp_path)
+    folds = pd.Series([-1.0, 0.5, -2.0])  # per fold, the two seeds' +-0.2 cancel
+    assert values("refit-mean/xgboost/default") == f"{folds.mean():+.2f}" == "-0.83"
+    assert values("refit-se/xgboost/default") == f"{folds.std() / 3 ** 0.5:.2f}"
+    assert values("refit-worse/xgboost/default") == "1 of 3" and values("refit-max-gain/xgboost/default") == "2.0"
+    assert values("friction/xgboost/adapter_loc") == "51" and values("fits/sweeps") == "3"
+    assert values("bench-step/ours") == "0.25" and values("bench-speedup") == "4.0"
+    assert values("rmse/lstm/FD001") == "1.00"  # any other name: the run's
+    for name in ("refit-mean/lstm/default", "friction/lstm/adapter_loc", "fits/nowhere", "bench-step/torch",
+                 "published/no-such-model/FD001", "run/nowhere/rmse/lstm/FD001", "speed/lstm/FD001"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+
+
+def test_published_superseded_and_other_runs_come_from_the_committed_files():
+    """Against the committed files, recomputed here without ``RunValues``: a published RMSE from
+    the CSV, a superseded run's mean RMSE from ``superseded.jsonl`` (rows between the command's
+    start and the next), and another run folder's RMSE and its difference from this run's."""
+    import json
+    from pathlib import Path
+
+    from study.publishing.markers import FileValues
+    from study.publishing.report import run_view
+    from study.records.leaderboard import leaderboard, predictions_frame
+    from study.records.rows import distinct_models
+    from study.records.run_folder import load_run
+
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    rows, info = load_run(reports / "study")
+    values = FileValues(reports, RunValues(leaderboard(rows), preds=predictions_frame(distinct_models(rows)),
+                                           info=info), reports / "study", read_run=run_view)
+    published = pd.read_csv(Path(__file__).resolve().parents[2] / "study" / "data" / "published_results.csv")
+    dast = published[(published["model"] == "DAST") & (published["subset"] == "FD002")]["rmse"].iloc[0]
+    assert values("published/dast/FD002") == f"{dast:.2f}"
+    starts = sorted(r["started_at"] for r in info["previous_runs"] + [info])
+    begin = next(s for s in starts if s.startswith("2026-11-26T23:34"))
+    end = starts[starts.index(begin) + 1]
+    old = [json.loads(line) for line in (reports / "study" / "superseded.jsonl").read_text().splitlines()]
+    old = [r["rmse"] for r in old if begin <= r["started_at"] < end and r["model"] == "transformer"
+           and r["subset"] == "FD002"]
+    assert len(old) == 3 and values("superseded/2026-11-26T23:34/rmse/transformer/FD002") == f"{sum(old) / 3:.2f}"
+    ens = pd.read_csv(reports / "ensemble_fd001" / "leaderboard.csv").set_index("model").loc["lstm", "rmse"]
+    study = pd.read_csv(reports / "study" / "leaderboard.csv")
+    single = study[(study["model"] == "lstm") & (study["variant"] == "hand-tuned") & (study["subset"] == "FD001")]
+    assert values("run/ensemble_fd001/rmse/lstm/FD001") == f"{ens:.2f}"
+    assert values("against/ensemble_fd001/lstm@hand-tuned/FD001") == f"{ens - single['rmse'].iloc[0]:+.2f}"
+    low, _, high = values("against-ci/ensemble_fd001/lstm@hand-tuned/FD001").partition(" to ")
+    assert float(low) < ens - single["rmse"].iloc[0] < float(high)
+    for name in ("superseded/2020-01-01/rmse/lstm/FD001", "against/ensemble_fd001/xgboost@hand-tuned/FD001"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+
+
+def test_a_model_missing_from_the_given_comparison_is_compared_from_the_predictions():
+    """A run's headline comparison may hold only some rows (the tuned ones): a marker citing
+    another model against the same baseline is then computed from the predictions, not refused."""
+    board = pd.DataFrame({"model": ["lstm", "transformer", "xgboost"], "subset": ["FD001"] * 3,
+                          "rmse": [3.0, 2.0, 1.0], "rmse_std": [0.1] * 3, "score": [1] * 3,
+                          "fit_seconds": [1] * 3, "n_seeds": [1] * 3})
+    preds = _predictions({"lstm": [3, -3, 3, -3], "transformer": [2, -2, 2, -2], "xgboost": [1, -1, 1, -1]},
+                         [10.0, 40.0, 80.0, 120.0])
+    given = pd.DataFrame({"model": ["transformer"], "subset": ["FD001"], "baseline": ["lstm"], "difference": [-9.99],
+                          "ci_low": [-10.0], "ci_high": [-9.0], "verdict": ["lower"]})
+    values = RunValues(board, given, preds)
+    assert values("diff/transformer/FD001") == "-9.99"  # the given comparison, reused as is
+    assert values("diff/xgboost/FD001") == "-2.00" and values("count/below/xgboost") == "1 of 1"
+    with pytest.raises(StudyError, match="diff/xgboost/FD001"):
+        RunValues(board, given)("diff/xgboost/FD001")  # no predictions to compare with

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
+from study.data.published import published_results
 from study.execution.runner import RunConfig, run_study
-from study.publishing.report import FIGURES, published_results, refresh_markers, write_report
+from study.publishing.report import FIGURES, refresh_markers, write_report
 from study.records.store import ResultStore, trial_key
 
 ROOT = Path(__file__).resolve().parents[2]
