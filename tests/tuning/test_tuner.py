@@ -191,7 +191,7 @@ def _tune_script(out: Path, data: Path, evaluations: int, model: str = "test-con
     return (
         "from pathlib import Path\n"
         "from study.contract.search_space import Float\n"
-        "from study.tune import TuneConfig, tune\n"
+        "from study.tuning.tuner import TuneConfig, tune\n"
         f"tune(TuneConfig(out=Path({str(out)!r}), models=[{model!r}], subsets=['FD001'], profile='smoke',"
         f" data_dir=Path({str(data)!r}), offline=True, allow_unverified_data=True, executor='inline', threads=1,"
         f" max_evaluations={evaluations}, folds=2, budget_s=3600,"

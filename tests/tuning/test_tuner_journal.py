@@ -56,7 +56,7 @@ def test_a_stale_journal_lock_with_a_relative_out_does_not_hang_a_resume(data_di
     """Optuna's lock is a symlink to the journal path as given: relative, it dangled inside
     journals/ and a lock left by a killed tuner made every resume spin forever."""
     script = ("import sys; from pathlib import Path; from rich.console import Console\n"
-              "from study.contract.search_space import Int\nfrom study.tune import TuneConfig, tune\n"
+              "from study.contract.search_space import Int\nfrom study.tuning.tuner import TuneConfig, tune\n"
               f"tune(TuneConfig(out=Path('tuning'), models=['xgboost'], subsets=['FD001'], profile='smoke',"
               f" data_dir=Path({str(data_dir)!r}), offline=True, allow_unverified_data=True, executor='inline',"
               " max_evaluations=int(sys.argv[1]), folds=2, threads=1, budget_s=3600,"
