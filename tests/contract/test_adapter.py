@@ -33,7 +33,7 @@ def test_the_context_is_passed_in_and_a_context_set_later_still_counts(synthetic
     adapter = Negative(seed=0, context=TrialContext(threads=3))
     assert adapter.context.threads == 3 and adapter.fit(prepared.train).seen_threads_ == 3
     later = Negative(seed=0)
-    later.context = TrialContext(threads=2)  # plugins written before the constructor took it
+    later.context = TrialContext(threads=2)  # a plugin may assign the context after construction
     assert later.fit(prepared.train).seen_threads_ == 2
     assert Negative(seed=0).threads == 1  # outside the runner: one thread
     assert Negative(seed=0, context=TrialContext(threads=4), threads=2).threads == 2  # the parameter only lowers it
@@ -163,8 +163,8 @@ def test_the_thread_setting_leaves_resume_keys_as_the_committed_rows_hashed_them
 
 def test_the_committed_library_trials_are_what_todays_settings_would_reuse(tmp_path):
     """With the CPU share out of the key, the committed study's XGBoost, MiniRocket and
-    AutoGluon TimeSeries trials have the keys today's code plans (their n_jobs/threads
-    parameters once made them stale); the networks are checked in test_runner.py."""
+    AutoGluon TimeSeries trials have the keys today's code plans, so they are reused, not
+    rerun; the networks are checked in test_runner.py."""
     import json
     from pathlib import Path
 
