@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from study.contract.adapter import Adapter, TrialContext
+from study.contract.adapter import Adapter, AdapterError, TrialContext
 from study.contract.registry import _builtin, get_adapter
 
 BUILTIN = sorted(reg.name for reg in _builtin() if reg.loaded)
+RELIABILITY_PLUGIN = Path(__file__).parents[1] / "reliability_plugin"  # test-ranged, among others
 
 
 class Negative(Adapter):
@@ -207,3 +209,14 @@ def test_tags_a_plugin_leaves_out_come_from_the_base_class():
     for name in BUILTIN:  # the built-ins keep what they declare
         tags = get_adapter(name).tags
         assert {"library", "family", "formulation", "python_dependencies", "needs_weights"} <= set(tags), name
+
+
+def test_adapters_check_their_ranges_when_built_and_none_means_automatic(monkeypatch):
+    monkeypatch.syspath_prepend(str(RELIABILITY_PLUGIN))
+    ranged = get_adapter("test-ranged")
+    with pytest.raises(AdapterError, match="n_trees must be >= 1, got 0"):
+        ranged(n_trees=0)
+    assert ranged(workers=None, n_trees=1, rate=1.0).params["rate"] == 1.0  # inclusive bounds
+    xgb = get_adapter("xgboost")
+    with pytest.raises(AdapterError, match="n_estimators"):
+        xgb(n_estimators=-1)
