@@ -1,4 +1,4 @@
-"""LSTM regressor (ours, PyTorch): the user's 2021 Keras model, done properly."""
+"""LSTM regressor (ours, PyTorch): the study's baseline, on the shared trainer."""
 from __future__ import annotations
 
 from adapters.networks import (DEFAULT_TRAINER_PARAMS, SMOKE_TRAINER_PARAMS, STUDY_INPUTS, TRAINER_PARAM_RANGES,

@@ -13,8 +13,8 @@ def mlp_head(d_in: int, hidden: int, dropout: float) -> nn.Sequential:
 
 
 class LSTMRegressor(nn.Module):
-    """The 2021 model done properly: stacked LSTM with inter-layer dropout, the last hidden
-    state (it has read the whole window) into a dense head."""
+    """The baseline: stacked LSTM with inter-layer dropout, the last hidden state (it has read
+    the whole window) into a dense head."""
 
     def __init__(self, n_channels: int, hidden_size: int = 64, num_layers: int = 2,
                  dropout: float = 0.2, head_size: int = 32):

@@ -40,7 +40,7 @@ FIGURES = {
 }
 #: Drawn only for a run that holds budget points (``study.publishing.curves``).
 CURVES_FIGURE = "fig_budget_curves.png"
-#: The model every other is compared with, engine by engine: the user's 2021 model is an LSTM.
+#: The model every other is compared with, engine by engine: the study asks whether others beat an LSTM.
 DEFAULT_BASELINE = "lstm"
 
 

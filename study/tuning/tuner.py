@@ -1,19 +1,7 @@
-"""The equal-budget tuner: ``python -m study.tune`` searches each (model, subset) on
-engine-disjoint folds of the training engines (never the test files), every pair with the
-same budget of CPU seconds; the rules are stated once, in the README's tuning section and
-``reports/tuning/README.md``.
-
-- Objective: mean RMSE over ``folds`` folds, each scored on its validation engines cut as
-  test engines are (``study.tuning.folds``, ``study.data.validation``).
-- Budget (``fold_charge``): the CPU seconds of each fold's process (user + system, finished child
-  processes included), wall clock recorded beside them; a fold with a fidelity is told the
-  CPU it may still use and stops at its last completed rung; no evaluation starts that the
-  budget left cannot pay for (``can_start``).
-- Search: the defaults first, then Optuna's TPE (a grid for all-categorical spaces), which
-  also learns from pruned evaluations; successive halving at rungs of the adapter's
-  ``fidelity_param`` (``study.contract.fidelity``).
-- Resume: the Optuna journal is the only state; an evaluation killed in flight is rerun with
-  its parameters, and the sampler of the n-th evaluation is seeded by (seed, n).
+"""The equal-budget tuner (``python -m study.tune``): searches each (model, subset) on
+engine-disjoint folds of the training engines, every pair with the same budget of CPU seconds,
+and writes the selected configuration that ``study.run --tuned`` reads. The rules (objective,
+budget, search, resume) are in the README's tuning section and ``reports/tuning/README.md``.
 """
 from __future__ import annotations
 

@@ -132,3 +132,31 @@ def test_compare_runs_pairs_the_same_model_across_two_runs(tmp_path):
     result = subprocess.run([sys.executable, "-m", "study.compare", str(new), "--against", str(empty)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "share no (model, subset)" in result.stderr
+
+
+def _compare_run(folder: Path, truth: np.ndarray, seed: int) -> Path:
+    """A run folder with one model's predictions of ``truth`` (two seeds)."""
+    rng = np.random.default_rng(seed)
+    store = ResultStore(folder)
+    for s in range(2):
+        store.append({"key": f"net-FD001-{s}", "model": "net", "subset": "FD001", "seed": s, "status": "ok",
+                      "params": {}, "protocol_hash": "p", "data_fingerprint": "d", "units": list(range(1, 31)),
+                      "y_true": truth.tolist(), "y_pred": (truth + rng.normal(0, 8, 30)).tolist()})
+    (folder / "run.json").write_text(json.dumps({"protocol_hash": "p", "protocol": {"max_rul": 125},
+                                                 "config": {"profile": "standard"}}))
+    return folder
+
+
+def test_compare_refuses_two_runs_scored_against_different_truths(tmp_path, capsys):
+    from study.analysis.compare import main
+
+    truth = np.random.default_rng(1).uniform(0, 125, 30)
+    new, same, other = (_compare_run(tmp_path / "new", truth, 2), _compare_run(tmp_path / "same", truth, 3),
+                        _compare_run(tmp_path / "other", truth + 5, 4))
+    assert main([str(new), "--against", str(same)]) == 0  # the control: same test engines and truth
+    capsys.readouterr()
+    assert main([str(new), "--against", str(other)]) == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert f"{new} and --against {other} cannot be compared" in message, message
+    assert "net on FD001 in the two runs were scored against different RUL truths" in message
+    assert "Unexpected" not in message

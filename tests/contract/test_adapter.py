@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from study.contract.adapter import Adapter, TrialContext
+from study.contract.adapter import Adapter, AdapterError, TrialContext
 from study.contract.registry import _builtin, get_adapter
 
 BUILTIN = sorted(reg.name for reg in _builtin() if reg.loaded)
+RELIABILITY_PLUGIN = Path(__file__).parents[1] / "reliability_plugin"  # test-ranged, among others
 
 
 class Negative(Adapter):
@@ -33,7 +35,7 @@ def test_the_context_is_passed_in_and_a_context_set_later_still_counts(synthetic
     adapter = Negative(seed=0, context=TrialContext(threads=3))
     assert adapter.context.threads == 3 and adapter.fit(prepared.train).seen_threads_ == 3
     later = Negative(seed=0)
-    later.context = TrialContext(threads=2)  # plugins written before the constructor took it
+    later.context = TrialContext(threads=2)  # a plugin may assign the context after construction
     assert later.fit(prepared.train).seen_threads_ == 2
     assert Negative(seed=0).threads == 1  # outside the runner: one thread
     assert Negative(seed=0, context=TrialContext(threads=4), threads=2).threads == 2  # the parameter only lowers it
@@ -163,8 +165,8 @@ def test_the_thread_setting_leaves_resume_keys_as_the_committed_rows_hashed_them
 
 def test_the_committed_library_trials_are_what_todays_settings_would_reuse(tmp_path):
     """With the CPU share out of the key, the committed study's XGBoost, MiniRocket and
-    AutoGluon TimeSeries trials have the keys today's code plans (their n_jobs/threads
-    parameters once made them stale); the networks are checked in test_runner.py."""
+    AutoGluon TimeSeries trials have the keys today's code plans, so they are reused, not
+    rerun; the networks are checked in test_runner.py."""
     import json
     from pathlib import Path
 
@@ -207,3 +209,14 @@ def test_tags_a_plugin_leaves_out_come_from_the_base_class():
     for name in BUILTIN:  # the built-ins keep what they declare
         tags = get_adapter(name).tags
         assert {"library", "family", "formulation", "python_dependencies", "needs_weights"} <= set(tags), name
+
+
+def test_adapters_check_their_ranges_when_built_and_none_means_automatic(monkeypatch):
+    monkeypatch.syspath_prepend(str(RELIABILITY_PLUGIN))
+    ranged = get_adapter("test-ranged")
+    with pytest.raises(AdapterError, match="n_trees must be >= 1, got 0"):
+        ranged(n_trees=0)
+    assert ranged(workers=None, n_trees=1, rate=1.0).params["rate"] == 1.0  # inclusive bounds
+    xgb = get_adapter("xgboost")
+    with pytest.raises(AdapterError, match="n_estimators"):
+        xgb(n_estimators=-1)

@@ -1,13 +1,17 @@
-"""The ``default`` profile: what every model gives out of the box, and where the tuner starts.
+"""The runner's profiles, above all ``default``: what every model gives out of the box, and
+where the tuner starts.
 
 It must hold none of the settings this project chose by hand on validation engines (the
 equal-budget comparison would otherwise start our networks from that effort), and every
-adapter must run in it within its CPU share.
+adapter must run in it within its CPU share. Every profile's settings are in the adapters'
+ranges, and ``--help`` describes each profile.
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +19,7 @@ import pytest
 from study.contract.registry import all_adapters, get_adapter
 from study.data.cmapss import SUBSETS
 
+ROOT = Path(__file__).resolve().parents[2]
 NETWORKS = ("lstm", "transformer", "mamba")
 
 
@@ -87,3 +92,23 @@ def test_minirocket_uses_the_trials_cpu_share(monkeypatch, synthetic_prepared):
         adapter.context.threads = share
         adapter.fit(train, valid)
         assert seen["n_jobs"] == share
+
+
+@pytest.mark.slow
+def test_the_profiles_descriptions_are_in_the_help():
+    from study.contract.profiles import PROFILES
+
+    result = subprocess.run([sys.executable, "-m", "study.run", "--help"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    text = " ".join(result.stdout.split())
+    assert all(profile.description in text for profile in PROFILES.values())
+
+
+def test_every_adapters_own_settings_are_in_its_ranges():
+    from study.contract.registry import all_adapters
+
+    for name, cls in all_adapters().items():
+        assert set(cls.param_ranges) <= set(cls.default_params), name
+        for profile in ("standard", "smoke"):
+            for subset in ("FD001", "FD002", "FD003", "FD004"):
+                assert cls.param_problems(cls.params_for(profile, subset)) == [], (name, profile, subset)

@@ -183,3 +183,13 @@ def test_a_study_of_every_model_names_the_plugins_it_leaves_out(synthetic_dir, t
     text = out.getvalue()
     assert "model 'bad-plugin' (package bad-pkg 0.1 (entry point bad-plugin)) is left out" in text
     assert "No module named 'badlib'" in text and "test-constant" in text
+
+
+def test_each_builtin_model_lives_in_the_module_named_after_it():
+    """``adapters/<name with - as _>.py`` holds the built-in model ``name``: a reader finds a
+    model's code by its name."""
+    from study.contract.registry import _builtin
+
+    for reg in _builtin():
+        assert reg.loaded, reg.error
+        assert reg.target.split(":")[0] == "adapters." + reg.name.replace("-", "_"), reg.target

@@ -148,3 +148,27 @@ def test_a_refused_rul_file_names_its_first_bad_line(tmp_path, content, message)
     with pytest.raises(DataError) as refused:
         parse_rul(path)
     assert str(refused.value).endswith(message)
+
+
+@pytest.mark.parametrize("damage", ["empty cell", "nan cell", "missing value in the middle"])
+def test_a_table_with_an_empty_or_nan_cell_is_refused(synthetic_dir, tmp_path, damage):
+    lines = (synthetic_dir / "train_FD001.txt").read_text().splitlines()
+    cells = lines[5].split()
+    if damage == "empty cell":  # the last sensor missing: the row is one cell short
+        lines[5] = " ".join(cells[:-1])
+    elif damage == "nan cell":
+        lines[5] = " ".join(cells[:10] + ["NaN"] + cells[11:])
+    else:
+        lines[5] = " ".join(cells[:10] + cells[11:] + [""])
+    path = tmp_path / "train_FD001.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError):
+        parse_table(path)
+
+
+@pytest.mark.parametrize("content", ["10\n\n20\nNaN\n", "10\n-3\n", "10 4\n20 5\n"])
+def test_a_rul_file_with_a_missing_negative_or_extra_value_is_refused(tmp_path, content):
+    path = tmp_path / "RUL_FD001.txt"
+    path.write_text(content)
+    with pytest.raises(DataError):
+        parse_rul(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from study.core.errors import ChecksumMismatch, DataError
+from study.core.errors import ChecksumMismatch, DataError, StudyError
 from study.data import fetch
 from study.data.cmapss import SHA256
 
@@ -161,3 +161,25 @@ def test_the_projects_own_data_folder_is_data_cmapss_at_the_repository_root():
     root = Path(__file__).resolve().parents[2]
     assert fetch.PROJECT_DATA_DIR == root / "data" / "cmapss"
     assert (root / "data" / "SHA256SUMS").is_file()
+
+
+def test_a_modified_member_of_a_zip_is_named_by_zip_and_member(tmp_path):
+    from study.data.fetch import install_from_zip
+
+    archive = tmp_path / "CMAPSSData.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for name in SHA256:
+            handle.writestr(f"CMAPSSData/{name}", "1 1\n")  # every member differs from NASA's
+    with pytest.raises(ChecksumMismatch) as info:
+        install_from_zip(archive, tmp_path / "target")
+    message = str(info.value)
+    assert f"inside {archive}" in message and ".incoming-" not in message
+    assert not list((tmp_path / "target").iterdir())  # nothing half-installed
+
+
+def test_a_corrupt_zip_is_a_user_error_with_the_way_out(tmp_path):
+    from study.data.fetch import install_from_zip
+
+    (tmp_path / "CMAPSSData.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(StudyError, match="not a valid zip archive .*; delete it, or replace it with an intact copy"):
+        install_from_zip(tmp_path / "CMAPSSData.zip", tmp_path / "target")

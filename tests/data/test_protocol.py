@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
+import shutil
 
 import numpy as np
 import pytest
@@ -124,3 +126,59 @@ def test_a_protocol_without_validation_engines_prepares_an_empty_validation_set(
     assert len(prepared.valid) == 0 and len(prepared.train) == len(synthetic_prepared[0].train) + len(
         synthetic_prepared[0].valid)
     assert prepared.valid.windows()[0].shape[0] == 0
+
+
+def test_each_test_engine_is_seen_up_to_its_last_cycle(synthetic_dir):
+    """Changing a test engine's last cycle changes what models see of it; cutting its history
+    to one window before that changes nothing."""
+    raw = load_subset(synthetic_dir, "FD001", allow_unverified=True)
+    window = Protocol().windows["FD001"]
+    base, _ = prepare(raw, Protocol())
+
+    last_rows = raw.test.groupby("unit").tail(1).index
+    bumped = raw.test.copy()
+    bumped.loc[last_rows, "s2"] += 50.0
+    moved, _ = prepare(dataclasses.replace(raw, test=bumped), Protocol())
+    channel = Protocol().channels.index("s2")
+    before, after = base.test.last_windows(), moved.test.last_windows()
+    assert np.all(after[:, -1, channel] > before[:, -1, channel] + 1)  # the last cycle is in every last window
+    np.testing.assert_array_equal(after[:, :-1], before[:, :-1])
+
+    tail = raw.test.groupby("unit").tail(window).copy()
+    tail["cycle"] = tail.groupby("unit").cumcount() + 1
+    cut, _ = prepare(dataclasses.replace(raw, test=tail.reset_index(drop=True)), Protocol())
+    np.testing.assert_array_equal(cut.test.last_windows(), before)
+    for full, short in zip(base.test.sequences, cut.test.sequences):
+        np.testing.assert_array_equal(full[-window:], short)
+
+
+def test_the_last_window_of_a_test_engine_is_its_final_cycles_normalised_on_training_engines(synthetic_dir):
+    raw = load_subset(synthetic_dir, "FD001", allow_unverified=True)
+    protocol = Protocol()
+    prepared, _ = prepare(raw, protocol)
+    channels = list(protocol.channels)
+    train_rows = raw.train[raw.train["unit"].isin(prepared.train.units)][channels]
+    mean, std = train_rows.mean().to_numpy(), train_rows.std(ddof=0).to_numpy()
+    window = protocol.windows["FD001"]
+    for i, (unit, engine) in enumerate(raw.test.groupby("unit")):
+        assert prepared.test.units[i] == unit
+        expected = (engine[channels].to_numpy()[-window:] - mean) / std
+        np.testing.assert_allclose(prepared.test.last_windows()[i], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_nothing_given_to_an_adapter_depends_on_the_test_rul_file(synthetic_dir, tmp_path):
+    """Prepare the same data with a different RUL file: every set an adapter receives must be
+    identical to the last byte, attributes hidden beside the declared fields included. Only
+    the data fingerprint (a checksum of every file) may differ."""
+    for path in synthetic_dir.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    truth = np.loadtxt(tmp_path / "RUL_FD001.txt")
+    np.savetxt(tmp_path / "RUL_FD001.txt", truth[::-1] * 3 + 7, fmt="%d")
+    original, original_truth = prepare(load_subset(synthetic_dir, "FD001", allow_unverified=True), Protocol())
+    other, other_truth = prepare(load_subset(tmp_path, "FD001", allow_unverified=True), Protocol())
+    assert not np.array_equal(original_truth, other_truth)
+    for split in ("train", "valid", "test"):
+        assert pickle.dumps(getattr(original, split)) == pickle.dumps(getattr(other, split)), split
+    rest = [{name: value for name, value in vars(prepared).items()
+             if name not in ("train", "valid", "test", "data_fingerprint")} for prepared in (original, other)]
+    assert pickle.dumps(rest[0]) == pickle.dumps(rest[1])

@@ -131,8 +131,8 @@ WHITELIST = {
     "about 3 minutes for one\n  GPU architecture": "a one-off build time on a lent GPU (reports/gpu_check/), not a result",
 }
 #: Results the writeup states that a committed file holds but no marker kind computes yet: each is
-#: named with the file it is to come from (issue 31, item 5). The list may only shrink; nothing
-#: else may be typed by hand.
+#: named with the file it is to come from. The list may only shrink; nothing else may be typed
+#: by hand.
 NOT_YET_COMPUTED = {
     "1.4 to 3.8, in every seed run": "validation fits, reports/gpu_check/tune_hist.jsonl",
     "from about 12.5 to about 10": "best_valid_rmse of the trials, reports/study/{superseded,trials}.jsonl",
@@ -167,8 +167,8 @@ def _unexcused(text: str) -> tuple[list[tuple[int, str]], list[str]]:
 def test_the_writeup_types_no_result_by_hand(refreshed):
     """Every number in the writeup's prose is a value marker or sits in a whitelisted phrase (a
     setting, a definition, a fact of the data, a marked measured note), or is one of the listed
-    results still waiting for a marker kind; the five sentences that contradicted the run
-    (issue 31) are generated from markers."""
+    results still waiting for a marker kind; the sentences on wins, ranks, seed gaps and tuning
+    evaluations cite their markers."""
     text, _ = refreshed["writeup.md"]
     pending, stale = _unexcused(text)
     assert pending == [], f"numbers typed by hand (make them value markers): {pending}"

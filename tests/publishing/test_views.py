@@ -5,7 +5,6 @@ from matplotlib.colors import to_rgb
 
 from study.publishing import figures
 from study.publishing.views import display_name, headline_rows
-from study.records.rows import split_label
 
 
 def _row(model: str, kind: str, subset: str = "FD001") -> dict:
@@ -33,7 +32,6 @@ def test_readers_see_model_names_and_the_2021_lstm_by_name():
     assert display_name("xgboost (tuned)") == "XGBoost" and display_name("lstm (tuned)") == "LSTM (tuned)"
     assert display_name("lstm (default)") == "2021 LSTM (plain settings)"
     assert display_name("mamba (default)") == "Mamba (default)" and display_name("my-plugin") == "my-plugin"
-    assert split_label("darts-tft (hand-tuned)") == ("darts-tft", "hand-tuned") and split_label("lstm") == ("lstm", "")
 
 
 def test_a_variant_keeps_its_models_hue_lighter_out_of_the_box():
@@ -42,13 +40,3 @@ def test_a_variant_keeps_its_models_hue_lighter_out_of_the_box():
     assert colours["lstm (tuned)"] == figures.MODEL_COLOURS["lstm"]
     assert all(d > t for d, t in zip(default, tuned) if t < 1) and all(h <= t for h, t in zip(hand, tuned))
     assert len(set(colours.values())) == 4
-
-
-def test_a_model_name_means_its_only_row_else_its_tuned_else_its_default_variant():
-    from study.records.rows import resolve_label
-
-    assert resolve_label("lstm", {"lstm", "xgboost"}) == "lstm"
-    assert resolve_label("lstm", {"lstm (default)", "lstm (tuned)"}) == "lstm (tuned)"
-    assert resolve_label("lstm", {"lstm (default)", "lstm (hand-tuned)"}) == "lstm (default)"
-    assert resolve_label("lstm@default", {"lstm (default)", "lstm (tuned)"}) == "lstm (default)"
-    assert resolve_label("mamba", {"lstm"}) == "mamba"  # unknown: the caller refuses it

@@ -13,7 +13,7 @@ from study.data.scoring import score_predictions
 from study.execution.executors import failed_row
 from study.execution.trial import TrialSpec, run_trial
 from study.records.leaderboard import leaderboard
-from study.records.rows import METRIC_FIELDS, Field, TrialRow, trial_row, variant
+from study.records.rows import METRIC_FIELDS, Field, TrialRow, resolve_label, split_label, trial_row, variant
 from study.records.store import row_problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +109,15 @@ def test_two_runs_are_labelled_alike_where_either_holds_several_variants_of_a_mo
     assert [r["model"] for r in first] == ["lstm (default)", "lstm (tuned)", "xgboost"]
     assert [r["model"] for r in second] == ["lstm (tuned)", "xgboost"]  # meets the study's tuned LSTM
     assert comparable_labels(new, new) == (new, new)  # nothing to tell apart: names as they are
+
+
+def test_a_label_splits_into_model_and_variant():
+    assert split_label("darts-tft (hand-tuned)") == ("darts-tft", "hand-tuned") and split_label("lstm") == ("lstm", "")
+
+
+def test_a_model_name_means_its_only_row_else_its_tuned_else_its_default_variant():
+    assert resolve_label("lstm", {"lstm", "xgboost"}) == "lstm"
+    assert resolve_label("lstm", {"lstm (default)", "lstm (tuned)"}) == "lstm (tuned)"
+    assert resolve_label("lstm", {"lstm (default)", "lstm (hand-tuned)"}) == "lstm (default)"
+    assert resolve_label("lstm@default", {"lstm (default)", "lstm (tuned)"}) == "lstm (default)"
+    assert resolve_label("mamba", {"lstm"}) == "mamba"  # unknown: the caller refuses it

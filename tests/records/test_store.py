@@ -1,6 +1,7 @@
 """The append-only row store and the leaderboard derived from it."""
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -188,3 +189,11 @@ def test_a_default_trial_equal_to_a_hand_tuned_one_is_a_copy_with_its_own_identi
     assert copy["key"] == spec.key and copy["profile"] == "default" and variant(copy) == "default"
     assert copy["copied_from"] == plain and copy["same_as"] == plain
     assert copy["y_pred"] == hand["y_pred"] and copy["fit_seconds"] == 3.0 and "tuning" not in copy
+
+
+def test_a_complete_last_row_without_its_newline_is_kept(tmp_path):
+    store = ResultStore(tmp_path)
+    row = {"key": "k", "model": "m", "subset": "FD001", "seed": 0, "status": "skipped"}
+    store.path.write_text(json.dumps(row))
+    assert store.repair_tail() is None and store.rows() == [row]
+    assert store.path.read_text().endswith("\n")
