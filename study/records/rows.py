@@ -23,7 +23,6 @@ from typing import Any, Protocol, TypedDict
 from study.core import environment
 from study.data.scoring import METRICS
 
-
 #: The version of the row written today. 1: rows written before rows carried a version (no
 #: ``schema_version`` field); 2: every row from the one constructor, ensembles with versions
 #: and machine like any trial. Raise it when a field changes meaning, and teach

@@ -135,7 +135,7 @@ def test_the_migration_tables_name_parameters_the_models_have_at_those_values():
     for model, neutral in migration.KEY_NEUTRAL_PARAMS.items():
         defaults = get_adapter(model).default_params
         assert all(name in defaults and defaults[name] == value for name, value in neutral.items()), model
-    for model, renamed in {**migration.THREADS_KEY_ENTRY, **migration.RENAMED_PARAMS}.items():
+    for model in {**migration.THREADS_KEY_ENTRY, **migration.RENAMED_PARAMS}:
         assert "threads" in get_adapter(model).default_params, model
     adapter_attrs = {"key_neutral_params", "threads_key_entry", "key_params", "current_params"}
     for model in migration.THREADS_KEY_ENTRY:
