@@ -111,7 +111,6 @@ class AutoGluonTabularAdapter(Adapter):
                       "excluded_model_types": ["KNN", "RF", "XT"],
                       "threads": 1}  # at most one thread (workarounds), fewer never: the base class applies the share
     param_ranges = {"time_limit": (1, None), "threads": (1, None)}
-    threads_key_entry = {"threads": 1}  # what the committed rows hashed
     profiles = {"smoke": {"time_limit": 120,
                           "hyperparameters": {"GBM": {"num_boost_round": 40, "num_leaves": 15}}},
                 "default": {}}  # AutoGluon's default preset (medium_quality)

@@ -90,7 +90,6 @@ class AutoGluonTimeSeriesAdapter(Adapter):
         "threads": 1,  # at most one thread (workarounds), fewer never: the base class applies the share
     }
     param_ranges = {"time_limit": (1, None), "horizon": (1, None), "threads": (1, None)}
-    threads_key_entry = {"threads": 1}  # what the committed rows hashed
     profiles = {"smoke": {"hyperparameters": {"DirectTabular": {"model_name": "GBM"}},
                           "time_limit": 120, "horizon": 30},
                 "default": {}}  # the local models AutoGluon offers without downloaded weights

@@ -86,7 +86,6 @@ class ChronosEmbeddingAdapter(Adapter):
     profiles = {"smoke": {"max_windows": 200, "max_valid_windows": 100, "batch_size": 256,
                           "alphas": [1.0, 100.0]},
                 "default": {}}
-    key_neutral_params = {"pooling": "mean"}  # what the trials before it existed ran
     # the ridge penalty is picked from ``alphas`` on the validation engines; the space offers
     # the default grid, a weaker and a stronger one
     search_space = {"pooling": Categorical(("mean", "mean+last")),

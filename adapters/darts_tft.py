@@ -96,8 +96,6 @@ class DartsTFTAdapter(Adapter):
                 # (hidden 16, 1 LSTM layer, dropout 0.1, Adam at 1e-3); the chunk lengths have no
                 # library default, and batch size, epochs and max_samples_seen bound the cost
                 "default": {"num_attention_heads": 4}}
-    key_neutral_params = {"threshold_shift": 0.0}  # what the trials before it existed ran
-    threads_key_entry = {"threads": 1}  # what the committed rows hashed
     search_space = {"hidden_size": Categorical((8, 16, 32, 64)), "input_chunk_length": Int(15, 60),
                     "dropout": Float(0.0, 0.4), "learning_rate": Float(1e-4, 1e-2, log=True),
                     "threshold_shift": Float(-0.1, 0.1)}

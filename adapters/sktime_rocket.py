@@ -37,7 +37,6 @@ class SktimeRocketAdapter(Adapter):
     # threads None: the trial's CPU share (``context.threads``), as every adapter
     default_params = {"num_kernels": 10_000, "max_windows": 5000, "threads": None}
     param_ranges = {"num_kernels": (84, None), "max_windows": (1, None), "threads": (1, None)}  # MiniRocket: >= 84 kernels
-    threads_key_entry = {"n_jobs": 2}  # what the committed rows hashed (their n_jobs parameter)
     # default: sktime's own num_kernels (10,000); max_windows is ours (a memory bound, not a
     # library setting)
     profiles = {"smoke": {"num_kernels": 168, "max_windows": 300, "threads": 1}, "default": {}}

@@ -35,7 +35,6 @@ class XGBoostAdapter(Adapter):
     param_ranges = {"n_estimators": (1, None), "learning_rate": (0, 1), "max_depth": (0, None), "subsample": (0, 1),
                     "colsample_bytree": (0, 1), "min_child_weight": (0, None), "early_stopping_rounds": (1, None),
                     "threads": (1, None)}
-    threads_key_entry = {"n_jobs": 2}  # what the committed rows hashed (their n_jobs parameter)
     # default: XGBRegressor's own defaults (100 trees, learning rate 0.3, depth 6, no row or
     # column sampling, min_child_weight 1); early stopping on the validation engines stays, as
     # for every model that trains in rounds

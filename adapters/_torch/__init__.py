@@ -121,8 +121,6 @@ class TorchWindowRegressor(Adapter):
     """
 
     # what the trials before these parameters existed ran: one net, float32, labels / largest label
-    key_neutral_params = {"ensemble": 1, "precision": "fp32", "label_scale": None}
-    threads_key_entry = {"threads": None}  # what the committed rows hashed
     fidelity_param = "epochs"  # the tuner's rungs are epochs (``_rung_hook``)
 
     @abstractmethod

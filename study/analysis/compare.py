@@ -85,9 +85,10 @@ def verdict(ci_low: float, ci_high: float) -> str:
     return UNRESOLVED
 
 
-def _paired_row(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: float, what: str,
-                **bootstrap: Any) -> dict[str, Any]:
-    """Candidate minus reference (one model's rows each, one subset) on the reference's engines."""
+def paired_row(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: float, what: str,
+               **bootstrap: Any) -> dict[str, Any]:
+    """Candidate minus reference (one model's rows each, one subset) on the reference's engines.
+    Public: the one paired comparison that compare, rank and the writeup's markers all report."""
     ref, units, truth = seed_matrix(reference)
     cand, _, cand_truth = seed_matrix(candidate, units)
     if not np.array_equal(cand_truth, truth):
@@ -109,7 +110,7 @@ def compare_to_baseline(preds: pd.DataFrame, baseline: str, max_rul: float, **bo
             continue
         for model, group in part[part["model"] != baseline].groupby("model", sort=True):
             out.append({"subset": subset, "model": model, "baseline": baseline,
-                        **_paired_row(group, base, max_rul, f"{model} and {baseline} on {subset}", **bootstrap)})
+                        **paired_row(group, base, max_rul, f"{model} and {baseline} on {subset}", **bootstrap)})
     return pd.DataFrame(out, columns=columns)
 
 
@@ -136,7 +137,7 @@ def compare_runs(candidate: pd.DataFrame, reference: pd.DataFrame, max_rul: floa
     for subset, model in pairs.sort_values(["subset", "model"]).itertuples(index=False):
         cand, ref = candidates.get_group((subset, model)), references.get_group((subset, model))
         out.append({"subset": subset, "model": model,
-                    **_paired_row(cand, ref, max_rul, f"{model} on {subset} in the two runs", **bootstrap),
+                    **paired_row(cand, ref, max_rul, f"{model} on {subset} in the two runs", **bootstrap),
                     "seeds": f"{cand['seed'].nunique()} vs {ref['seed'].nunique()}"})
     return pd.DataFrame(out, columns=columns)
 
@@ -184,4 +185,5 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["compare_runs", "compare_to_baseline", "comparison_table", "paired_rmse_difference", "seed_matrix", "verdict"]
+__all__ = ["compare_runs", "compare_to_baseline", "comparison_table", "paired_rmse_difference", "paired_row", "seed_matrix",
+           "verdict"]

@@ -35,11 +35,12 @@ from study.core.cli import add_debug_option, check_list, comma_list, main_guarde
 from study.core.errors import StudyError
 from study.core.lock import run_folder_lock
 from study.data.scoring import rmse, score_predictions
+from study.records.keys import digest
+from study.records.rows import DataIdentity, RowIdentity, TrialRow, trial_row, variant
 from study.records.rows import Field as F
-from study.records.rows import variant
 from study.records.run_folder import load_run
 from study.records.selection import configs_from, row_config, study_rows
-from study.records.store import ResultStore, _digest
+from study.records.store import ResultStore
 from study.records.tables import write_tables
 
 METHODS = {"greedy": "ensemble", "nnls": "ensemble-nnls"}
@@ -81,7 +82,8 @@ def choose_weights(method: str, preds: np.ndarray, truth: np.ndarray, rounds: in
 
 
 def _has_valid_predictions(row: dict[str, Any]) -> bool:
-    return row.get("status") == "ok" and bool(row.get("valid_y_pred")) and row["model"] not in ENSEMBLE_MODELS
+    return (row.get(F.STATUS) == "ok" and bool(row.get(F.VALID_Y_PRED))
+            and row[F.MODEL] not in ENSEMBLE_MODELS)
 
 
 def _aligned(rows: Sequence[dict[str, Any]], ids_field: tuple[str, ...], pred_field: str) -> tuple[list, np.ndarray]:
@@ -91,57 +93,64 @@ def _aligned(rows: Sequence[dict[str, Any]], ids_field: tuple[str, ...], pred_fi
     return common, np.array([[m[i] for i in common] for m in maps], dtype=float)
 
 
+#: What an ensemble row says it is, in place of an adapter's tags.
+ENSEMBLE_TAGS = {"library": "study", "family": "Ensemble", "formulation": "ensemble"}
+
+
 def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
-            rounds: int = DEFAULT_ROUNDS) -> dict[str, Any]:
+            rounds: int = DEFAULT_ROUNDS) -> TrialRow:
     """One ensemble row from the rows of one (subset, seed): weights from the cut validation engines,
-    then the weighted test prediction, scored like any trial."""
-    members = sorted(members, key=lambda r: r["model"])
-    subset, seed = members[0]["subset"], members[0]["seed"]
-    for field in ("protocol_hash", "data_fingerprint"):
+    then the weighted test prediction, scored like any trial. Built by the rows' one constructor
+    (``trial_row``), so it carries a schema version, versions and machine like a trial's."""
+    members = sorted(members, key=lambda r: r[F.MODEL])
+    subset, seed = members[0][F.SUBSET], members[0][F.SEED]
+    for field in (F.PROTOCOL_HASH, F.DATA_FINGERPRINT):
         if len({r.get(field) for r in members}) > 1:
             raise StudyError(f"{subset} seed {seed}: members differ in {field}; they are not from one study.")
-    cut_ids, valid_preds = _aligned(members, ("valid_units", "valid_cycles"), "valid_y_pred")
-    truths = [dict(zip(zip(r["valid_units"], r["valid_cycles"]), r["valid_y_true"])) for r in members]
+    cut_ids, valid_preds = _aligned(members, (F.VALID_UNITS, F.VALID_CYCLES), F.VALID_Y_PRED)
+    truths = [dict(zip(zip(r[F.VALID_UNITS], r[F.VALID_CYCLES]), r[F.VALID_Y_TRUE])) for r in members]
     if not cut_ids or any(t[i] != truths[0][i] for t in truths for i in cut_ids):
         raise StudyError(f"{subset} seed {seed}: the members' cut validation engines do not match.")
     valid_truth = np.array([truths[0][i] for i in cut_ids], dtype=float)
     weights = choose_weights(method, valid_preds, valid_truth, rounds)
     # the test side: predictions combined with the final weights; the truth is read only to score
-    units, test_preds = _aligned(members, ("units",), "y_pred")
-    test_truth = dict(zip(members[0]["units"], members[0]["y_true"]))
+    units, test_preds = _aligned(members, (F.UNITS,), F.Y_PRED)
+    test_truth = dict(zip(members[0][F.UNITS], members[0][F.Y_TRUE]))
     y_true = np.array([test_truth[u] for (u,) in units], dtype=float)
     y_pred = np.clip(weights @ test_preds, 0, None)
     valid_pred = weights @ valid_preds
     name = METHODS[method]
-    chosen = {r["model"]: float(w) for r, w in zip(members, weights) if w > 0}
+    chosen = {r[F.MODEL]: float(w) for r, w in zip(members, weights) if w > 0}
     params = {"method": method, "rounds": rounds if method == "greedy" else None,
-              "members": [r["model"] for r in members]}
-    config = _digest([name, params, subset, sorted(row_config(r) for r in members)])
+              "members": [r[F.MODEL] for r in members]}
     # an ensemble of tuned members is tuned too (the variant is derived from this link): the
     # link names each member's tuning study
-    tuning = ({"members": {r["model"]: (r[F.TUNING] or {}).get("study_id") for r in members}}
+    tuning = ({"members": {r[F.MODEL]: (r[F.TUNING] or {}).get("study_id") for r in members}}
               if all(r.get(F.TUNING) for r in members) else None)
-    return {
-        "key": _digest([name, params, sorted(r["key"] for r in members)]), "config": config,
-        "model": name, "subset": subset, "seed": seed, "params": params,
-        "protocol_hash": members[0].get("protocol_hash"), "data_fingerprint": members[0].get("data_fingerprint"),
-        "data_verified": all(r.get("data_verified", True) for r in members),
-        "library": "study", "family": "Ensemble", "formulation": "ensemble", "profile": members[0].get("profile"),
-        **({F.TUNING: tuning} if tuning else {}),
-        "status": "ok", "reason": None, **score_predictions(y_true, y_pred, max_rul),
+    identity = RowIdentity(
+        model=name, subset=subset, seed=seed, params=params, tuning=tuning, profile=members[0].get(F.PROFILE),
+        key=digest([name, params, sorted(r[F.KEY] for r in members)]),
+        config=digest([name, params, subset, sorted(row_config(r) for r in members)]))
+    data = DataIdentity(members[0].get(F.PROTOCOL_HASH), members[0].get(F.DATA_FINGERPRINT),
+                        all(r.get(F.DATA_VERIFIED, True) for r in members))
+    return trial_row(
+        identity, data, ENSEMBLE_TAGS, "ok", None, **score_predictions(y_true, y_pred, max_rul),
         # the cost of an ensemble is the cost of training and running all its members
-        "fit_seconds": float(sum(r.get("fit_seconds") or 0 for r in members)),
-        "predict_seconds": float(sum(r.get("predict_seconds") or 0 for r in members)),
-        "wall_seconds": float(sum(r.get("wall_seconds") or 0 for r in members)),
-        "n_test_engines": len(units), "n_parameters": None,
-        "info": {"weights": chosen, "valid_rmse": rmse(valid_truth, valid_pred),
-                 "member_valid_rmse": {r["model"]: rmse(valid_truth, p) for r, p in zip(members, valid_preds)},
-                 "member_keys": {r["model"]: r["key"] for r in members}, "n_valid_cuts": len(cut_ids)},
-        "units": [u for (u,) in units], "y_true": y_true.tolist(), "y_pred": y_pred.tolist(),
-        "valid_units": [u for u, _ in cut_ids], "valid_cycles": [c for _, c in cut_ids],
-        "valid_y_true": valid_truth.tolist(), "valid_y_pred": valid_pred.tolist(),
-        "valid_in_sample": True,  # the ensemble's own validation error is where its weights were fitted
-    }
+        fit_seconds=_total(members, F.FIT_SECONDS), predict_seconds=_total(members, F.PREDICT_SECONDS),
+        wall_seconds=_total(members, F.WALL_SECONDS), n_test_engines=len(units), n_parameters=None,
+        info={"weights": chosen, "valid_rmse": rmse(valid_truth, valid_pred),
+              "member_valid_rmse": {r[F.MODEL]: rmse(valid_truth, p) for r, p in zip(members, valid_preds)},
+              "member_keys": {r[F.MODEL]: r[F.KEY] for r in members}, "n_valid_cuts": len(cut_ids)},
+        units=[u for (u,) in units], y_true=y_true.tolist(), y_pred=y_pred.tolist(),
+        valid_units=[u for u, _ in cut_ids], valid_cycles=[c for _, c in cut_ids],
+        valid_y_true=valid_truth.tolist(), valid_y_pred=valid_pred.tolist(),
+        valid_in_sample=True,  # the ensemble's own validation error is where its weights were fitted
+    )
+
+
+def _total(members: Sequence[dict[str, Any]], name: str) -> float:
+    """A cost summed over the members (a member that did not record it counts 0)."""
+    return float(sum(r.get(name) or 0 for r in members))
 
 
 def ensemble_rows(rows: Iterable[dict[str, Any]], methods: Sequence[str] = ("greedy", "nnls"),
@@ -151,14 +160,14 @@ def ensemble_rows(rows: Iterable[dict[str, Any]], methods: Sequence[str] = ("gre
     validation engines; members of one variant only (one row per model in each group)."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if _has_valid_predictions(row) and (members is None or row["model"] in members):
-            groups[variant(row), row["subset"], row["seed"]].append(row)
+        if _has_valid_predictions(row) and (members is None or row[F.MODEL] in members):
+            groups[variant(row), row[F.SUBSET], row[F.SEED]].append(row)
     out = []
     for (_, subset, seed), group in sorted(groups.items()):
-        if len({r["model"] for r in group}) != len(group):
+        if len({r[F.MODEL] for r in group}) != len(group):
             raise StudyError(f"{subset} seed {seed}: several rows of one model and variant; the run's tables "
                              "should show one configuration per model, variant and subset.")
-        if len({r["model"] for r in group}) < 2:
+        if len({r[F.MODEL] for r in group}) < 2:
             continue
         for method in methods:
             out.append(combine(group, method, max_rul, rounds))
@@ -177,18 +186,18 @@ def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), me
                          "written before cut validation engines were stored cannot be combined (rerun with --force).")
     store = ResultStore(Path(run_dir))
     stored = store.latest_by_key()
-    appended = [store.append(row) for row in new if row["key"] not in stored]
+    appended = [store.append(row) for row in new if row[F.KEY] not in stored]
     # the tables from the rows already read plus the new ones (no second read of the store)
     shown = study_rows(rows + appended, info.get("protocol_hash"), configs=configs_from(info))
     write_tables(Path(run_dir), shown, unverified=not info.get("data_verified", True))
-    return appended or [stored[row["key"]] for row in new]
+    return appended or [stored[row[F.KEY]] for row in new]
 
 
 def _check_members(members: Sequence[str] | None, rows: Sequence[dict[str, Any]], run_dir: Path) -> None:
     """``--members`` must name models of this run, each once: a misspelled name would silently
     leave its model out of every ensemble, and an empty list would silently mean all."""
     check_list("--members", members)
-    models = sorted({row["model"] for row in rows if row["model"] not in ENSEMBLE_MODELS})
+    models = sorted({row[F.MODEL] for row in rows if row[F.MODEL] not in ENSEMBLE_MODELS})
     unknown = [name for name in members or () if name not in models]
     if unknown:
         raise StudyError(f"--members names {', '.join(unknown)}, which {run_dir} has no rows of; "
@@ -224,8 +233,8 @@ def _ensemble(args: argparse.Namespace) -> int:
         raise StudyError(f"{args.run_dir} is not a run folder; give one written by python -m study.run.")
     with run_folder_lock(args.run_dir):  # it appends rows: one writer at a time
         rows = add_ensembles(args.run_dir, methods, args.members, args.rounds)
-    for row in sorted(rows, key=lambda r: (r["subset"], r["model"], r["seed"])):
-        weights = ", ".join(f"{m} {w:.2f}" for m, w in sorted(row["info"]["weights"].items(), key=lambda x: -x[1]))
-        print(f"{row['model']} {row['subset']} seed {row['seed']}: test RMSE {row['rmse']:.2f}  "
-              f"(validation {row['info']['valid_rmse']:.2f}; weights: {weights})")
+    for row in sorted(rows, key=lambda r: (r[F.SUBSET], r[F.MODEL], r[F.SEED])):
+        weights = ", ".join(f"{m} {w:.2f}" for m, w in sorted(row[F.INFO]["weights"].items(), key=lambda x: -x[1]))
+        print(f"{row[F.MODEL]} {row[F.SUBSET]} seed {row[F.SEED]}: test RMSE {row[F.RMSE]:.2f}  "
+              f"(validation {row[F.INFO]['valid_rmse']:.2f}; weights: {weights})")
     return 0

@@ -16,10 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from study.analysis.compare import _paired_row
+from study.analysis.compare import paired_row
 from study.core.cli import add_debug_option, main_guarded
 from study.core.errors import StudyError
 from study.records.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
+from study.records.rows import Field as F
 from study.records.rows import resolve_label
 from study.records.rows import comparable_labels, failure_summary
 from study.records.run_folder import load_run
@@ -40,15 +41,15 @@ class Ranking:
 def _fingerprints(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for row in rows:
-        out.setdefault(row["subset"], set()).add(str(row.get("data_fingerprint")))
+        out.setdefault(row[F.SUBSET], set()).add(str(row.get(F.DATA_FINGERPRINT)))
     return out
 
 
 def comparability_notes(new_rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]]) -> tuple[list[str], set[str]]:
     """Notes on protocol and data differences, and the subsets whose data differ."""
     notes = []
-    new_protocols = sorted({str(r.get("protocol_hash")) for r in new_rows})
-    ref_protocols = sorted({str(r.get("protocol_hash")) for r in ref_rows})
+    new_protocols = sorted({str(r.get(F.PROTOCOL_HASH)) for r in new_rows})
+    ref_protocols = sorted({str(r.get(F.PROTOCOL_HASH)) for r in ref_rows})
     if new_protocols != ref_protocols:
         notes.append(f"NOT COMPARABLE: the runs used different protocols (new {', '.join(new_protocols)}, "
                      f"study {', '.join(ref_protocols)}): windows, labels or validation differ.")
@@ -90,7 +91,7 @@ def rank_against(new_rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]],
                 cells.append("not comparable (other data)")
                 continue
             try:
-                row = _paired_row(candidate, base, max_rul, f"{model} and {baseline} on {subset}", **bootstrap)
+                row = paired_row(candidate, base, max_rul, f"{model} and {baseline} on {subset}", **bootstrap)
             except ValueError as exc:
                 cells.append(f"not comparable ({exc})")
                 continue
@@ -105,7 +106,7 @@ def rank_against(new_rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]],
 
 def check_some_succeeded(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     """A run with no successful trial has nothing to rank: say why its trials did not succeed."""
-    if any(row.get("status") == "ok" for row in rows):
+    if any(row.get(F.STATUS) == "ok" for row in rows):
         return
     raise StudyError(f"{run_dir} has no successful trial to rank; its {len(rows)} trial"
                      f"{'' if len(rows) == 1 else 's'}: {failure_summary(rows)}. Fix the cause and rerun the "
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         (new_rows, info), (ref_rows, _) = load_run(args.run_dir), load_run(args.against)
         check_some_succeeded(args.run_dir, new_rows)
         new_rows, ref_rows = comparable_labels(new_rows, ref_rows)  # variants apart: "lstm (tuned)"
-        baseline = resolve_label(args.baseline, {r["model"] for r in ref_rows})
+        baseline = resolve_label(args.baseline, {r[F.MODEL] for r in ref_rows})
         ranking = rank_against(new_rows, ref_rows, baseline, info.get("protocol", {}).get("max_rul", 125))
         if not ranking.tables:
             raise StudyError(f"{args.run_dir} has no successful results on a subset of {args.against}.")

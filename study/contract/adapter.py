@@ -25,7 +25,8 @@ from study.core.errors import StudyError
 from study.data.protocol import EngineSet
 
 FORMULATIONS = ("regression", "embedding+head", "forecast-threshold")
-#: The parameter an adapter may offer to lower its CPU share by hand (``Adapter.threads``).
+#: The parameter an adapter may offer to lower its CPU share by hand (``Adapter.threads``). It is
+#: never in a trial's resume key (it changes speed, not results: ``study.records.migration.key_params``).
 THREADS = "threads"
 
 
@@ -82,10 +83,6 @@ class Adapter(ABC):
     param_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     subset_params: ClassVar[dict[str, dict[str, Any]]] = {}
-    #: Parameter values that do what the adapter did before that parameter existed (e.g.
-    #: ``{"ensemble": 1}``). They are left out of the resume key, so adding an option whose
-    #: default changes nothing keeps finished trials reusable; any other value is in the key.
-    key_neutral_params: ClassVar[dict[str, Any]] = {}
     #: What the tuner (``python -m study.tune``) may change, and over which range: parameter
     #: name -> ``study.contract.search_space.Float``/``Int``/``Categorical``. Empty: tuned over nothing
     #: (the tuner evaluates the defaults once and says so).
@@ -97,11 +94,6 @@ class Adapter(ABC):
     #: reports to the tuner's rung monitor after each step (``TrialContext.monitor``): the
     #: tuner then stops poor configurations early (``study.contract.fidelity``). None: full evaluations.
     fidelity_param: ClassVar[str | None] = None
-    #: What the resume key hashes for the CPU share, whatever the ``threads`` parameter is set
-    #: to: threads change speed, not results, so a trial run on 1 or 4 threads is the same
-    #: experiment. Each adapter names the entry its rows hashed before ``threads`` was the one
-    #: name for it (e.g. ``{"n_jobs": 2}``), so their resume keys stay valid.
-    threads_key_entry: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Merge ``DEFAULT_TAGS`` under the class's tags (its own or inherited), so a plugin
@@ -168,28 +160,6 @@ class Adapter(ABC):
             elif (low is not None and value < low) or (high is not None and value > high):
                 problems.append(f"{name} must be {bounds}, got {value!r}")
         return problems
-
-    @classmethod
-    def key_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """The parameters a trial's resume key hashes: ``params`` less key-neutral values, the
-        CPU share as ``threads_key_entry`` whatever it is set to."""
-        neutral = cls.key_neutral_params
-        kept = {name: value for name, value in params.items() if name not in neutral or neutral[name] != value}
-        if THREADS not in params:  # a row of an adapter that never had the parameter, or not yet
-            return kept
-        kept.pop(THREADS)
-        return {**kept, **cls.threads_key_entry}
-
-    @classmethod
-    def current_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """Parameters recorded by an earlier version (a tuning's selected configuration, an old
-        row) under today's names: the CPU share's old name (``threads_key_entry``'s, e.g.
-        ``n_jobs``) becomes ``threads``."""
-        old = [name for name in cls.threads_key_entry if name != THREADS and name in params]
-        renamed = {name: value for name, value in params.items() if name not in old}
-        for name in old:
-            renamed.setdefault(THREADS, params[name])
-        return renamed
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

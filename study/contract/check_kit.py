@@ -225,10 +225,6 @@ def _check_overrides(adapter: type[Adapter]) -> None:
             unknown = sorted(set(overrides) - known)
             assert not unknown, (f"{adapter.name}: rule 'overrides name known parameters': {kind}[{key!r}] sets "
                                  f"{', '.join(unknown)}, not in default_params")
-    for param, value in adapter.key_neutral_params.items():
-        assert param in known and adapter.default_params[param] == value, (
-            f"{adapter.name}: rule 'key-neutral parameters': key_neutral_params[{param!r}] must be a parameter "
-            f"whose default is that value (the value that changes nothing)")
 
 
 def _check_refuses_unknown_params(adapter: type[Adapter]) -> None:

@@ -73,7 +73,7 @@ class Protocol:
     def selection_hash(self) -> str:
         """The hash of everything up to model selection: the card without ``refit``. Tuning
         selects on folds without refitting (refit is a final-training step), so a tuned
-        configuration is valid for a run with refit on or off; ``study.contract.tuned_configs`` compares this."""
+        configuration is valid for a run with refit on or off; ``study.records.tuned_configs`` compares this."""
         return replace(self, refit=False).hash()
 
     def card(self) -> str:

@@ -26,7 +26,7 @@ from study.core import environment
 from study.contract.adapter import Adapter
 from study.contract.profiles import get_profile
 from study.contract.registry import all_adapters, get_adapter, registrations
-from study.contract.tuned_configs import TUNE_AGAIN, load_tuned, tuned_for
+from study.records.tuned_configs import TUNE_AGAIN, load_tuned, tuned_for
 from study.core.cli import check_list
 from study.core.errors import AllTrialsFailed, StudyError
 from study.core.lock import run_folder_lock
@@ -37,8 +37,9 @@ from study.execution.executors import make_executor
 from study.execution.sinks import MlflowSink
 from study.execution.trial import TrialSpec
 from study.records.leaderboard import N_SEEDS, RMSE_STD
+from study.records.migration import key_params as hashed_params
 from study.records.rows import Field as F
-from study.records.rows import failure_summary, variant
+from study.records.rows import copied_row, failure_summary, variant
 from study.records.selection import configs_from, remember_configs, study_rows
 from study.records.store import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key, variant_trial_key
 from study.records.tables import write_tables
@@ -68,7 +69,7 @@ class RunConfig:
     ray_address: str | None = None
     mlflow_uri: str | None = None
     time_limit_s: float | None = None  # per trial; default: the profile's
-    tuned_dir: Path | None = None  # run each pair at its tuned configuration (study.contract.tuned_configs)
+    tuned_dir: Path | None = None  # run each pair at its tuned configuration (study.records.tuned_configs)
     tuned_budget_s: float | None = None  # ... at the incumbent of this budget point (CPU seconds)
 
     def resolved(self) -> RunConfig:
@@ -204,7 +205,7 @@ def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
             overrides = {name: _like(defaults.get(name), value)
                          for name, value in config.model_params.get(model, {}).items()}
             params = {**defaults, **overrides}
-            key_params = adapter.key_params(params)
+            key_params = hashed_params(model, params)
             data = prepared[subset][0]
             configuration = config_key(model, key_params, subset, data.protocol_hash, data.data_fingerprint)
             link = tuned[model, subset].link if (model, subset) in tuned else None
@@ -236,11 +237,7 @@ def shared_rows(todo: list[TrialSpec], done: Iterable[dict[str, Any]]) -> list[d
         source = computed.get(spec.same_as or spec.key)
         if source is None:
             continue
-        row = {name: value for name, value in source.items() if name not in (F.TUNING, F.SAME_AS, F.COPIED_FROM)}
-        row.update({F.KEY: spec.key, F.CONFIG: spec.config, F.PROFILE: spec.profile, F.COPIED_FROM: source[F.KEY],
-                    **({F.TUNING: spec.tuning} if spec.tuning else {}),
-                    **({F.SAME_AS: spec.same_as} if spec.same_as else {})})
-        out.append(row)
+        out.append(copied_row(source, spec))
     return out
 
 

@@ -39,7 +39,7 @@ class TrialSpec:
     # predict the cut validation engines too (study.data.validation); the tuner turns it off, as
     # its test engines are those cut validation engines already
     predict_valid: bool = True
-    # where a tuned configuration came from (study.contract.tuned_configs): copied into the row. ``same_as``: the
+    # where a tuned configuration came from (study.records.tuned_configs): copied into the row. ``same_as``: the
     # plain key of the computation where ``key`` also names the variant (variant_trial_key)
     tuning: dict[str, Any] | None = field(default=None, hash=False)
     same_as: str = ""

@@ -271,13 +271,13 @@ class RunValues:
                      "seed-max": per_seed.max}[kind]()
             return f"{value:.2f}"
         if kind in ("seed-diff", "seed-ci"):  # against one seed of another model alone (same bootstrap)
-            from study.analysis.compare import _paired_row
+            from study.analysis.compare import paired_row
 
             reference = self._predictions_of(keys[2], keys[1])
             reference = reference[reference["seed"] == int(keys[3])]
             if reference.empty:
                 raise KeyError(f"no seed {keys[3]} of {keys[2]} on {keys[1]}")
-            row = _paired_row(self._predictions_of(keys[0], keys[1]), reference, self.max_rul,
+            row = paired_row(self._predictions_of(keys[0], keys[1]), reference, self.max_rul,
                               f"{keys[0]} and {keys[2]} seed {keys[3]}")
             return f"{row['difference']:+.2f}" if kind == "seed-diff" else f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
         if kind == "fit-ratio":

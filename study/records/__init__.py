@@ -1,7 +1,9 @@
 """Records: what a run holds and which of it counts.
 
-The trial row and its fields (``rows``), the append-only JSONL store and its resume keys
-(``store``), the one rule that decides which rows count (``selection``), the leaderboard as a
+The trial row, its fields and its one constructor (``rows``), the hashes that identify a
+trial (``keys``), everything that keeps rows, keys and tuned configurations of earlier
+versions readable (``migration``), the append-only JSONL store (``store``), tuned
+configurations read back for a run (``tuned_configs``), the one rule that decides which rows count (``selection``), the leaderboard as a
 pure function of rows (``leaderboard``), the derived files of a run folder (``tables``) and
 reading a run folder back (``run_folder``).
 """

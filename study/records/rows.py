@@ -4,23 +4,38 @@ A row is the study's unit of record: one trial (model, subset, seed) as written 
 ``trials.jsonl``. It stands alone: its protocol hash, data fingerprint, configuration
 (parameters, profile, tuning link), package versions, machine and timings travel with it,
 so a row copied out of its run folder still says what it measured and how. Rows stay plain
-JSON objects (old rows load as they were written); the field names live here only, as the
-attributes of ``Field``, and a new metric is one name in ``study.data.scoring.METRICS``.
+JSON objects (typed by ``TrialRow``); the field names live here only, as the attributes of
+``Field``, and a new metric is one name in ``study.data.scoring.METRICS``.
+
+Every producer (a trial, a failed or timed-out trial, a copy of a shared computation, an
+ensemble, the tuner's fold rows) goes through ``trial_row`` or ``copied_row``, which stamp
+``schema_version``. Rows without it are version 1; reading them as today's rows (old
+parameter names...) is ``study.records.migration``'s job, not the readers'.
 """
 from __future__ import annotations
 
 import functools
 import time
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypedDict
 
 from study.core import environment
 from study.data.scoring import METRICS
+
+#: The version of the row written today. 1: rows written before rows carried a version (no
+#: ``schema_version`` field); 2: every row from the one constructor, ensembles with versions
+#: and machine like any trial. Raise it when a field changes meaning, and teach
+#: ``study.records.migration.migrate_row`` to read the older one.
+SCHEMA_VERSION = 2
+#: The version of a row that carries none.
+UNVERSIONED = 1
 
 
 class Field:
     """The name of each row field (use these, never the string itself)."""
 
+    SCHEMA_VERSION = "schema_version"  # SCHEMA_VERSION when written; absent: version 1
     # identity: what was run, on what
     KEY = "key"  # the resume key (study.records.store.trial_key)
     CONFIG = "config"  # the key without the seed: the trials one leaderboard line averages
@@ -29,7 +44,7 @@ class Field:
     SEED = "seed"
     PARAMS = "params"
     PROFILE = "profile"  # the runner profile the parameters came from
-    TUNING = "tuning"  # where a tuned configuration came from (study.contract.tuned_configs); absent otherwise
+    TUNING = "tuning"  # where a tuned configuration came from (study.records.tuned_configs); absent otherwise
     # the plain key of the row's computation, where its own key also names its variant
     # (study.records.store.variant_trial_key): rows of two variants with equal parameters share it
     SAME_AS = "same_as"
@@ -92,6 +107,7 @@ class TrialRow(TypedDict, total=False):
     """A row's fields and their JSON types (metrics: the names in ``study.data.scoring.METRICS``,
     floats). Only key, model, subset, seed and status are required (``study.records.store``)."""
 
+    schema_version: int
     key: str
     config: str
     model: str
@@ -158,33 +174,90 @@ PROFILE_VARIANTS = {"default": "default", "standard": "hand-tuned"}
 TUNED = "tuned"
 
 
+class RowSpec(Protocol):
+    """What a row is of: ``study.execution.trial.TrialSpec`` for a trial, ``RowIdentity`` for a
+    row no trial ran (an ensemble). ``config``, ``profile``, ``tuning``, ``same_as`` and
+    ``threads`` are read where present."""
+
+    key: str
+    model: str
+    subset: str
+    seed: int
+    params: Any
+
+
+class RowData(Protocol):
+    """What a row ran on: ``study.data.protocol.PreparedSubset`` for a trial, ``DataIdentity``
+    for a row made from other rows."""
+
+    protocol_hash: str | None
+    data_fingerprint: str | None
+    verified: bool
+
+
+@dataclass(frozen=True)
+class RowIdentity:
+    """The identity of a row that no ``TrialSpec`` describes (an ensemble of stored rows), so it
+    is built by the same constructor as a trial's (``trial_row``)."""
+
+    model: str
+    subset: str
+    seed: int
+    params: dict[str, Any] = field(hash=False)
+    key: str
+    config: str = ""
+    profile: str | None = None
+    tuning: dict[str, Any] | None = field(default=None, hash=False)
+    same_as: str = ""
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class DataIdentity:
+    """The protocol and data a row made from other rows stands on (theirs)."""
+
+    protocol_hash: str | None
+    data_fingerprint: str | None
+    verified: bool = True
+
+
 @functools.lru_cache(maxsize=1)
 def _environment() -> tuple[dict[str, str], dict[str, Any]]:
     """Package versions and machine, looked up once per process (they do not change in it)."""
     return environment.package_versions(), environment.machine()
 
 
-def trial_row(spec: Any, prepared: Any, tags: Mapping[str, Any], status: str, reason: str | None = None,
-              started_at: str | None = None, **outcome: Any) -> TrialRow:
-    """THE constructor of a trial row, whatever its outcome.
-
-    ``spec``: the ``study.execution.trial.TrialSpec`` (key, config, model, subset, seed, params, profile,
-    tuning); ``prepared``: the ``PreparedSubset`` it ran on (protocol hash, data fingerprint,
-    verified); ``tags``: the adapter's tags (library, family, formulation); ``outcome``: the
-    fields the outcome adds (metrics, timings, predictions), by their ``Field`` names.
-    """
+def _check_fields(status: str, fields: Mapping[str, Any]) -> None:
+    """Refuse an unknown status or a field name this module does not define (a typo would
+    otherwise be written to every row and read by nobody)."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; a row's status is one of {', '.join(STATUSES)}")
-    unknown = sorted(set(outcome) - set(TrialRow.__annotations__) - set(METRIC_FIELDS))
+    unknown = sorted(set(fields) - set(TrialRow.__annotations__) - set(METRIC_FIELDS))
     if unknown:
         raise ValueError(f"not row fields: {', '.join(unknown)} (add them to study.records.rows)")
+
+
+def trial_row(spec: RowSpec, prepared: RowData, tags: Mapping[str, Any], status: str, reason: str | None = None,
+              started_at: str | None = None, **outcome: Any) -> TrialRow:
+    """THE constructor of a row, whatever made it (trial, failure, ensemble, tuner fold) and
+    whatever its outcome; it stamps ``schema_version``, versions and machine.
+
+    ``spec``: a ``RowSpec`` (key, config, model, subset, seed, params, profile, tuning);
+    ``prepared``: the ``RowData`` it ran on (protocol hash, data fingerprint, verified);
+    ``tags``: the adapter's tags (library, family, formulation); ``outcome``: the fields the
+    outcome adds (metrics, timings, predictions), by their ``Field`` names.
+    """
+    _check_fields(status, outcome)
     versions, machine = _environment()
-    row: dict[str, Any] = {Field.TUNING: spec.tuning} if spec.tuning else {}
+    row: dict[str, Any] = {Field.SCHEMA_VERSION: SCHEMA_VERSION}
+    if getattr(spec, "tuning", None):
+        row[Field.TUNING] = spec.tuning  # type: ignore[attr-defined]
     if getattr(spec, "same_as", ""):
-        row[Field.SAME_AS] = spec.same_as
+        row[Field.SAME_AS] = spec.same_as  # type: ignore[attr-defined]
     row.update({
-        Field.KEY: spec.key, Field.CONFIG: spec.config, Field.MODEL: spec.model, Field.SUBSET: spec.subset,
-        Field.SEED: spec.seed, Field.PARAMS: spec.params, Field.PROFILE: spec.profile,
+        Field.KEY: spec.key, Field.CONFIG: getattr(spec, "config", ""), Field.MODEL: spec.model,
+        Field.SUBSET: spec.subset, Field.SEED: spec.seed, Field.PARAMS: spec.params,
+        Field.PROFILE: getattr(spec, "profile", None),
         Field.PROTOCOL_HASH: prepared.protocol_hash, Field.DATA_FINGERPRINT: prepared.data_fingerprint,
         Field.DATA_VERIFIED: prepared.verified, Field.LIBRARY: tags.get("library"),
         Field.FAMILY: tags.get("family"), Field.FORMULATION: tags.get("formulation"),
@@ -193,6 +266,25 @@ def trial_row(spec: Any, prepared: Any, tags: Mapping[str, Any], status: str, re
         Field.STATUS: status, Field.REASON: reason,
     })
     row.update(outcome)
+    return row  # type: ignore[return-value]
+
+
+#: What a copy takes from the trial that asks for it, never from the row it copies.
+COPY_IDENTITY = (Field.KEY, Field.CONFIG, Field.PROFILE, Field.TUNING, Field.SAME_AS, Field.COPIED_FROM,
+                 Field.SCHEMA_VERSION)
+
+
+def copied_row(source: Mapping[str, Any], spec: RowSpec) -> TrialRow:
+    """The row of a trial whose computation ``source`` already made (equal parameters under two
+    variants): the source's results under the asking trial's identity (key, configuration,
+    profile, tuning link, plain key), naming the row it copies (``Field.COPIED_FROM``). A
+    copy is written today, so it is today's version whatever the source's (a stored row, read
+    through ``study.records.migration``, is already in today's terms)."""
+    row: dict[str, Any] = {name: value for name, value in source.items() if name not in COPY_IDENTITY}
+    tuning, same_as = getattr(spec, "tuning", None), getattr(spec, "same_as", "")
+    row.update({Field.SCHEMA_VERSION: SCHEMA_VERSION, Field.KEY: spec.key, Field.CONFIG: getattr(spec, "config", ""),
+                Field.PROFILE: getattr(spec, "profile", None), Field.COPIED_FROM: source[Field.KEY],
+                **({Field.TUNING: tuning} if tuning else {}), **({Field.SAME_AS: same_as} if same_as else {})})
     return row  # type: ignore[return-value]
 
 
@@ -280,6 +372,7 @@ def comparable_labels(first: list[dict[str, Any]],
     return distinct_models(first, several), distinct_models(second, several)
 
 
-__all__ = ["Field", "TrialRow", "trial_row", "variant", "budget_variant", "failure_summary", "distinct_models",
+__all__ = ["Field", "TrialRow", "trial_row", "copied_row", "RowIdentity", "DataIdentity", "SCHEMA_VERSION",
+           "UNVERSIONED", "variant", "budget_variant", "failure_summary", "distinct_models",
            "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
            "PREDICTION_FIELDS"]

@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from study.contract.adapter import AdapterError
-from study.contract.registry import get_adapter
+from study.records.migration import row_config
 from study.records.rows import Field as F
 from study.records.rows import variant
-from study.records.store import config_key
 
 
 def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -27,26 +25,6 @@ def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         latest.pop(row[F.KEY], None)
         latest[row[F.KEY]] = row
     return list(latest.values())
-
-
-def row_config(row: dict[str, Any], adapters: dict[str, Any] | None = None) -> str:
-    """The configuration a row belongs to (its trial key without the seed). A row written
-    before rows carried it is hashed from its params less the adapter's key-neutral values,
-    as its key was (params as stored when the adapter is no longer installed). ``adapters``:
-    a cache of looked-up adapter classes, for many rows."""
-    if row.get(F.CONFIG):
-        return row[F.CONFIG]
-    adapters = {} if adapters is None else adapters
-    model = row[F.MODEL]
-    if model not in adapters:
-        try:
-            adapters[model] = get_adapter(model)
-        except AdapterError:
-            adapters[model] = None
-    params = row.get(F.PARAMS) or {}
-    if adapters[model] is not None:
-        params = adapters[model].key_params(params)
-    return config_key(model, params, row[F.SUBSET], row.get(F.PROTOCOL_HASH), row.get(F.DATA_FINGERPRINT))
 
 
 def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
@@ -76,8 +54,7 @@ def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
     fingerprints = {**newest_data, **(fingerprints or {})}
     matching = [r for r in latest if r.get(F.PROTOCOL_HASH) == protocol_hash
                 and r.get(F.DATA_FINGERPRINT) == fingerprints[r[F.SUBSET]]]
-    adapters: dict[str, Any] = {}
-    row_configs = [row_config(row, adapters) for row in matching]
+    row_configs = [row_config(row) for row in matching]
     lines = [(row[F.MODEL], variant(row), row[F.SUBSET]) for row in matching]
     chosen: dict[tuple[str, str, str], str] = {}
     for line, configuration in zip(lines, row_configs):  # write order: the last one wins

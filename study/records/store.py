@@ -10,7 +10,6 @@ never makes a run folder unusable.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -21,6 +20,8 @@ from typing import Any
 
 from study.core.atomic import cut_torn_tail
 from study.core.errors import StudyError, environment_fault
+from study.records.keys import config_key, digest, trial_key
+from study.records.migration import PLAIN_KEY_PROFILE, migrate_row
 from study.records.rows import COST_FIELDS, METRIC_FIELDS, PREDICTION_FIELDS, STATUSES, Field
 
 ROWS_FILE = "trials.jsonl"
@@ -33,40 +34,18 @@ OK_METRICS = METRIC_FIELDS + COST_FIELDS
 OK_LISTS = PREDICTION_FIELDS
 
 
-def trial_key(model: str, params: dict[str, Any], subset: str, seed: int,
-              protocol_hash: str, data_fingerprint: str) -> str:
-    """Identity of a trial: same key, same experiment (so its result can be reused)."""
-    return _digest([model, params, subset, seed, protocol_hash, data_fingerprint])
-
-
-#: The profile whose trials keep the plain key: the study's hand-chosen settings, whose
-#: committed rows were written before keys told variants apart.
-PLAIN_KEY_PROFILE = "standard"
-
-
 def variant_trial_key(plain_key: str, profile: str | None, study_id: str | None = None) -> str:
     """Identity of a trial of one variant: the computation its parameters describe
     (``plain_key``) as run for a profile (``default``, ``smoke``...) or selected by a tuning
     study. Two variants with equal parameters (the library's defaults are also the hand-chosen
     settings; the tuning kept the out-of-the-box configuration) are then rows of their own,
-    sharing one computation (``Field.SAME_AS``): the runner copies, it does not run twice."""
+    sharing one computation (``Field.SAME_AS``): the runner copies, it does not run twice.
+    The hand-chosen profile keeps the plain key (``migration.PLAIN_KEY_PROFILE``)."""
     if study_id is not None:
-        return _digest([plain_key, "tuned by", study_id])
+        return digest([plain_key, "tuned by", study_id])
     if profile in (None, PLAIN_KEY_PROFILE):
         return plain_key
-    return _digest([plain_key, "profile", profile])
-
-
-def config_key(model: str, params: dict[str, Any], subset: str, protocol_hash: str | None,
-               data_fingerprint: str | None) -> str:
-    """Identity of a trial's configuration: its key without the seed. The rows one
-    leaderboard line averages share it (``params`` as hashed into the trial key)."""
-    return _digest([model, params, subset, protocol_hash, data_fingerprint])
-
-
-def _digest(parts: list[Any]) -> str:
-    """A short stable hash of JSON-able parts (dict keys sorted)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest([plain_key, "profile", profile])
 
 
 def row_problem(row: Any) -> str | None:
@@ -120,7 +99,9 @@ class ResultStore:
             raise environment_fault(exc, "read the trial rows") from exc
 
     def rows(self) -> list[dict[str, Any]]:
-        """All valid rows, in order. Invalid lines are ignored and reported (once per store)."""
+        """All valid rows, in order, in today's schema (``migration.migrate_row``: a row
+        written by an earlier version reads as today's). Invalid lines are ignored and
+        reported (once per store)."""
         data = self._read()
         rows, problems = [], []
         lines = data.split(b"\n")
@@ -140,7 +121,7 @@ class ResultStore:
             if problem:
                 problems.append((number, problem))
             else:
-                rows.append(row)
+                rows.append(migrate_row(row))
         new = [(n, why) for n, why in problems if n not in self._reported]
         if new:
             self._reported.update(n for n, _ in new)
@@ -173,8 +154,8 @@ class ResultStore:
                 "that stopped while writing it; that trial runs again.")
 
     def append(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Append one row durably; returns it as stored (plain JSON values). A write that
-        fails part-way is cut back, so the file never keeps half a row."""
+        """Append one row durably; returns it as a later read sees it (plain JSON values, in
+        today's schema). A write that fails part-way is cut back, so the file never keeps half a row."""
         line = json.dumps(row, default=_jsonable) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +179,8 @@ class ResultStore:
                 "that just finished runs again when you rerun the same command.") from exc
         finally:
             os.close(fd)
-        return json.loads(line)
+        stored = json.loads(line)
+        return migrate_row(stored) if row_problem(stored) is None else stored  # a reader skips an invalid one
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as handle:
@@ -261,4 +243,4 @@ def _jsonable(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
-__all__ = ["ResultStore", "trial_key", "config_key", "row_problem", "read_run_info"]
+__all__ = ["ResultStore", "trial_key", "config_key", "variant_trial_key", "digest", "row_problem", "read_run_info"]

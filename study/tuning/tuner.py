@@ -31,9 +31,10 @@ from study.core.errors import StudyError, environment_fault
 from study.data.cmapss import SUBSETS
 from study.data.protocol import Protocol
 from study.data.validation import cut_engines
-from study.execution.executors import make_executor
+from study.execution.executors import failed_row, make_executor
 from study.execution.trial import TrialSpec
-from study.records.store import _digest
+from study.records.keys import digest
+from study.records.rows import Field as F
 from study.tuning.folds import load_training, locate_training, make_folds
 
 BUDGET_S = 600.0  #: the default budget per (model, subset): 10 minutes of one core's CPU time
@@ -331,7 +332,7 @@ def pair_settings(config: TuneConfig, model: str, subset: str, folds: list, thre
         "pruner": ({"kind": "successive-halving", "fidelity": cls.fidelity_param, "min_resource": MIN_RESOURCE,
                     "reduction_factor": REDUCTION_FACTOR} if cls.fidelity_param else None),
     }
-    return {**settings, "study_id": _digest([settings])}
+    return {**settings, "study_id": digest([settings])}
 
 
 @dataclass
@@ -355,8 +356,8 @@ class _Evaluation:
 def fold_charge(row: dict[str, Any], threads: int) -> float:
     """What one fold costs: its process's CPU seconds; a fold that never returned them (killed,
     crashed) is charged its wall time times its threads."""
-    cpu = row.get("cpu_seconds")
-    return float(cpu) if cpu is not None else float(row.get("wall_seconds") or 0.0) * threads
+    cpu = row.get(F.CPU_SECONDS)
+    return float(cpu) if cpu is not None else float(row.get(F.WALL_SECONDS) or 0.0) * threads
 
 
 def rung_thresholds(study, fold: int, rungs: tuple[int, ...]) -> tuple[float | None, ...]:
@@ -461,19 +462,21 @@ def _run_batch(batch: list[_Evaluation], config: TuneConfig, model: str, subset:
             specs.append(TrialSpec(model, where, config.seed, e.params, key=f"{study_id}/{e.trial.number}/{k}",
                                    threads=threads, predict_valid=False, rung_plan=plan))
         rows: dict[str, dict[str, Any]] = {}
+        by_key = {spec.key: spec for spec in specs}
         with tempfile.TemporaryDirectory(prefix="tune-") as scratch:
             executor.run(specs, prepared, config.protocol.max_rul, Path(scratch),
                          lambda spec, row: rows.__setitem__(spec.key, row), lambda spec, message: None)
         for e in alive:
-            row = rows.get(f"{study_id}/{e.trial.number}/{k}", {"status": "failed", "reason": "no row"})
+            key = f"{study_id}/{e.trial.number}/{k}"
+            row = rows.get(key) or failed_row(by_key[key], folds[k][0], "no row", 0.0)
             e.rows.append(row)
             e.cpu += fold_charge(row, threads)
-            e.wall += float(row.get("wall_seconds") or 0.0)
-            stop = (row.get("rungs") or {}).get("stop")
-            if row.get("status") == "skipped":
-                e.outcome, e.reason = "skipped", f"skipped: {row.get('reason')}"
-            elif row.get("status") != "ok":
-                e.outcome, e.reason = "failed", str(row.get("reason", "no row"))
+            e.wall += float(row.get(F.WALL_SECONDS) or 0.0)
+            stop = (row.get(F.RUNGS) or {}).get("stop")
+            if row.get(F.STATUS) == "skipped":
+                e.outcome, e.reason = "skipped", f"skipped: {row.get(F.REASON)}"
+            elif row.get(F.STATUS) != "ok":
+                e.outcome, e.reason = "failed", str(row.get(F.REASON, "no row"))
             elif stop:
                 e.outcome, e.reason = "pruned", f"fold {k}: {stop}"
     stopped = None
@@ -496,12 +499,12 @@ def _tell(study, e: _Evaluation, config: TuneConfig, model: str, subset: str, fo
     # the machine's 1-minute load: CPU seconds are charged, so a busy machine slows a pair
     # without shortchanging it; the load shows how busy it was
     trial.set_user_attr("load_1min", round(os.getloadavg()[0], 2))
-    trial.set_user_attr("fold_rmse", [r.get("rmse") if r.get("status") == "ok" and not (r.get("rungs") or {}).get("stop")
+    trial.set_user_attr("fold_rmse", [r.get(F.RMSE) if r.get(F.STATUS) == "ok" and not (r.get(F.RUNGS) or {}).get("stop")
                                       else None for r in e.rows])
-    trial.set_user_attr("fold_seconds", [r.get("wall_seconds") for r in e.rows])
-    trial.set_user_attr("fold_cpu_seconds", [r.get("cpu_seconds") for r in e.rows])
+    trial.set_user_attr("fold_seconds", [r.get(F.WALL_SECONDS) for r in e.rows])
+    trial.set_user_attr("fold_cpu_seconds", [r.get(F.CPU_SECONDS) for r in e.rows])
     for k, row in enumerate(e.rows):
-        for step, value, cpu in (row.get("rungs") or {}).get("values", []):
+        for step, value, cpu in (row.get(F.RUNGS) or {}).get("values", []):
             trial.report(value, k * FOLD_STEPS + int(step))
             if k == 0 and not trial.user_attrs.get("first_rung_cpu"):
                 trial.set_user_attr("first_rung_cpu", cpu)
@@ -520,7 +523,7 @@ def _tell(study, e: _Evaluation, config: TuneConfig, model: str, subset: str, fo
         study.tell(trial, state=TrialState.PRUNED)
         console.print(f"  {model} {subset} evaluation {trial.number}: stopped early - {e.reason[:120]}")
     else:
-        value = float(np.mean([r["rmse"] for r in e.rows]))
+        value = float(np.mean([r[F.RMSE] for r in e.rows]))
         within = e.exempt or spent + e.cpu <= config.budget_s
         trial.set_user_attr("within_budget", within)  # ended after the budget: kept, never the incumbent
         if within and _improves(study, value, config.budget_s):  # written before tell: a kill in between reruns it
@@ -562,7 +565,7 @@ def write_fold_predictions(out: Path, model: str, subset: str, number: int, fold
     for k, ((prepared, truth), row) in enumerate(zip(folds, fold_rows)):
         cut = cut_engines(prepared.valid)
         entries.append({"fold": k, "units": cut.units.tolist(), "cycles": cut.cycles.tolist(),
-                        "y_true": np.minimum(truth, max_rul).tolist(), "y_pred": row["y_pred"]})
+                        "y_true": np.minimum(truth, max_rul).tolist(), "y_pred": row[F.Y_PRED]})
     path = oof_path(out, model, subset)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps({"model": model, "subset": subset, "evaluation": number, "folds": entries}))

@@ -152,17 +152,6 @@ def test_our_networks_train_on_the_share(monkeypatch, synthetic_prepared, one_to
     assert seen == [1]
 
 
-def test_the_thread_setting_leaves_resume_keys_as_the_committed_rows_hashed_them():
-    for name, before in [("xgboost", {"n_jobs": 2}), ("sktime-rocket", {"n_jobs": 2}),
-                         ("autogluon-tabular", {"threads": 1}), ("darts-tft", {"threads": 1}),
-                         ("lstm", {"threads": None})]:
-        cls = get_adapter(name)
-        keys = [cls.key_params({**cls.default_params, "threads": n}) for n in (None, 1, 4)]
-        assert keys[0] == keys[1] == keys[2], name
-        assert all(keys[0][param] == value for param, value in before.items()), name
-        assert "threads" not in keys[0] or before == {"threads": keys[0]["threads"]}
-
-
 def test_the_committed_library_trials_are_what_todays_settings_would_reuse(tmp_path):
     """With the CPU share out of the key, the committed study's XGBoost, MiniRocket and
     AutoGluon TimeSeries trials have the keys today's code plans, so they are reused, not

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from study.contract.registry import get_adapter
 from study.execution.runner import RunConfig, plan_trials, run_study
+from study.records import migration
 from study.records.selection import row_config
 from study.records.store import ResultStore
 
@@ -215,7 +216,8 @@ def test_a_new_parameter_at_its_neutral_value_keeps_finished_trials_reusable(tmp
     before = key()
     monkeypatch.setattr(cls, "default_params", {**cls.default_params, "members": 1})
     assert key().key != before.key  # a plain new parameter is part of the key
-    monkeypatch.setattr(cls, "key_neutral_params", {"members": 1})
+    # declared where every such fact lives (study.records.migration), by model name
+    monkeypatch.setattr(migration, "KEY_NEUTRAL_PARAMS", {**migration.KEY_NEUTRAL_PARAMS, "test-constant": {"members": 1}})
     after = key()
     assert after.key == before.key and after.params["members"] == 1
     assert key(model_params={"test-constant": {"members": 3}}).key != before.key

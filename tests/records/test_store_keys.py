@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from study.records.migration import migrate_row
 from study.records.store import ROWS_FILE, ResultStore, config_key, trial_key
 
 
@@ -45,7 +46,8 @@ def test_a_reader_skips_lines_that_are_not_rows_and_a_missing_file_has_none(tmp_
     store.append(row("b", 2.0))
     store.append(row("a", 3.0))  # a forced rerun of trial a
     assert [r["key"] for r in store.rows()] == ["a", "b", "a"]
-    assert store.latest_by_key() == {"a": row("a", 3.0), "b": row("b", 2.0)}
+    # read in today's schema: an unversioned row gains its configuration and schema_version
+    assert store.latest_by_key() == {"a": migrate_row(row("a", 3.0)), "b": migrate_row(row("b", 2.0))}
 
 
 def test_rows_are_appended_one_line_each_into_a_new_nested_folder(tmp_path):

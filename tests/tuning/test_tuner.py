@@ -467,9 +467,9 @@ def test_the_tuning_summary_shows_each_pairs_default_and_best_validation_rmse(da
 def test_a_configuration_tuned_by_an_earlier_version_runs_under_todays_parameter_names(data_dir, tmp_path):
     """The committed tuning ran before the CPU share had one name: its XGBoost configurations
     say ``n_jobs``; a tuned run must still accept them (as ``threads``), not refuse them."""
-    from study.contract.tuned_configs import load_tuned
     from study.execution.runner import RunConfig, run_study
     from study.records.store import ResultStore
+    from study.records.tuned_configs import load_tuned
 
     summary = tune(_config(tmp_path / "tuning", data_dir), QUIET)[0]
     path = tmp_path / "tuning" / "xgboost-FD001.json"

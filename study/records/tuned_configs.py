@@ -2,7 +2,9 @@
 
 ``python -m study.run --tuned TUNING_DIR`` runs each (model, subset) at the configuration its
 tuning selected, and every row carries a ``tuning`` link (study id, budget, evaluations, best
-validation RMSE), so a score can always be traced to the search that produced it.
+validation RMSE), so a score can always be traced to the search that produced it. A records
+module: it reads what a tuning recorded (earlier versions' parameter names included,
+``study.records.migration``) into the links rows carry.
 """
 from __future__ import annotations
 
@@ -11,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from study.contract.adapter import AdapterError
-from study.contract.registry import get_adapter
 from study.core.errors import StudyError
+from study.records.migration import current_params
 
 #: What a run reads from a pair's summary (``study.tuning.tuner.summarise`` writes them all).
 SUMMARY_FIELDS = ("model", "subset", "study_id", "budget_s", "spent_seconds", "n_evaluations", "best_valid_rmse",
@@ -46,10 +47,7 @@ def load_tuned(folder: Path, budget_s: float | None = None) -> dict[tuple[str, s
         if summary["best_params"] is None or (budget_s is not None and point is None):
             continue  # no evaluation succeeded: nothing to run
         params = point["params"] if point else summary["best_params"]
-        try:  # a configuration tuned by an earlier version, under today's parameter names
-            params = get_adapter(summary["model"]).current_params(params)
-        except AdapterError:
-            pass  # not installed here: study.run names it when it is asked for
+        params = current_params(summary["model"], params)  # tuned by an earlier version: today's names
         tuned[(summary["model"], summary["subset"])] = TunedConfig(params, {
             "dir": str(folder), "study_id": summary["study_id"], "budget_s": summary["budget_s"],
             "spent_seconds": summary["spent_seconds"], "n_evaluations": summary["n_evaluations"],
