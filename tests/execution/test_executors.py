@@ -118,11 +118,10 @@ def test_unknown_executor_lists_valid_ones(cmapss_dir, tmp_path):
 
 
 def test_variants_of_a_model_keep_their_artifacts_apart():
-    from study.execution.executors import _artifacts
+    from study.execution.executors import artifacts_name
     from study.execution.trial import TrialSpec
 
-    root = Path("/runs/x/artifacts")
-    names = {_artifacts(root, TrialSpec("m", "FD001", 0, {}, profile=profile, tuning=tuning)).name
+    names = {artifacts_name(TrialSpec("m", "FD001", 0, {}, profile=profile, tuning=tuning))
              for profile, tuning in (("standard", None), ("default", None), ("default", {"study_id": "s"}))}
     assert names == {"m-FD001-seed0", "m-default-FD001-seed0", "m-tuned-FD001-seed0"}
 

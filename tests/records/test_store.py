@@ -69,8 +69,9 @@ def test_partial_failure_is_flagged_in_the_status():
 
 def test_a_rerun_row_supersedes_the_older_one():
     old, new = _row("a", "FD001", 0, 10.0), _row("a", "FD001", 0, 20.0)
-    assert leaderboard([old, new])["rmse"].iloc[0] == 20.0
-    assert len(predictions_frame([old, new])) == 3
+    assert current_rows([old, new]) == [new]
+    assert leaderboard(study_rows([old, new]))["rmse"].iloc[0] == 20.0
+    assert len(predictions_frame(study_rows([old, new]))) == 3
 
 
 def test_average_rank_uses_only_models_with_every_subset():
