@@ -107,9 +107,8 @@ def _main(args: argparse.Namespace, console: Console) -> int:
     if args.list_models:
         list_models(console)
         return 0
-    from study.core.lock import run_folder_lock
     from study.data.protocol import Protocol
-    from study.execution.runner import RunConfig, run_study
+    from study.execution.runner import RunConfig, open_run, run_study
 
     sets = _parse_sets(args.sets)
     if args.chronos_model:
@@ -123,16 +122,16 @@ def _main(args: argparse.Namespace, console: Console) -> int:
         executor=args.executor, workers=args.workers, ray_address=args.ray_address, mlflow_uri=args.mlflow,
         time_limit_s=args.time_limit, tuned_dir=args.tuned, tuned_budget_s=args.tuned_budget,
         protocol=Protocol(refit=args.refit))
-    config = config.resolved()  # bad options are refused before the run folder is touched
-    _check_out(config.out)
-    with run_folder_lock(config.out):  # held through the report too: one writer at a time
+    # validated (bad options refused before the run folder is touched), the folder checked and
+    # locked, the CPU share computed: once, here; the lock is held through the report too
+    with open_run(config, console) as plan:
         try:
-            run_study(config, console, debug=args.debug)
+            run_study(plan, console, debug=args.debug)
         except AllTrialsFailed as exc:  # the trials' tracebacks, not the harness's, are what --debug shows
             console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
             return exc.exit_code
         if not args.no_report:
-            _write_report(config.out, console)
+            _write_report(plan.config.out, console)
     return 0
 
 
@@ -141,14 +140,6 @@ def _local_path_absolute(model: str) -> str:
     own artifacts folder, where a relative path would name nothing (a hub id is kept as given)."""
     path = Path(model).expanduser()
     return str(path.absolute()) if not path.is_absolute() and path.is_dir() else model
-
-
-def _check_out(out: Path) -> None:
-    """Create the run folder (the lock lives in it); a path that cannot be one is a user error."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StudyError(f"Cannot write results to {out}: {exc.strerror or exc}. Choose another --out.") from exc
 
 
 def _write_report(out: Path, console: Console) -> None:

@@ -371,9 +371,11 @@ def test_a_second_writer_is_refused_naming_the_holder(plugins, data, tmp_path, c
         assert_clean(holder.returncode, text, 1, "is in use by another run", f"pid {os.getpid()}",
                      "--the-first-one", "refused rather than made to wait")
         assert not (out / "trials.jsonl").exists()
-        code, text = run_cli(capsys, *study_args(data, out))  # re-entrant within the holder's process
-        assert code == 0
-        assert (out / ".lock").exists()
+        # not re-entrant: a second taker in the holder's own process is refused too (a command
+        # takes the lock once, in open_run, and hands it on)
+        code, text = run_cli(capsys, *study_args(data, out))
+        assert_clean(code, text, 1, "already locked by this process")
+        assert (out / ".lock").exists() and not (out / "trials.jsonl").exists()
     assert not (out / ".lock").exists()  # a finished writer leaves no lock file behind
 
 

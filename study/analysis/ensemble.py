@@ -39,7 +39,7 @@ from study.records.keys import digest
 from study.records.rows import DataIdentity, RowIdentity, TrialRow, trial_row, variant
 from study.records.rows import Field as F
 from study.records.run_folder import load_run
-from study.records.selection import configs_from, row_config, study_rows
+from study.records.selection import configs_from, row_config, select
 from study.records.store import ResultStore
 from study.records.tables import write_tables
 
@@ -188,8 +188,9 @@ def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), me
     stored = store.latest_by_key()
     appended = [store.append(row) for row in new if row[F.KEY] not in stored]
     # the tables from the rows already read plus the new ones (no second read of the store)
-    shown = study_rows(rows + appended, info.get("protocol_hash"), configs=configs_from(info))
-    write_tables(Path(run_dir), shown, unverified=not info.get("data_verified", True))
+    selection = select(rows + appended, info.get("protocol_hash"), configs=configs_from(info))
+    shown = selection.apply(rows + appended)
+    write_tables(Path(run_dir), shown, unverified=not info.get("data_verified", True), selection=selection)
     return appended or [stored[row[F.KEY]] for row in new]
 
 

@@ -6,9 +6,10 @@ the holder's pid, host, command and start time, read from the lock file. The ker
 the lock when its holder exits, however it exits (even SIGKILL), so a lock is never stale;
 a lock file left by a killed holder is simply taken over by the next writer, and a writer
 that finishes removes it.
-Within one process the lock is re-entrant, so a command can hold it across the run and its
-report. ``flock`` is advisory and local: it does not protect a folder shared over NFS by
-several machines.
+A command takes it once (``study.execution.runner.open_run`` for ``python -m study.run``) and
+hands the held lock on; it is not re-entrant, so a second taker in the same process is a bug
+and refused like any other writer. ``flock`` is advisory and local: it does not protect a
+folder shared over NFS by several machines.
 """
 from __future__ import annotations
 
@@ -20,12 +21,25 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from study.core.errors import EnvironmentFault, environment_fault
 
 LOCK_FILE = ".lock"
-_held: dict[Path, list] = {}  # folder -> [fd, depth]: re-entrant within this process
+_held: set[Path] = set()  # folders this process holds: a second taker here is refused, not nested
+
+
+@dataclass(frozen=True)
+class FolderLock:
+    """A held run-folder lock, handed to whoever writes under it: they can check it is still
+    held instead of taking it again."""
+
+    folder: Path
+
+    @property
+    def held(self) -> bool:
+        return self.folder in _held
 
 
 def holder_description(folder: Path) -> str:
@@ -39,16 +53,13 @@ def holder_description(folder: Path) -> str:
 
 
 @contextmanager
-def run_folder_lock(folder: Path, command: str | None = None) -> Iterator[None]:
-    """Hold the run folder's write lock, or raise ``EnvironmentFault`` naming its holder."""
+def run_folder_lock(folder: Path, command: str | None = None) -> Iterator[FolderLock]:
+    """Hold the run folder's write lock, or raise ``EnvironmentFault`` naming its holder (this
+    process too: the lock is taken once per command and passed on, never nested)."""
     folder = Path(folder).resolve()
     if folder in _held:
-        _held[folder][1] += 1
-        try:
-            yield
-        finally:
-            _held[folder][1] -= 1
-        return
+        raise EnvironmentFault(f"{folder} is already locked by this process: a command takes the run folder's "
+                               "lock once and hands it on (a second taker here would be a second writer).")
     path = folder / LOCK_FILE
     fd = _acquire(path, folder)
     try:
@@ -59,11 +70,11 @@ def run_folder_lock(folder: Path, command: str | None = None) -> Iterator[None]:
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
     except OSError:
         pass  # the lock holds without its description (a full disk is reported by the writes)
-    _held[folder] = [fd, 1]
+    _held.add(folder)
     try:
-        yield
+        yield FolderLock(folder)
     finally:
-        _held.pop(folder, None)
+        _held.discard(folder)
         try:
             os.unlink(path)  # removed while still locked, so no run folder keeps a stray lock file
         except OSError:

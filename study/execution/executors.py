@@ -1,4 +1,8 @@
-"""Executors run trials and hand each finished row back to the driver, which alone writes.
+"""Executors run jobs and hand each one's result (a row) back to the driver, which alone writes.
+
+A ``Job`` is the unit they run: an id, a kind (``trial``: ``run_trial`` on one prepared data
+set), its payload (the ``TrialSpec``, which data, which artifacts folder) and the caller's own
+``labels``, carried back untouched. The runner's trials and the tuner's fold fits are both jobs.
 
 - ``inline``: in this process (fastest; a crashing library takes the study down with it).
 - ``local`` (default): each trial in its own worker process, ``workers`` at a time; a trial
@@ -15,8 +19,9 @@ import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -24,16 +29,58 @@ from typing import Any
 import numpy as np
 
 from study.contract.registry import get_adapter
+from study.core import environment
 from study.core.errors import EnvironmentFault, StudyError
 from study.data.protocol import PreparedSubset
 from study.execution.trial import TrialSpec, run_trial
 from study.records.rows import Field as F
 from study.records.rows import TrialRow, trial_row, variant
 
-Prepared = dict[str, tuple[PreparedSubset, np.ndarray]]
-OnRow = Callable[[TrialSpec, dict[str, Any]], None]
-OnProgress = Callable[[TrialSpec, str], None]
+Prepared = Mapping[str, tuple[PreparedSubset, np.ndarray]]
 EXECUTORS = ("local", "inline", "ray")
+#: What a job can be: its kind names the function that runs it (in whichever process).
+JOB_KINDS = ("trial",)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work for an executor. ``id``: unique within one ``Executor.run`` (results
+    come back under their job). ``spec``: the trial to run; ``data``: which entry of the
+    prepared mapping it runs on; ``folder``: its artifacts folder under the run's root.
+    ``labels``: the caller's own fields (the tuner's evaluation and fold), never read by the
+    executor, so nothing has to be encoded into ``spec`` and parsed back."""
+
+    id: str
+    spec: TrialSpec
+    data: str
+    folder: str
+    kind: str = "trial"
+    labels: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise ValueError(f"Unknown job kind {self.kind!r}; known kinds: {', '.join(JOB_KINDS)}.")
+
+    @property
+    def time_limit_s(self) -> float | None:
+        return self.spec.time_limit_s
+
+
+OnResult = Callable[[Job, dict[str, Any]], None]
+OnProgress = Callable[[Job, str], None]
+
+
+def trial_job(spec: TrialSpec) -> Job:
+    """A runner trial as a job: its key is its id, its subset its data, its folder by variant."""
+    return Job(id=spec.key, spec=spec, data=spec.subset, folder=artifacts_name(spec))
+
+
+def cpu_share(executor: str, workers: int) -> int:
+    """The threads one job may use: the cores shared among the jobs that run at once (the
+    local executor's workers); 1 on Ray, whose scheduler gives each task one CPU. Computed
+    once per command (the runner's plan, the tuner) and carried in each ``TrialSpec``."""
+    parallel = workers if executor == "local" else 1
+    return 1 if executor == "ray" else max(1, environment.available_cores() // parallel)
 
 
 def failed_row(spec: TrialSpec, prepared: PreparedSubset, reason: str, wall: float) -> TrialRow:
@@ -41,24 +88,43 @@ def failed_row(spec: TrialSpec, prepared: PreparedSubset, reason: str, wall: flo
     return trial_row(spec, prepared, get_adapter(spec.model).tags, "failed", reason, wall_seconds=wall)
 
 
+def _check_ids(jobs: Sequence[Job]) -> None:
+    """Results are handed back per job: two jobs with one id would be told apart by nothing."""
+    ids = [job.id for job in jobs]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"Job ids must be unique within one run; given twice: {', '.join(twice[:5])}.")
+
+
 class Executor(ABC):
-    """Runs trials; calls ``on_row`` in the driver as each one finishes."""
+    """Runs jobs; calls ``on_result`` in the driver as each one finishes."""
 
     @abstractmethod
-    def run(self, specs: Sequence[TrialSpec], prepared: Prepared, max_rul: float, artifacts_root: Path,
-            on_row: OnRow, on_progress: OnProgress) -> None: ...
+    def run(self, jobs: Sequence[Job], prepared: Prepared, max_rul: float, artifacts_root: Path,
+            on_result: OnResult, on_progress: OnProgress) -> None: ...
 
     def close(self) -> None:
         """Release workers or cluster connections."""
 
 
-def _artifacts(root: Path, spec: TrialSpec) -> Path:
-    """A trial's artifacts folder; a variant other than the hand-tuned one (whose folders were
-    named before variants existed) is in the name, so variants of a model never share one."""
+def artifacts_name(spec: TrialSpec) -> str:
+    """A trial's artifacts folder name; a variant other than the hand-tuned one (whose folders
+    were named before variants existed) is in the name, so variants of a model never share one."""
     kind = variant({F.TUNING: spec.tuning, F.PROFILE: spec.profile})
-    name = (f"{spec.model}-{spec.subset}-seed{spec.seed}" if kind == "hand-tuned"
+    return (f"{spec.model}-{spec.subset}-seed{spec.seed}" if kind == "hand-tuned"
             else f"{spec.model}-{kind}-{spec.subset}-seed{spec.seed}")
-    return Path(root).absolute() / name
+
+
+def _artifacts(root: Path, job: Job) -> Path:
+    return Path(root).absolute() / job.folder
+
+
+def run_job(job: Job, data: PreparedSubset, truth: np.ndarray, max_rul: float, folder: Path,
+            progress: Callable[[str], None]) -> dict[str, Any]:
+    """Run one job in this process (its kind's function) and return its result."""
+    if job.kind == "trial":
+        return run_trial(job.spec, data, truth, max_rul, folder, progress=progress)
+    raise ValueError(f"Unknown job kind {job.kind!r}.")
 
 
 @contextmanager
@@ -94,24 +160,25 @@ def trial_folder(folder: Path) -> Iterator[Path]:
 
 
 class InlineExecutor(Executor):
-    """Trials in the driver process, one after the other, each in its artifacts folder."""
+    """Jobs in the driver process, one after the other, each in its artifacts folder."""
 
-    def run(self, specs, prepared, max_rul, artifacts_root, on_row, on_progress):
-        for spec in specs:
-            data, truth = prepared[spec.subset]
-            on_progress(spec, "started")
-            with trial_folder(_artifacts(artifacts_root, spec)) as folder:
-                row = run_trial(spec, data, truth, max_rul, folder,
-                                progress=lambda msg, spec=spec: on_progress(spec, msg))
-            on_row(spec, row)
+    def run(self, jobs, prepared, max_rul, artifacts_root, on_result, on_progress):
+        _check_ids(jobs)
+        for job in jobs:
+            data, truth = prepared[job.data]
+            on_progress(job, "started")
+            with trial_folder(_artifacts(artifacts_root, job)) as folder:
+                row = run_job(job, data, truth, max_rul, folder, progress=lambda msg, job=job: on_progress(job, msg))
+            on_result(job, row)
 
 
-def _process_worker(conn: Connection, spec: TrialSpec, data: PreparedSubset, truth: np.ndarray,
+def _process_worker(conn: Connection, job: Job, data: PreparedSubset, truth: np.ndarray,
                     max_rul: float, artifacts: Path, sys_path: list[str], driver_pid: int | None = None) -> None:
-    """A trial in its own process group, which dies with the driver and within its time limit
-    even when the driver is gone (``_watch``); its result goes back through ``conn``."""
+    """A job in its own process group, which dies with the driver and within its time limit
+    even when the driver is gone (``_watch``); its result goes back through ``conn``, under
+    the job's id (the driver checks it is the job it started there)."""
     sys.path[:] = sys_path  # third-party adapters found via the driver's path
-    _guard_worker(driver_pid, spec.time_limit_s)
+    _guard_worker(driver_pid, job.time_limit_s)
 
     def send(message: tuple[str, Any]) -> None:
         try:
@@ -121,8 +188,8 @@ def _process_worker(conn: Connection, spec: TrialSpec, data: PreparedSubset, tru
 
     try:
         with trial_folder(artifacts) as folder:
-            row = run_trial(spec, data, truth, max_rul, folder, progress=lambda msg: send(("progress", msg)))
-        send(("row", row))
+            row = run_job(job, data, truth, max_rul, folder, progress=lambda msg: send(("progress", job.id, msg)))
+        send(("row", job.id, row))
     finally:
         conn.close()
 
@@ -215,7 +282,7 @@ def _kill_worker(proc: Any) -> None:
 
 
 class ProcessExecutor(Executor):
-    """One worker process per trial, at most ``workers`` at once, each with a hard time limit."""
+    """One worker process per job, at most ``workers`` at once, each with a hard time limit."""
 
     def __init__(self, workers: int = 1):
         if workers < 1:
@@ -225,48 +292,51 @@ class ProcessExecutor(Executor):
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         self.ctx = mp.get_context(method)
 
-    def run(self, specs, prepared, max_rul, artifacts_root, on_row, on_progress):
-        queue = list(specs)
-        active: dict[Connection, tuple[TrialSpec, Any, float]] = {}
+    def run(self, jobs, prepared, max_rul, artifacts_root, on_result, on_progress):
+        _check_ids(jobs)
+        queue = list(jobs)
+        active: dict[Connection, tuple[Job, Any, float]] = {}
         self._active = active  # close() kills what is still running (Ctrl-C, SIGTERM, an error)
         while queue or active:
             while queue and len(active) < self.workers:
-                spec = queue.pop(0)
-                data, truth = prepared[spec.subset]
+                job = queue.pop(0)
+                data, truth = prepared[job.data]
                 parent, child = self.ctx.Pipe(duplex=False)
                 proc = self.ctx.Process(target=_process_worker, daemon=True, args=(
-                    child, spec, data, truth, max_rul, _artifacts(artifacts_root, spec), list(sys.path),
+                    child, job, data, truth, max_rul, _artifacts(artifacts_root, job), list(sys.path),
                     os.getpid()))
                 proc.start()
                 child.close()
-                active[parent] = (spec, proc, time.monotonic())
-                on_progress(spec, "started")
+                active[parent] = (job, proc, time.monotonic())
+                on_progress(job, "started")
             for conn in wait(list(active), timeout=0.5):
-                spec, proc, started = active[conn]
+                job, proc, started = active[conn]
                 try:
-                    kind, payload = conn.recv()
+                    kind, job_id, payload = conn.recv()
                 except EOFError:  # the worker died without a row
                     proc.join(5)
                     _kill_worker(proc)  # whatever it started dies with it
                     del active[conn]
                     elapsed = time.monotonic() - started
-                    reason = (_limit_reason(spec) if spec.time_limit_s and elapsed > spec.time_limit_s
+                    reason = (_limit_reason(job) if job.time_limit_s and elapsed > job.time_limit_s
                               else _death_reason(proc.exitcode))  # its own watchdog enforced the limit
-                    on_row(spec, failed_row(spec, prepared[spec.subset][0], reason, elapsed))
+                    on_result(job, failed_row(job.spec, prepared[job.data][0], reason, elapsed))
                     continue
+                if job_id != job.id:  # a pipe crossed with another job's: never file a result under the wrong job
+                    raise RuntimeError(f"worker of job {job.id!r} answered for job {job_id!r}")
                 if kind == "progress":
-                    on_progress(spec, payload)
+                    on_progress(job, payload)
                 else:
                     proc.join(30)
                     del active[conn]
-                    on_row(spec, payload)
-            for conn, (spec, proc, started) in list(active.items()):
+                    on_result(job, payload)
+            for conn, (job, proc, started) in list(active.items()):
                 elapsed = time.monotonic() - started
-                if spec.time_limit_s and elapsed > spec.time_limit_s:
+                if job.time_limit_s and elapsed > job.time_limit_s:
                     _kill_worker(proc)
                     proc.join(5)
                     del active[conn]
-                    on_row(spec, failed_row(spec, prepared[spec.subset][0], _limit_reason(spec), elapsed))
+                    on_result(job, failed_row(job.spec, prepared[job.data][0], _limit_reason(job), elapsed))
 
     def close(self) -> None:
         """Kill the workers still running (and what they started): none outlives the run."""
@@ -277,8 +347,8 @@ class ProcessExecutor(Executor):
         self._active = {}
 
 
-def _limit_reason(spec: TrialSpec) -> str:
-    return f"killed after exceeding the per-trial time limit of {spec.time_limit_s:g} s"
+def _limit_reason(job: Job) -> str:
+    return f"killed after exceeding the per-trial time limit of {job.time_limit_s:g} s"
 
 
 def _death_reason(exitcode: int | None) -> str:
@@ -291,19 +361,19 @@ def _death_reason(exitcode: int | None) -> str:
     return f"worker process exited with code {exitcode} without a result"
 
 
-def _ray_trial(spec: TrialSpec, data: PreparedSubset, truth: np.ndarray, max_rul: float,
-               artifacts_root: Path, sys_path: list[str]) -> dict[str, Any]:
-    """A Ray task: the trial runs in its own process inside the Ray worker, so a crash or the
+def _ray_job(job: Job, data: PreparedSubset, truth: np.ndarray, max_rul: float,
+             artifacts_root: Path, sys_path: list[str]) -> dict[str, Any]:
+    """A Ray task: the job runs in its own process inside the Ray worker, so a crash or the
     time limit is caught there exactly as with the local executor."""
     sys.path[:] = sys_path + [p for p in sys.path if p not in sys_path]
     rows: list[dict[str, Any]] = []
-    ProcessExecutor(1).run([spec], {spec.subset: (data, truth)}, max_rul, artifacts_root,
-                           on_row=lambda _, row: rows.append(row), on_progress=lambda *_: None)
+    ProcessExecutor(1).run([job], {job.data: (data, truth)}, max_rul, artifacts_root,
+                           on_result=lambda _, row: rows.append(row), on_progress=lambda *_: None)
     return rows[0]
 
 
 class RayExecutor(Executor):
-    """Trials as Ray tasks (one CPU each by default); rows come back to the driver as they finish."""
+    """Jobs as Ray tasks (one CPU each by default); rows come back to the driver as they finish."""
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_trial: float = 1):
         try:
@@ -323,26 +393,28 @@ class RayExecutor(Executor):
                          _temp_dir=self._tmp)
         self.owns = not address
 
-    def run(self, specs, prepared, max_rul, artifacts_root, on_row, on_progress):
+    def run(self, jobs, prepared, max_rul, artifacts_root, on_result, on_progress):
+        _check_ids(jobs)
         ray = self.ray
-        task = ray.remote(num_cpus=self.cpus_per_trial, max_retries=0)(_ray_trial)
-        refs = {s: (ray.put(d), ray.put(t)) for s, (d, t) in prepared.items() if any(x.subset == s for x in specs)}
-        pending: dict[Any, tuple[TrialSpec, float]] = {}
-        for spec in specs:
-            data_ref, truth_ref = refs[spec.subset]
-            ref = task.remote(spec, data_ref, truth_ref, max_rul, artifacts_root, list(sys.path))
-            pending[ref] = (spec, time.monotonic())
-            on_progress(spec, "submitted")
+        task = ray.remote(num_cpus=self.cpus_per_trial, max_retries=0)(_ray_job)
+        used = {job.data for job in jobs}
+        refs = {name: (ray.put(d), ray.put(t)) for name, (d, t) in prepared.items() if name in used}
+        pending: dict[Any, tuple[Job, float]] = {}
+        for job in jobs:
+            data_ref, truth_ref = refs[job.data]
+            ref = task.remote(job, data_ref, truth_ref, max_rul, artifacts_root, list(sys.path))
+            pending[ref] = (job, time.monotonic())
+            on_progress(job, "submitted")
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
-                spec, started = pending.pop(ref)
+                job, started = pending.pop(ref)
                 try:
                     row = ray.get(ref)
                 except Exception as exc:  # the Ray worker itself died: a failed row, not a crash
-                    row = failed_row(spec, prepared[spec.subset][0],
+                    row = failed_row(job.spec, prepared[job.data][0],
                                      f"Ray task failed: {type(exc).__name__}: {str(exc)[:300]}", time.monotonic() - started)
-                on_row(spec, row)
+                on_result(job, row)
 
     def close(self) -> None:
         if self.owns and self.ray.is_initialized():

@@ -1,5 +1,7 @@
 """The study runner: data -> protocol -> (model x subset x seed) trials -> rows -> tables.
 
+A run is explicit: ``open_run`` validates the configuration, checks the run folder, takes its
+lock and computes the CPU share, once, into a ``RunPlan``; ``run_study`` runs that plan.
 Rows are appended as each trial finishes, tables and run.json are rewritten after every
 trial, and a rerun of the same command reuses finished trials (``force`` reruns them).
 """
@@ -8,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,23 +29,23 @@ from study.core import environment
 from study.contract.adapter import Adapter
 from study.contract.profiles import get_profile
 from study.contract.registry import all_adapters, get_adapter, registrations
-from study.records.tuned_configs import TUNE_AGAIN, load_tuned, tuned_for
 from study.core.cli import check_list
 from study.core.errors import AllTrialsFailed, StudyError
-from study.core.lock import run_folder_lock
+from study.core.lock import FolderLock, run_folder_lock
 from study.data import fetch
 from study.data.cmapss import SUBSETS, load_subset
 from study.data.protocol import PreparedSubset, Protocol, prepare
-from study.execution.executors import make_executor
+from study.execution.executors import Job, cpu_share, make_executor, trial_job
 from study.execution.sinks import MlflowSink
 from study.execution.trial import TrialSpec
 from study.records.leaderboard import N_SEEDS, RMSE_STD
 from study.records.migration import key_params as hashed_params
 from study.records.rows import Field as F
 from study.records.rows import copied_row, failure_summary, variant
-from study.records.selection import configs_from, remember_configs, study_rows
+from study.records.selection import Selection, configs_from, remember_configs, select
 from study.records.store import RUN_INFO_FILE, ResultStore, config_key, read_run_info, trial_key, variant_trial_key
 from study.records.tables import write_tables
+from study.records.tuned_configs import TUNE_AGAIN, load_tuned, tuned_for
 
 #: With output that is not a terminal (a log file, CI), at most one progress line per trial
 #: this often, in seconds: a live display shows nothing there until the run ends.
@@ -101,6 +104,36 @@ class RunConfig:
                             "protocol": self.protocol})
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """A run checked once (``open_run``): its resolved configuration, the held lock of its
+    folder, and what each trial gets (its CPU share, its time limit). ``run_study`` runs a
+    plan as given and never validates or locks again."""
+
+    config: RunConfig  # resolved: names checked, profile defaults filled
+    lock: FolderLock
+    threads: int  # each trial's CPU share (study.execution.executors.cpu_share)
+    time_limit_s: float | None  # per trial: --time-limit or the profile's
+
+
+@contextmanager
+def open_run(config: RunConfig, console: Console | None = None) -> Iterator[RunPlan]:
+    """Validate ``config`` (bad options refused before the folder is touched), check its run
+    folder can be written, hold its lock for the ``with`` block (the report too, for the
+    command) and compute the CPU share: the one place a run is checked."""
+    console = console or Console()
+    if not config.models:  # "every model": say which registered ones cannot even be loaded
+        for reg in registrations():
+            if not reg.loaded:
+                console.print(f"[yellow]Warning:[/] model {reg.name!r} ({reg.source}) is left out: {reg.error}",
+                              highlight=False, soft_wrap=True)
+    config = config.resolved()
+    _check_writable(config.out)
+    with run_folder_lock(config.out) as lock:
+        yield RunPlan(config=config, lock=lock, threads=cpu_share(config.executor, config.workers),
+                      time_limit_s=config.time_limit_s or get_profile(config.profile).trial_time_limit_s)
+
+
 def tuned_models(tuned_dir: Path, subsets: Sequence[str], budget_s: float | None = None) -> list[str]:
     """Without ``--models``, a tuned run runs every model tuned on all its subsets (a model the
     tuner could not run here, such as Chronos without its weights, has no configuration)."""
@@ -154,6 +187,8 @@ def _check_tuned(tuned_dir: Path, models: list[str], subsets: list[str], profile
 
 
 def _check_writable(out: Path) -> None:
+    """Create the run folder (the lock lives in it) and prove it writable: a path that cannot
+    be one is a user error, named before any work."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -187,11 +222,10 @@ def without_default_profile(models: Iterable[str], profile: str) -> list[str]:
     return [model for model in models if run_profile(get_adapter(model), profile) != profile]
 
 
-def plan_trials(config: RunConfig, prepared: dict) -> list[TrialSpec]:
-    """The grid of trials, each with its resume key."""
-    limit = config.time_limit_s or get_profile(config.profile).trial_time_limit_s
-    parallel = config.workers if config.executor == "local" else 1
-    threads = 1 if config.executor == "ray" else max(1, environment.available_cores() // parallel)
+def plan_trials(config: RunConfig, prepared: dict, *, threads: int, time_limit_s: float | None) -> list[TrialSpec]:
+    """The grid of trials, each with its resume key; ``threads`` and ``time_limit_s`` are the
+    plan's (``RunPlan``), the same for every trial."""
+    limit = time_limit_s
     specs = []
     tuned = tuned_for(load_tuned(config.tuned_dir, config.tuned_budget_s), list(config.models), list(config.subsets),
                       config.protocol.selection_hash()) if config.tuned_dir else {}
@@ -249,35 +283,38 @@ def _like(default: Any, value: Any) -> Any:
     return value
 
 
-def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any]) -> pd.DataFrame:
-    """Derive leaderboard.csv/.md, predictions.csv and run.json from the rows."""
-    table = write_tables(out, rows, unverified=not run_info.get("data_verified", True))
+def write_outputs(out: Path, rows: list[dict[str, Any]], run_info: dict[str, Any],
+                  selection: Selection | None = None) -> pd.DataFrame:
+    """Derive leaderboard.csv/.md, predictions.csv (and selection.json) and run.json from the
+    study rows (and the selection that picked them)."""
+    table = write_tables(out, rows, unverified=not run_info.get("data_verified", True), selection=selection)
     atomic.write_text(out / RUN_INFO_FILE, json.dumps(run_info, indent=2, default=str))
     return table
 
 
-def run_study(config: RunConfig, console: Console | None = None, debug: bool = False) -> pd.DataFrame:
-    """Run (or resume) a study and return its leaderboard. The run folder is locked for the
-    whole command: a second writer is refused (``study.core.lock``). ``debug``: print each failed
-    trial's traceback. Raises ``AllTrialsFailed`` (exit 3), outputs written, when none of the
-    command's trials succeeded and some failed."""
+def run_study(plan: RunPlan | RunConfig, console: Console | None = None, debug: bool = False) -> pd.DataFrame:
+    """Run (or resume) a study and return its leaderboard. ``plan``: from ``open_run``, whose
+    lock must still be held (refused otherwise: nothing here locks or validates again); a
+    ``RunConfig`` is opened here, for the length of this call (library callers, tests).
+    ``debug``: print each failed trial's traceback. Raises ``AllTrialsFailed`` (exit 3),
+    outputs written, when none of the command's trials succeeded and some failed."""
     console = console or Console()
-    if not config.models:  # "every model": say which registered ones cannot even be loaded
-        for reg in registrations():
-            if not reg.loaded:
-                console.print(f"[yellow]Warning:[/] model {reg.name!r} ({reg.source}) is left out: {reg.error}",
-                              highlight=False, soft_wrap=True)
-    config = config.resolved()
-    _check_writable(config.out)
-    with run_folder_lock(config.out):
-        return _run_locked(config, console, debug)
+    if isinstance(plan, RunConfig):
+        with open_run(plan, console) as opened:
+            return _run_planned(opened, console, debug)
+    if not plan.lock.held or plan.lock.folder != Path(plan.config.out).resolve():
+        raise RuntimeError(f"run_study needs a plan whose run folder lock is held (open_run); the lock of "
+                           f"{plan.lock.folder} is {'held' if plan.lock.held else 'released'}, and the run "
+                           f"writes {plan.config.out}.")
+    return _run_planned(plan, console, debug)
 
 
-def _run_locked(config: RunConfig, console: Console, debug: bool = False) -> pd.DataFrame:
+def _run_planned(plan: RunPlan, console: Console, debug: bool = False) -> pd.DataFrame:
+    config = plan.config
     started = time.time()
     sink = MlflowSink(config.mlflow_uri) if config.mlflow_uri else None  # a bad URI is refused before any work
     prepared = load_prepared(config, log=console.print)
-    specs = plan_trials(config, prepared)
+    specs = plan_trials(config, prepared, threads=plan.threads, time_limit_s=plan.time_limit_s)
 
     def warn(message: str) -> None:
         console.print(f"[bold yellow]Warning:[/] {message}", highlight=False, soft_wrap=True)
@@ -322,8 +359,8 @@ def _run_locked(config: RunConfig, console: Console, debug: bool = False) -> pd.
     rows += [store.append(row) for row in shared]
 
     def refresh_outputs() -> pd.DataFrame:
-        return write_outputs(config.out, study_rows(rows, config.protocol.hash(), fingerprints,
-                                                    configs_from(run_info)), run_info)
+        selection = select(rows, config.protocol.hash(), fingerprints, configs_from(run_info))
+        return write_outputs(config.out, selection.apply(rows), run_info, selection)
 
     executor = make_executor(config.executor, config.workers, config.ray_address)
     t_trials = time.time()
@@ -334,12 +371,13 @@ def _run_locked(config: RunConfig, console: Console, debug: bool = False) -> pd.
 
         lines = None if console.is_terminal else ProgressLines(console)
 
-        def on_progress(spec: TrialSpec, message: str) -> None:
+        def on_progress(job: Job, message: str) -> None:
+            spec = job.spec
             progress.update(current, description=f"  {spec.model} {spec.subset} seed {spec.seed}: {message}")
             if lines is not None:
                 lines(spec, message)
 
-        def on_row(spec: TrialSpec, row: dict[str, Any]) -> None:
+        def on_row(job: Job, row: dict[str, Any]) -> None:
             rows.append(store.append(row))  # the driver alone writes rows, as each trial finishes
             if sink is not None:
                 try:
@@ -351,7 +389,8 @@ def _run_locked(config: RunConfig, console: Console, debug: bool = False) -> pd.
             progress.advance(overall)
 
         try:
-            executor.run(todo, {s: (p[0], p[1]) for s, p in prepared.items()}, config.protocol.max_rul,
+            executor.run([trial_job(spec) for spec in todo], {s: (p[0], p[1]) for s, p in prepared.items()},
+                         config.protocol.max_rul,
                          config.out / "artifacts", on_row, on_progress)
         finally:
             executor.close()

@@ -26,7 +26,8 @@ from study.publishing.markers import FileValues, RunValues, refresh_tables, refr
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
 from study.records.rows import distinct_models
-from study.records.run_folder import load_run
+from study.records.run_folder import load_selected_run
+from study.records.selection import Selection
 from study.records.tables import write_tables
 
 FIGURES = {
@@ -587,7 +588,7 @@ def write_report(run_dir: Path, writeup: Path | Sequence[Path] | None = None, ba
         if not path.is_file():
             raise StudyError(f"--writeup {path} does not exist: give the markdown file whose tables to refresh.")
     view = run_view(run_dir, baseline)
-    write_tables(run_dir, view.rows, unverified=not view.info.get("data_verified", True))
+    write_tables(run_dir, view.rows, unverified=not view.info.get("data_verified", True), selection=view.selection)
     figures = write_figures(view.rows, run_dir, view.max_rul, baseline)
     tables = view.tables(run_dir)
     path = run_dir / "report.md"
@@ -616,6 +617,7 @@ class RunView:
     max_rul: float
     baseline: str
     comparisons: dict[str, tuple[str, pd.DataFrame]]
+    selection: Selection | None = None  # what picked ``rows``: saved beside the tables
 
     def tables(self, run_dir: Path) -> dict[str, str]:
         return build_tables(self.rows, run_dir, self.board, self.preds, self.max_rul, self.baseline,
@@ -629,7 +631,7 @@ class RunView:
 
 def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:
     """Read a run folder into a ``RunView`` (writes nothing; the bootstrap comparisons run once)."""
-    rows, info = load_run(Path(run_dir))
+    rows, info, selection = load_selected_run(Path(run_dir))
     labelled = distinct_models(rows)  # figures and comparisons key on the model: variants apart
     measured = sorted({r[F.MODEL] for r in rows if r.get(F.STATUS) == "ok"})
     if baseline != DEFAULT_BASELINE and baseline not in measured:
@@ -640,7 +642,7 @@ def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:
     max_rul = info.get("protocol", {}).get("max_rul", 125)
     preds = predictions_frame(labelled)
     return RunView(rows, info, board, by_model, preds, max_rul, baseline,
-                   baseline_comparisons(preds, by_model, baseline, max_rul))
+                   baseline_comparisons(preds, by_model, baseline, max_rul), selection)
 
 
 def build_parser() -> argparse.ArgumentParser:

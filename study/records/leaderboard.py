@@ -1,7 +1,8 @@
 """The leaderboard: a pure function of the trial rows (no I/O, no registry look-ups).
 
-Which rows to give it is ``study.records.selection``'s decision; writing the tables is
-``study.records.tables``'. It keeps the last row of each trial key (a forced rerun supersedes).
+Which rows to give it is ``study.records.selection``'s decision (the latest row of each trial
+key is picked there, once); writing the tables is ``study.records.tables``'. Given two rows of
+one trial key it refuses rather than silently picking one.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 import pandas as pd
 
 from study.records.rows import COST_FIELDS, METRIC_FIELDS, Field, variant
-from study.records.selection import current_rows
 
 F = Field
 #: Columns a leaderboard line has besides the row fields it averages.
@@ -29,13 +29,28 @@ LINE = [F.MODEL, F.VARIANT, F.SUBSET]
 _STATUS_ORDER = {"ok": 0, "failed": 1, "skipped": 2}
 
 
+def _one_row_per_trial(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as given, or ``ValueError`` if a trial key comes twice: which of a rerun's rows
+    counts is the selection's decision (``study.records.selection``), not a table's."""
+    rows = list(rows)
+    seen: set[str] = set()
+    for row in rows:
+        key = row[F.KEY]
+        if key in seen:
+            raise ValueError(f"Trial key {key!r} ({row.get(F.MODEL)} {row.get(F.SUBSET)} seed {row.get(F.SEED)}) "
+                             "comes twice: select the rows first (study.records.selection.study_rows).")
+        seen.add(key)
+    return rows
+
+
 def leaderboard(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One line per (model, variant, subset): means over successful seeds, std of RMSE across
-    seeds (``variant``: default, tuned, hand-tuned..., see ``study.records.rows.variant``).
+    seeds (``variant``: default, tuned, hand-tuned..., see ``study.records.rows.variant``), of
+    exactly the rows given (one per trial key, else ``ValueError``).
 
     A line with no successful trial keeps its status and reason and no metrics.
     """
-    rows = current_rows(rows)
+    rows = _one_row_per_trial(rows)
     if not rows:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     frame = pd.DataFrame(rows).assign(**{F.VARIANT: [variant(row) for row in rows]})
@@ -74,7 +89,7 @@ def predictions_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Long table of every successful trial's per-engine predictions; ``variant`` tells a
     model's out-of-the-box, tuned and hand-tuned predictions apart."""
     parts = []
-    for row in current_rows(rows):
+    for row in _one_row_per_trial(rows):
         if row.get(F.STATUS) != "ok":
             continue
         parts.append(pd.DataFrame({

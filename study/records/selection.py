@@ -6,12 +6,22 @@ configurations of one model are compared side by side) several variants of a mod
 tables show, per (model, variant, subset), one configuration on one protocol and one data
 fingerprint; ``study_rows`` picks those rows, and the leaderboard (``study.records.leaderboard``)
 averages whatever it is given.
+
+The choice is a value, ``Selection`` (``select``): the protocol, the data per subset and, per
+(model, variant, subset), the configuration that counts and why. The runner saves it beside
+the rows (``selection.json``), so a folder's tables are ``leaderboard(selection.apply(rows))``
+of ``trials.jsonl`` and that file, whatever run.json's history of commands says.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from study.core import atomic
+from study.core.errors import StudyError
 from study.records.migration import row_config
 from study.records.rows import Field as F
 from study.records.rows import variant
@@ -25,6 +35,81 @@ def current_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         latest.pop(row[F.KEY], None)
         latest[row[F.KEY]] = row
     return list(latest.values())
+
+
+#: Why a line's configuration counts (``Selection.lines``' reasons).
+NAMED = "named"  # the most recent configuration a command asked for that has rows of this variant here
+NEWEST = "newest"  # no command named one with rows here: the most recently written configuration
+SELECTION_FILE = "selection.json"
+Line = tuple[str, str, str]  # (model, variant, subset): one leaderboard line
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows count, as a value: rows on ``protocol_hash`` and, per subset, data
+    ``fingerprints``; per line (model, variant, subset) the configuration that counts and
+    why (``NAMED`` or ``NEWEST``). ``apply`` gives the rows; ``as_dict``/``from_dict`` are its
+    file form (``selection.json``)."""
+
+    protocol_hash: str | None
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
+    lines: dict[Line, tuple[str, str]] = field(default_factory=dict)  # line -> (configuration, reason)
+
+    def apply(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The latest row of each trial key whose line and configuration this selection
+        names, on its protocol and data, in write order."""
+        out = []
+        for row in current_rows(rows):
+            if (row.get(F.PROTOCOL_HASH) != self.protocol_hash
+                    or row.get(F.DATA_FINGERPRINT) != self.fingerprints.get(row[F.SUBSET])):
+                continue
+            chosen = self.lines.get((row[F.MODEL], variant(row), row[F.SUBSET]))
+            if chosen is not None and row_config(row) == chosen[0]:
+                out.append(row)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": "latest row per trial key; one protocol, one data fingerprint per subset, one "
+                        "configuration per (model, variant, subset)",
+                "protocol_hash": self.protocol_hash, "fingerprints": dict(sorted(self.fingerprints.items())),
+                "lines": [{"model": m, "variant": v, "subset": s, "config": c, "reason": why}
+                          for (m, v, s), (c, why) in sorted(self.lines.items())]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Selection:
+        try:
+            lines = {(e["model"], e["variant"], e["subset"]): (e["config"], e["reason"]) for e in data["lines"]}
+            return cls(data["protocol_hash"], dict(data["fingerprints"]), lines)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StudyError(f"Not a row selection ({type(exc).__name__}: {exc}); rebuild it with "
+                             "python -m study.report RUN.") from exc
+
+
+def select(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
+           fingerprints: dict[str, str] | None = None,
+           configs: dict[tuple[str, str], list[str]] | None = None) -> Selection:
+    """THE RULE (see ``study_rows``), as a ``Selection``: the latest-row pass runs here, once."""
+    latest = current_rows(rows)
+    if not latest:
+        return Selection(protocol_hash)
+    protocol_hash = protocol_hash or latest[-1].get(F.PROTOCOL_HASH)
+    newest_data = {r[F.SUBSET]: r.get(F.DATA_FINGERPRINT) for r in latest}
+    fingerprints = {**newest_data, **(fingerprints or {})}
+    matching = [r for r in latest if r.get(F.PROTOCOL_HASH) == protocol_hash
+                and r.get(F.DATA_FINGERPRINT) == fingerprints[r[F.SUBSET]]]
+    chosen: dict[Line, tuple[str, str]] = {}
+    present: dict[Line, set[str]] = {}
+    for row in matching:  # write order: the last one wins
+        line, configuration = (row[F.MODEL], variant(row), row[F.SUBSET]), row_config(row)
+        chosen[line] = (configuration, NEWEST)
+        present.setdefault(line, set()).add(configuration)
+    for line, configurations in present.items():
+        named = (configs or {}).get((line[0], line[2]), [])
+        with_rows = [c for c in named if c in configurations]
+        if with_rows:  # the most recently asked-for configuration that has rows of this variant here
+            chosen[line] = (with_rows[-1], NAMED)
+    shown = {row[F.SUBSET] for row in matching}
+    return Selection(protocol_hash, {s: fp for s, fp in fingerprints.items() if s in shown}, chosen)
 
 
 def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
@@ -44,30 +129,29 @@ def study_rows(rows: Iterable[dict[str, Any]], protocol_hash: str | None = None,
     and rerunning one subset with new settings leaves the others' rows standing. Per
     variant: a model's default, hand-tuned and tuned results stand side by side.
     ``protocol_hash`` defaults to the newest row's; ``fingerprints`` (subset -> data
-    fingerprint) default to each subset's newest row's.
+    fingerprint) default to each subset's newest row's. ``select(...).apply(rows)``.
     """
-    latest = current_rows(rows)
-    if not latest:
-        return []
-    protocol_hash = protocol_hash or latest[-1].get(F.PROTOCOL_HASH)
-    newest_data = {r[F.SUBSET]: r.get(F.DATA_FINGERPRINT) for r in latest}
-    fingerprints = {**newest_data, **(fingerprints or {})}
-    matching = [r for r in latest if r.get(F.PROTOCOL_HASH) == protocol_hash
-                and r.get(F.DATA_FINGERPRINT) == fingerprints[r[F.SUBSET]]]
-    row_configs = [row_config(row) for row in matching]
-    lines = [(row[F.MODEL], variant(row), row[F.SUBSET]) for row in matching]
-    chosen: dict[tuple[str, str, str], str] = {}
-    for line, configuration in zip(lines, row_configs):  # write order: the last one wins
-        chosen[line] = configuration
-    present: dict[tuple[str, str, str], set[str]] = {}
-    for line, configuration in zip(lines, row_configs):
-        present.setdefault(line, set()).add(configuration)
-    for line, configurations in present.items():
-        named = (configs or {}).get((line[0], line[2]), [])
-        with_rows = [c for c in named if c in configurations]
-        if with_rows:  # the most recently asked-for configuration that has rows of this variant here
-            chosen[line] = with_rows[-1]
-    return [row for row, line, c in zip(matching, lines, row_configs) if c == chosen[line]]
+    rows = list(rows)
+    return select(rows, protocol_hash, fingerprints, configs).apply(rows)
+
+
+def write_selection(out: Path, selection: Selection) -> None:
+    """Save the selection beside the rows (atomically, like the tables it decides)."""
+    atomic.write_text(Path(out) / SELECTION_FILE, json.dumps(selection.as_dict(), indent=2) + "\n")
+
+
+def read_selection(out: Path) -> Selection | None:
+    """A run folder's saved selection; None where none was saved (folders older than it)."""
+    path = Path(out) / SELECTION_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return Selection.from_dict(json.loads(text))
+    except ValueError as exc:
+        raise StudyError(f"{path} is not valid JSON ({exc}); rebuild it with python -m study.report "
+                         f"{Path(out)}.") from exc
 
 
 def configs_from(run_info: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
@@ -92,4 +176,5 @@ def remember_configs(previous: dict[str, list[str]], asked: dict[str, str], keep
 
 
 
-__all__ = ["current_rows", "row_config", "study_rows", "configs_from", "remember_configs"]
+__all__ = ["current_rows", "row_config", "study_rows", "configs_from", "remember_configs", "Selection", "select",
+           "write_selection", "read_selection", "SELECTION_FILE"]

@@ -31,7 +31,7 @@ from study.core.errors import StudyError, environment_fault
 from study.data.cmapss import SUBSETS
 from study.data.protocol import Protocol
 from study.data.validation import cut_engines
-from study.execution.executors import failed_row, make_executor
+from study.execution.executors import Job, cpu_share, failed_row, make_executor
 from study.execution.trial import TrialSpec
 from study.records.keys import digest
 from study.records.rows import Field as F
@@ -448,7 +448,9 @@ def _run_batch(batch: list[_Evaluation], config: TuneConfig, model: str, subset:
         if not alive:
             break
         remaining = config.budget_s - spent - sum(e.cpu for e in batch)
-        specs, prepared = [], {}
+        # one job per evaluation at fold k: the (evaluation, fold) it is for travels in its
+        # labels, the fold's data is shared by the batch
+        jobs, prepared = [], {f"fold{k}": folds[k]}
         for e in alive:
             plan = None
             if cls.fidelity_param:
@@ -456,19 +458,21 @@ def _run_batch(batch: list[_Evaluation], config: TuneConfig, model: str, subset:
                 plan = RungPlan(rungs=rungs, thresholds=rung_thresholds(study, k, rungs),
                                 cpu_limit_s=None if e.exempt else max(0.0, remaining / len(alive)),
                                 max_rul=config.protocol.max_rul)
-            # one executor "subset" per (evaluation, fold): its data, its artefacts folder
-            where = f"{subset}-e{e.trial.number}-f{k}"
-            prepared[where] = folds[k]
-            specs.append(TrialSpec(model, where, config.seed, e.params, key=f"{study_id}/{e.trial.number}/{k}",
-                                   threads=threads, predict_valid=False, rung_plan=plan))
-        rows: dict[str, dict[str, Any]] = {}
-        by_key = {spec.key: spec for spec in specs}
+            spec = TrialSpec(model, subset, config.seed, e.params, key=f"{study_id}/{e.trial.number}/{k}",
+                             threads=threads, predict_valid=False, rung_plan=plan)
+            jobs.append(Job(id=spec.key, spec=spec, data=f"fold{k}", folder=f"{model}-{subset}-e{e.trial.number}-f{k}",
+                            labels={"evaluation": e.trial.number, "fold": k}))
+        rows: dict[int, dict[str, Any]] = {}
+        by_evaluation = {job.labels["evaluation"]: job.spec for job in jobs}
+
+        def on_result(job: Job, row: dict[str, Any]) -> None:
+            assert job.labels["fold"] == k  # a batch runs one fold at a time
+            rows[job.labels["evaluation"]] = row
+
         with tempfile.TemporaryDirectory(prefix="tune-") as scratch:
-            executor.run(specs, prepared, config.protocol.max_rul, Path(scratch),
-                         lambda spec, row: rows.__setitem__(spec.key, row), lambda spec, message: None)
+            executor.run(jobs, prepared, config.protocol.max_rul, Path(scratch), on_result, lambda job, message: None)
         for e in alive:
-            key = f"{study_id}/{e.trial.number}/{k}"
-            row = rows.get(key) or failed_row(by_key[key], folds[k][0], "no row", 0.0)
+            row = rows.get(e.trial.number) or failed_row(by_evaluation[e.trial.number], folds[k][0], "no row", 0.0)
             e.rows.append(row)
             e.cpu += fold_charge(row, threads)
             e.wall += float(row.get(F.WALL_SECONDS) or 0.0)
@@ -644,8 +648,7 @@ def tune(config: TuneConfig, console: Console | None = None) -> list[dict[str, A
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     folder = locate_training(config.data_dir, subsets, config.offline, log=console.print)
-    parallel = config.workers if config.executor == "local" else 1
-    threads = config.threads or (1 if config.executor == "ray" else max(1, environment.available_cores() // parallel))
+    threads = config.threads or cpu_share(config.executor, config.workers)
     # every subset's folds, and every journal that would be resumed checked against this
     # command's settings, before anything is written: a refused command changes nothing
     fold_sets = {}

@@ -118,11 +118,10 @@ def test_unknown_executor_lists_valid_ones(cmapss_dir, tmp_path):
 
 
 def test_variants_of_a_model_keep_their_artifacts_apart():
-    from study.execution.executors import _artifacts
+    from study.execution.executors import artifacts_name
     from study.execution.trial import TrialSpec
 
-    root = Path("/runs/x/artifacts")
-    names = {_artifacts(root, TrialSpec("m", "FD001", 0, {}, profile=profile, tuning=tuning)).name
+    names = {artifacts_name(TrialSpec("m", "FD001", 0, {}, profile=profile, tuning=tuning))
              for profile, tuning in (("standard", None), ("default", None), ("default", {"study_id": "s"}))}
     assert names == {"m-FD001-seed0", "m-default-FD001-seed0", "m-tuned-FD001-seed0"}
 
@@ -152,3 +151,36 @@ def test_each_trial_runs_in_its_artifacts_folder(executor, synthetic_dir, tmp_pa
     artifacts = launch / "run" / "artifacts"
     assert (artifacts / "test-stray-file-smoke-FD001-seed0" / STRAY).is_file()
     assert not (artifacts / "test-chatty-smoke-FD001-seed0").exists()
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_a_jobs_labels_and_data_come_back_with_its_result(executor, synthetic_dir, plugin, tmp_path):
+    """Two jobs of one trial spec on different data (as the tuner's fold fits are) come back
+    each with its own labels and its own data's result, from a worker process too; job ids
+    must be unique."""
+    from study.data.cmapss import load_subset
+    from study.data.protocol import Protocol, prepare
+    from study.execution.executors import Job, make_executor
+    from study.execution.trial import TrialSpec
+
+    prepared = {f"fold{k}": prepare(load_subset(synthetic_dir, subset, allow_unverified=True), Protocol())
+                for k, subset in enumerate(["FD001", "FD002"])}
+    truths = {name: [float(v) for v in truth] for name, (_, truth) in prepared.items()}
+    assert truths["fold0"] != truths["fold1"]  # so a mix-up would show
+    spec = TrialSpec("test-constant", "FD001", 0, {"offset": 0.0, "delay": 0.0, "work": 0.0}, key="k", threads=1,
+                     time_limit_s=60)
+    jobs = [Job(id=f"e{e}-f{k}", spec=spec, data=f"fold{k}", folder=f"e{e}-f{k}", labels={"evaluation": e, "fold": k})
+            for e in (3, 4) for k in (1, 0)]
+    results = []
+    runner = make_executor(executor, workers=2)
+    try:
+        runner.run(jobs, prepared, 125.0, tmp_path, lambda job, row: results.append((job, row)), lambda *_: None)
+        with pytest.raises(ValueError, match="unique"):
+            runner.run([jobs[0], jobs[0]], prepared, 125.0, tmp_path, lambda *_: None, lambda *_: None)
+    finally:
+        runner.close()
+    assert sorted((job.labels["evaluation"], job.labels["fold"]) for job, _ in results) == [(3, 0), (3, 1), (4, 0),
+                                                                                          (4, 1)]
+    for job, row in results:
+        assert row["status"] == "ok", row.get("reason")
+        assert row["y_true"] == truths[f"fold{job.labels['fold']}"] and row["subset"] == "FD001"

@@ -190,7 +190,7 @@ def test_a_subset_override_changes_only_that_subsets_trials(tmp_path, monkeypatc
     def specs(**changes):
         config = RunConfig(out=tmp_path, profile="smoke", models=["test-constant"], subsets=["FD001", "FD004"],
                            seeds=1, **changes).resolved()
-        return {spec.subset: spec for spec in plan_trials(config, prepared)}
+        return {spec.subset: spec for spec in plan_trials(config, prepared, threads=1, time_limit_s=None)}
 
     before = specs()
     monkeypatch.setattr(cls, "subset_params", {"FD004": {"offset": 5.0}})
@@ -211,7 +211,7 @@ def test_a_new_parameter_at_its_neutral_value_keeps_finished_trials_reusable(tmp
     def key(**changes):
         config = RunConfig(out=tmp_path, profile="smoke", models=["test-constant"], subsets=["FD001"],
                            seeds=1, **changes).resolved()
-        return plan_trials(config, {"FD001": (stub,)})[0]
+        return plan_trials(config, {"FD001": (stub,)}, threads=1, time_limit_s=None)[0]
 
     before = key()
     monkeypatch.setattr(cls, "default_params", {**cls.default_params, "members": 1})
@@ -237,7 +237,7 @@ def test_the_committed_study_is_what_todays_network_settings_would_reuse(tmp_pat
                 for subset, f in fingerprints.items()}
     config = RunConfig(out=tmp_path, models=["lstm", "transformer", "mamba"], subsets=sorted(prepared),
                        seeds=3).resolved()
-    specs = plan_trials(config, prepared)
+    specs = plan_trials(config, prepared, threads=1, time_limit_s=None)
     planned = {spec.key for spec in specs}
     assert len(planned) == 36 and planned <= {r["key"] for r in nets}
     # and a trial added today (another seed) joins the committed ones in the same table line
@@ -276,7 +276,7 @@ def test_a_set_value_equal_to_the_default_is_the_same_trial(tmp_path, monkeypatc
     def spec(**changes):
         config = RunConfig(out=tmp_path, profile="smoke", models=["test-constant"], subsets=["FD001"],
                            seeds=1, **changes).resolved()
-        return plan_trials(config, {"FD001": (stub,)})[0]
+        return plan_trials(config, {"FD001": (stub,)}, threads=1, time_limit_s=None)[0]
 
     written_as_int = spec(model_params={"test-constant": {"offset": 0}})  # --set test-constant.offset=0
     assert written_as_int.key == spec().key and written_as_int.config == spec().config
@@ -361,3 +361,74 @@ def test_a_study_where_every_trial_failed_exits_3_and_debug_prints_their_traceba
     assert debug.returncode == 3, debug.stdout + debug.stderr
     assert debug.stdout.count("Traceback (most recent call last)") == 2  # each trial's own, not the harness's
     assert 'raise RuntimeError("deliberate failure for the tests")' in debug.stdout
+
+
+def test_a_run_is_checked_and_locked_once_and_run_study_refuses_a_released_plan(synthetic_dir, tmp_path,
+                                                                               monkeypatch):
+    """``open_run`` resolves the configuration and takes the lock once; ``run_study`` given its
+    plan neither resolves nor locks again, refuses a plan whose lock was released, and a
+    second ``open_run`` on the folder in this process is refused (the lock is not re-entrant)."""
+    from study.core.errors import EnvironmentFault
+    from study.execution import runner
+    from study.execution.executors import cpu_share
+    from study.records.selection import read_selection
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    calls = {"resolved": 0, "lock": 0}
+    resolved, lock = runner.RunConfig.resolved, runner.run_folder_lock
+
+    def counting_resolved(self):
+        calls["resolved"] += 1
+        return resolved(self)
+
+    def counting_lock(*args, **kwargs):
+        calls["lock"] += 1
+        return lock(*args, **kwargs)
+
+    monkeypatch.setattr(runner.RunConfig, "resolved", counting_resolved)
+    monkeypatch.setattr(runner, "run_folder_lock", counting_lock)
+    out = tmp_path / "out"
+    config = RunConfig(out=out, profile="smoke", models=["test-constant"], subsets=["FD001"], seeds=1,
+                       data_dir=synthetic_dir, allow_unverified_data=True, executor="local", workers=2)
+    with runner.open_run(config, QUIET) as plan:
+        assert plan.lock.held and plan.threads == cpu_share("local", 2) and plan.time_limit_s
+        with pytest.raises(EnvironmentFault, match="already locked by this process"):
+            with runner.open_run(config, QUIET):
+                pass
+        plan = plan.__class__(**{**plan.__dict__, "config": plan.config.__class__(
+            **{**plan.config.__dict__, "executor": "inline"})})  # same lock, quicker executor
+        run_study(plan, QUIET)
+    assert calls == {"resolved": 2, "lock": 2}  # the refused second open_run is the second of each
+    assert [r["threads"] for r in ResultStore(out).rows()] == [cpu_share("local", 2)]
+    assert not plan.lock.held
+    with pytest.raises(RuntimeError, match="lock is held"):
+        run_study(plan, QUIET)
+    assert len(ResultStore(out).rows()) == 1
+    assert read_selection(out) is not None
+
+
+def test_the_run_saves_its_selection_and_its_tables_follow_from_rows_and_selection(synthetic_dir, tmp_path,
+                                                                                  monkeypatch):
+    """After a ``--set`` run and the default one again, selection.json names the default's
+    configuration (as run.json's history asked) and rebuilds the leaderboard from trials.jsonl."""
+    from study.records.leaderboard import leaderboard
+    from study.records.selection import NAMED, read_selection
+
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    out = tmp_path / "out"
+
+    def run(**changes) -> pd.DataFrame:
+        return run_study(RunConfig(out=out, profile="smoke", models=["test-constant"], subsets=["FD001"], seeds=1,
+                                   data_dir=synthetic_dir, allow_unverified_data=True, executor="inline", **changes),
+                         QUIET)
+
+    run()
+    run(model_params={"test-constant": {"offset": 40.0}})
+    table = run()
+    selection = read_selection(out)
+    rows = ResultStore(out).rows()
+    (config, reason), = selection.lines.values()
+    assert reason == NAMED and config == row_config(rows[0]) != row_config(rows[1])
+    chosen = selection.apply(rows)
+    assert [r["params"]["offset"] for r in chosen] == [0.0]
+    pd.testing.assert_frame_equal(leaderboard(chosen), table)

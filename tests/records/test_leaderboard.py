@@ -100,7 +100,18 @@ def test_current_rows_keep_the_last_row_of_each_trial():
     first, second = _row("a", "FD001", 0, rmse=10.0), _row("a", "FD001", 1, rmse=11.0)
     rerun = {**first, "rmse": 9.0}
     assert current_rows([first, second, rerun]) == [second, rerun]
-    assert leaderboard([first, second, rerun]).iloc[0]["rmse"] == pytest.approx(10.0)
+    assert leaderboard(current_rows([first, second, rerun])).iloc[0]["rmse"] == pytest.approx(10.0)
+
+
+def test_the_leaderboard_refuses_two_rows_of_one_trial_instead_of_picking_one():
+    """Which of a rerun's rows counts is the selection's decision: given both, the leaderboard
+    and the predictions table refuse (silently keeping one, either one, would hide it)."""
+    first, second = _row("a", "FD001", 0, rmse=10.0), _row("a", "FD001", 1, rmse=11.0)
+    rerun = {**first, "rmse": 9.0}
+    with pytest.raises(ValueError, match="comes twice"):
+        leaderboard([first, second, rerun])
+    with pytest.raises(ValueError, match="comes twice"):
+        predictions_frame([rerun, first])
 
 
 def test_each_subset_shows_its_own_newest_data_and_a_named_fingerprint_wins():

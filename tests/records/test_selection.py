@@ -42,3 +42,57 @@ def test_the_leaderboard_module_does_no_io_and_no_registry_look_up():
                            "json"}
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert not names & {"open", "atomic", "get_adapter"}
+
+
+def test_the_selection_is_a_value_that_says_why_and_survives_its_file(tmp_path):
+    """``select`` names one configuration per line and why; written and read back, it picks
+    the same rows as the rule (so tables follow from trials.jsonl + selection.json alone)."""
+    from study.records.selection import NAMED, NEWEST, read_selection, select, write_selection
+
+    default = _row(0, "D", 20.0, profile="default")
+    hand, hand_newer = _row(0, "H", 15.0, profile="standard"), _row(0, "H2", 14.0, profile="standard")
+    other_protocol = _row(1, "H", 9.0, profile="standard", protocol_hash="q")
+    rows = [default, hand, hand_newer, other_protocol]
+    configs = {("m", "FD001"): ["H"]}
+    selection = select(rows, "p", configs=configs)
+    assert selection.lines == {("m", "default", "FD001"): ("D", NEWEST), ("m", "hand-tuned", "FD001"): ("H", NAMED)}
+    assert read_selection(tmp_path) is None  # a folder from before selection files
+    write_selection(tmp_path, selection)
+    back = read_selection(tmp_path)
+    assert back == selection
+    assert back.apply(rows) == study_rows(rows, "p", configs=configs) == [default, hand]
+    # without the run.json history the rule alone would pick the newest: the file is what decides
+    assert study_rows(rows, "p") == [default, hand_newer] != back.apply(rows)
+
+
+def test_a_damaged_selection_file_is_refused_with_the_way_out(tmp_path):
+    import pytest
+
+    from study.core.errors import StudyError
+    from study.records.selection import SELECTION_FILE, read_selection
+
+    (tmp_path / SELECTION_FILE).write_text('{"lines": [{"model": "m"}]}')
+    with pytest.raises(StudyError, match="study.report"):
+        read_selection(tmp_path)
+
+
+def test_the_committed_studys_tables_follow_from_its_rows_and_selection():
+    """``reports/study``'s leaderboard.csv is ``leaderboard(selection.apply(trials))``, with the
+    selection computed by today's rule from its rows and run.json (read only: nothing written)."""
+    import io
+    import json
+
+    import pandas as pd
+
+    from study.records.leaderboard import leaderboard
+    from study.records.run_folder import load_selected_run
+    from study.records.selection import Selection
+    from study.records.store import ResultStore
+
+    run = STUDY.parent / "reports" / "study"
+    rows, _, selection = load_selected_run(run)
+    again = Selection.from_dict(json.loads(json.dumps(selection.as_dict())))
+    assert again.apply(ResultStore(run).rows()) == rows
+    committed = pd.read_csv(run / "leaderboard.csv")
+    fresh = pd.read_csv(io.StringIO(leaderboard(rows).to_csv(index=False)))  # as the file holds it
+    pd.testing.assert_frame_equal(fresh, committed, check_exact=False, rtol=1e-12)

@@ -484,3 +484,37 @@ def test_a_configuration_tuned_by_an_earlier_version_runs_under_todays_parameter
                         offline=True, allow_unverified_data=True, executor="inline", tuned_dir=tmp_path / "tuning",
                         models=["xgboost"]), QUIET)
     assert [r["status"] for r in ResultStore(tmp_path / "run").rows()] == ["ok"]
+
+
+def test_fold_fits_are_jobs_carrying_evaluation_and_fold_with_the_real_subset(data_dir, tmp_path, monkeypatch):
+    """The tuner's fold fits reach the executor as jobs whose labels say (evaluation, fold) and
+    whose spec names the real subset (nothing encoded into ``subset`` and parsed back); each
+    evaluation's fold RMSEs in the journal are its own jobs' results."""
+    from study.execution import executors
+    from study.tuning import tuner
+
+    seen: list[tuple[executors.Job, dict]] = []
+    made = executors.make_executor
+
+    def recording(*args, **kwargs):
+        inner = made(*args, **kwargs)
+        run = inner.run
+
+        def run_recorded(jobs, prepared, max_rul, root, on_result, on_progress):
+            def on(job, row):
+                seen.append((job, row))
+                on_result(job, row)
+            run(jobs, prepared, max_rul, root, on, on_progress)
+
+        inner.run = run_recorded
+        return inner
+
+    monkeypatch.setattr(tuner, "make_executor", recording)
+    tune(_config(tmp_path / "t", data_dir, max_evaluations=2), QUIET)
+    assert {job.spec.subset for job, _ in seen} == {"FD001"}
+    labels = sorted((job.labels["evaluation"], job.labels["fold"]) for job, _ in seen)
+    assert labels == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    study = load_pair_study(journal_path(tmp_path / "t", "xgboost", "FD001"), "xgboost", "FD001")
+    for trial in study.get_trials():
+        mine = sorted((job.labels["fold"], row["rmse"]) for job, row in seen if job.labels["evaluation"] == trial.number)
+        assert trial.user_attrs["fold_rmse"] == [rmse for _, rmse in mine]
