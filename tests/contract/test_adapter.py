@@ -122,6 +122,9 @@ def test_autogluon_gets_no_more_cpus_than_the_share(monkeypatch, synthetic_prepa
             return pd.DataFrame({"model": ["fake"], "score_val": [-1.0]})
 
     _fake_module(monkeypatch, "autogluon.tabular", TabularPredictor=Predictor)
+    # the presets' definitions (bagged? which models?) are AutoGluon's own, not faked here
+    monkeypatch.setattr("adapters.autogluon_tabular.bagged_preset", lambda presets: False)
+    monkeypatch.setattr("adapters.autogluon_tabular.seeded_hyperparameters", lambda given, presets, seed: {})
     prepared, _ = synthetic_prepared
     tabular = get_adapter("autogluon-tabular")
     tabular(seed=0, context=TrialContext(threads=1)).fit(prepared.train, prepared.valid)
