@@ -300,8 +300,8 @@ class RunValues:
             return f"{sum(run['total_seconds'] for run in found) / 60:.1f}"
         raise KeyError(f"unknown kind {kind!r}")
 
-    def _tuning_range(self, model: str, subset: str | None, column: str, fmt: str) -> str:
-        """A tuning-table column of one (model, subset), or its range over subsets."""
+    def _tuning_part(self, model: str, subset: str | None) -> pd.DataFrame:
+        """The tuning table's lines of one model (on one subset, or all)."""
         if self.tuning is None or self.tuning.empty:
             raise KeyError("no tuning table in this run")
         part = self.tuning[self.tuning["model"] == model]
@@ -309,6 +309,11 @@ class RunValues:
             part = part[part["subset"] == subset]
         if part.empty:
             raise KeyError(f"no tuning of {model}" + (f" on {subset}" if subset else ""))
+        return part
+
+    def _tuning_range(self, model: str, subset: str | None, column: str, fmt: str) -> str:
+        """A tuning-table column of one (model, subset), or its range over subsets."""
+        part = self._tuning_part(model, subset)
         low, high = fmt.format(part[column].min()), fmt.format(part[column].max())
         return low if low == high else f"{low} to {high}"
 
@@ -394,13 +399,7 @@ class RunValues:
 
     def _evaluations(self, model: str, subset: str | None) -> str:
         """Tuning evaluations that finished within the budget, of one subset or as a range."""
-        if self.tuning is None or self.tuning.empty:
-            raise KeyError("no tuning table in this run")
-        part = self.tuning[self.tuning["model"] == model]
-        if subset is not None:
-            part = part[part["subset"] == subset]
-        if part.empty:
-            raise KeyError(f"no tuning of {model}" + (f" on {subset}" if subset else ""))
+        part = self._tuning_part(model, subset)
         done = (part["evaluations"] - part["failed"]).astype(int)
         low, high = done.min(), done.max()
         return f"{low}" if low == high else f"{low} to {high}"
