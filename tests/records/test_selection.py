@@ -89,10 +89,14 @@ def test_the_committed_studys_tables_follow_from_its_rows_and_selection():
     from study.records.selection import Selection
     from study.records.store import ResultStore
 
+    from study.records.selection import read_selection
+
     run = STUDY.parent / "reports" / "study"
     rows, _, selection = load_selected_run(run)
     again = Selection.from_dict(json.loads(json.dumps(selection.as_dict())))
     assert again.apply(ResultStore(run).rows()) == rows
+    saved = read_selection(run)  # the committed selection.json: the tables' rows, as a value
+    assert saved == selection and saved.apply(ResultStore(run).rows()) == rows
     committed = pd.read_csv(run / "leaderboard.csv")
     fresh = pd.read_csv(io.StringIO(leaderboard(rows).to_csv(index=False)))  # as the file holds it
     pd.testing.assert_frame_equal(fresh, committed, check_exact=False, rtol=1e-12)
