@@ -10,7 +10,7 @@ STUDY  ?= runs/study
 # every model the tuner can run here (Chronos needs weights from the Hugging Face hub)
 TUNED_MODELS ?= xgboost,lstm,transformer,mamba,sktime-rocket,darts-tft,autogluon-tabular,autogluon-timeseries
 
-.PHONY: install study tune curves curves-a curves-b smoke test test-fast report bench mutation clean
+.PHONY: install study tune curves curves-a curves-b curves-study smoke test test-fast report bench mutation clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,21 @@ curves-a: install
 	$(CURVE_TUNE) --subsets FD001,FD003 --out reports/curves/tuner-a
 curves-b: install
 	$(CURVE_TUNE) --subsets FD004,FD002 --out reports/curves/tuner-b
+# then, once a tuner's pairs are complete: its incumbents at 10, 30 and 60 minutes (variants
+# tuned-10m, tuned-30m, tuned-60m), 3 seeds each, scored once into the study; ensembles per
+# variant; the report with its budget curves (resumable; make curves-study CURVE_SUBSETS_A=FD001)
+CURVE_BUDGETS ?= 600 1800 3600
+CURVE_SUBSETS_A ?= FD001,FD003
+CURVE_SUBSETS_B ?= FD004,FD002
+curves-study: install
+	for budget in $(CURVE_BUDGETS); do \
+	  $(BIN)/python -m study.run --profile default --tuned reports/curves/tuner-a --tuned-budget $$budget \
+	      --models $(CURVE_MODELS) --subsets $(CURVE_SUBSETS_A) --workers 2 --out $(STUDY) --no-report || exit 1; \
+	  $(BIN)/python -m study.run --profile default --tuned reports/curves/tuner-b --tuned-budget $$budget \
+	      --models $(CURVE_MODELS) --subsets $(CURVE_SUBSETS_B) --workers 2 --out $(STUDY) --no-report || exit 1; \
+	done
+	$(BIN)/python -m study.ensemble $(STUDY)
+	$(BIN)/python -m study.report $(STUDY) --writeup reports/writeup.md --writeup reports/blog.md
 
 smoke: install          ## a tiny study in one to two minutes
 	$(BIN)/python -m study.run --profile smoke --out runs/smoke
