@@ -111,3 +111,18 @@ def test_the_checks_see_lazy_imports_and_upward_edges(tmp_path):
     module.write_text("def f():\n    from study.publishing.report import write_report\n    import study.analysis.compare\n")
     assert {"study.publishing.report", "study.analysis.compare"} <= _imports(module)
     assert layer_of("study.records.rows") < layer_of("study.execution.runner") < layer_of("study.run")
+
+
+def test_the_readme_and_the_architecture_page_name_every_layer():
+    """The README's layout and docs/architecture.md's layer table match the folders."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("\n## ", 3)]
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    for layer in LAYERS:
+        assert f"  {layer}/ " in layout, f"README's layout does not list study/{layer}/"
+        assert f"| `study/{layer}` |" in page, f"docs/architecture.md does not list study/{layer}"
+        modules = sorted(p.stem for p in (STUDY / layer).glob("*.py") if p.stem != "__init__")
+        row = next(line for line in page.splitlines() if line.startswith(f"| `study/{layer}` |"))
+        missing = [m for m in modules if f"`{m}`" not in row]
+        assert not missing, f"docs/architecture.md's row for study/{layer} misses {missing}"
