@@ -552,7 +552,10 @@ class FileValues:
         cells = ["model", "subset", "split_seed", "seed", "variant"]
         parts = []
         for name in files.split("+"):
-            frame = pd.read_json(self.root / folder / f"{name}.jsonl", lines=True)
+            path = self.root / folder / f"{name}.jsonl"
+            if not path.is_file():
+                raise KeyError(f"no sweep file {path}")
+            frame = pd.read_json(path, lines=True)
             frame["split_seed"] = frame["split_seed"].fillna(0) if "split_seed" in frame.columns else 0
             parts.append(frame[cells + ["valid_rmse_k1"]])
         for start in {a[4:] for a in base.split("+") if a.startswith("run@")}:
