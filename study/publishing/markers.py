@@ -28,6 +28,10 @@ DECIMAL = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
 #: any number a sentence states: 48, 5.85, 2,000, -0.55 (not FD001, 1e-3, d_model or a file name)
 _START = r"(?<![\w.])(?<![A-Za-z]-)(?<!\de-)[-+−]?\d[\d,]*(?:\.\d+)?"
 NUMBER = re.compile(_START + r"(?![\w.])|" + _START + r"(?=\.(?!\w))")
+#: FileValues' sweep kinds: a change in validation RMSE smaller than this counts as level
+LEVEL = 0.02
+SWEEP_KINDS = ("sweep-gain", "sweep-mean-gain", "sweep-count", "sweep-mean")
+TRIAL_KINDS = ("valid", "valid-range", "valid-spread", "train-rmse", "pred-gap")
 
 
 def refresh_tables(text: str, tables: dict[str, str]) -> str:
@@ -439,9 +443,35 @@ class FileValues:
       RMSE, its standard error, on how many folds refit was worse (``7 of 12``), the largest
       gain on one fold (one decimal);
     - ``friction/MODEL/COLUMN``: a cell of ``friction.csv`` (``friction/xgboost/adapter_loc``);
-    - ``fits/FOLDER``: the validation fits recorded in ``FOLDER/tune_*.jsonl`` (one per line);
+    - ``fits/FOLDER``: the validation fits recorded in ``FOLDER/tune_*.jsonl`` and
+      ``FOLDER/fits.jsonl`` (one per line);
     - ``bench-step/mambapy`` or ``bench-step/ours``: seconds per Mamba block train step, and
       ``bench-speedup``: their ratio (one decimal), from ``bench_torch.txt``.
+    - validation sweeps (``FOLDER/FILE.jsonl`` of ``benchmarks/tune_torch.py``, ``FILES`` one or
+      several joined by ``+``, the first file listing a fit wins; each fit a (model, subset,
+      split, seed) cell's ``valid_rmse_k1``; FILTERs ``model:M``, ``subset:S``, ``seed:N``,
+      ``split:N`` or ``split:LOW-HIGH``): ``sweep-gain/FOLDER/FILES/BASE/VARIANT[/FILTER...]``:
+      BASE minus VARIANT, averaged over seeds per (model, subset, split), as a range over those
+      (one decimal); ``sweep-mean-gain/...``: the same averaged over every (cell, seed) pair (two
+      decimals); ``sweep-count/FOLDER/FILES/BASE/VARIANT/WHAT[/FILTER...]``: on how many pairs
+      VARIANT is ``lower``, ``level`` (within ``LEVEL``) or ``higher`` (``8 of 10``);
+      ``sweep-mean/FOLDER/FILES/VARIANT[/FILTER...]``: each model's mean, as a range over models.
+      BASE may list alternatives joined by ``+``, the first with a fit of the pair wins;
+      ``run@START`` stands for the kept checkpoints (``best_valid_rmse``, split 0) of the trials
+      the run command started at START produced;
+    - trials of one run command (``run.json``'s START, kept in ``trials.jsonl`` or superseded):
+      ``valid/START/SUBSET[/SEED]``: the networks' mean ``best_valid_rmse`` (one decimal);
+      ``valid-range/START/SUBSET[/SEED]``: each network's mean, as a range over networks;
+      ``valid-spread/START/SUBSET``: each network's highest minus lowest seed, as a range;
+      ``train-rmse/START/MODEL/SUBSET/SEED``: the training RMSE of the trial's last epoch;
+      ``pred-gap/START/OTHER``: the largest difference, in cycles, between the predictions of one
+      test engine by the same (model, subset, seed) in both commands (one significant digit);
+    - ``replay-minutes/FOLDER`` (may hold ``/``): the wall minutes between ``FOLDER/run.log``'s ``start`` and
+      ``end`` lines; ``epoch-ratio/FOLDER/MODEL/START``: seconds per epoch (fit seconds over
+      epochs, every network of a fit) of the trials of START over ``FOLDER/fits.jsonl``'s, per
+      subset, as a range (one decimal);
+    - ``cuda-fit/RUN``: fit seconds of the trials of ``gpu_check/study_cuda_trials.txt`` from
+      run folder RUN (``s2``), as a range (whole seconds).
 
     Any other name goes to the run's ``RunValues`` (so an unknown one is still an error).
     """
@@ -457,7 +487,8 @@ class FileValues:
     def __call__(self, name: str) -> str:
         kind, *keys = name.split("/")
         if kind not in ("run", "against", "against-ci", "superseded", "published", "refit-mean", "refit-se",
-                        "refit-worse", "refit-max-gain", "bench-step", "bench-speedup", "friction", "fits"):
+                        "refit-worse", "refit-max-gain", "bench-step", "bench-speedup", "friction", "fits",
+                        *SWEEP_KINDS, *TRIAL_KINDS, "replay-minutes", "epoch-ratio", "cuda-fit"):
             return self.run(name)
         try:
             return self._lookup(kind, keys)
@@ -466,7 +497,12 @@ class FileValues:
                              f"({exc}); kinds: run/FOLDER/NAME, against(-ci)/FOLDER/MODEL/SUBSET, "
                              "superseded/START/NAME, published/MODEL/SUBSET, refit-mean, refit-se, refit-worse, "
                              "refit-max-gain (KIND/MODEL/PROFILE), bench-step/ours|mambapy, bench-speedup, friction/MODEL/COLUMN, "
-                             "fits/FOLDER") from exc
+                             "fits/FOLDER, sweep-gain, sweep-mean-gain (KIND/FOLDER/FILES/BASE/VARIANT[/FILTER]), "
+                             "sweep-count (KIND/FOLDER/FILES/BASE/VARIANT/WHAT[/FILTER]), sweep-mean "
+                             "(KIND/FOLDER/FILES/VARIANT[/FILTER]), valid, valid-range (KIND/START/SUBSET[/SEED]), "
+                             "valid-spread (KIND/START/SUBSET), train-rmse (KIND/START/MODEL/SUBSET/SEED), "
+                             "pred-gap/START/OTHER, replay-minutes/FOLDER, epoch-ratio/FOLDER/MODEL/START, "
+                             "cuda-fit/RUN") from exc
 
     def _lookup(self, kind: str, keys: list[str]) -> str:
         if kind == "run":
@@ -485,11 +521,168 @@ class FileValues:
                 raise ValueError(f"friction.csv has no {keys[1]} of {keys[0]}")
             return f"{value:g}" if isinstance(value, float) else str(value)
         if kind == "fits":
-            files = sorted((self.root / keys[0]).glob("tune_*.jsonl"))
-            if not files or len(keys) != 1:
-                raise KeyError(f"no tune_*.jsonl in {self.root / keys[0]}")
+            folder = self.root.joinpath(*keys)
+            files = sorted([*folder.glob("tune_*.jsonl"), *folder.glob("fits.jsonl")])
+            if not files:
+                raise KeyError(f"no tune_*.jsonl or fits.jsonl in {folder}")
             return f"{sum(1 for f in files for line in f.read_text().splitlines() if line.strip())}"
+        if kind in SWEEP_KINDS:
+            return self._sweep_value(kind, keys)
+        if kind in TRIAL_KINDS:
+            return self._trial_value(kind, keys)
+        if kind == "replay-minutes":
+            times = dict(re.findall(r"^(start|end) (\S+)", self.root.joinpath(*keys, "run.log").read_text(), re.M))
+            return f"{(pd.Timestamp(times['end']) - pd.Timestamp(times['start'])).total_seconds() / 60:.1f}"
+        if kind == "epoch-ratio" and len(keys) >= 3:
+            return self._epoch_ratio("/".join(keys[:-2]), keys[-2], keys[-1])
+        if kind == "cuda-fit" and len(keys) == 1:
+            text = (self.root / "gpu_check" / "study_cuda_trials.txt").read_text()
+            fits = [float(m.group(1)) for m in re.finditer(rf"^\S*/{re.escape(keys[0])}/trials\.jsonl \S+ ok \S+ ([\d.]+)",
+                                                           text, re.M)]
+            if not fits:
+                raise KeyError(f"no trials of {keys[0]} in study_cuda_trials.txt")
+            return _span(fits, "{:.0f}")
+        if kind in ("epoch-ratio", "cuda-fit"):
+            raise KeyError(f"{kind}: wrong number of parts")
         return self._bench(kind, keys)
+
+    def _sweep_frame(self, folder: str, files: str, base: str, filters: list[str]) -> pd.DataFrame:
+        """The fits of ``FOLDER/FILE.jsonl`` (several joined by ``+``; first file wins), plus the
+        kept checkpoints of each ``run@START`` alternative of ``base``, filtered by ``FIELD:VALUE``."""
+        cells = ["model", "subset", "split_seed", "seed", "variant"]
+        parts = []
+        for name in files.split("+"):
+            path = self.root / folder / f"{name}.jsonl"
+            if not path.is_file():
+                raise KeyError(f"no sweep file {path}")
+            frame = pd.read_json(path, lines=True)
+            frame["split_seed"] = frame["split_seed"].fillna(0) if "split_seed" in frame.columns else 0
+            parts.append(frame[cells + ["valid_rmse_k1"]])
+        for start in {a[4:] for a in base.split("+") if a.startswith("run@")}:
+            runs = [{"model": r["model"], "subset": r["subset"], "split_seed": 0, "seed": r["seed"],
+                     "variant": f"run@{start}", "valid_rmse_k1": r["info"]["best_valid_rmse"]}
+                    for r in self._records(start) if (r.get("info") or {}).get("best_valid_rmse") is not None]
+            parts.append(pd.DataFrame(runs, columns=cells + ["valid_rmse_k1"]))
+        frame = pd.concat(parts, ignore_index=True).astype({"split_seed": int, "seed": int})
+        frame = frame.drop_duplicates(cells, keep="first")
+        for key in filters:
+            field, value = key.split(":", 1)
+            column = {"model": "model", "subset": "subset", "seed": "seed", "split": "split_seed"}[field]
+            if column in ("seed", "split_seed"):
+                low, _, high = value.partition("-")
+                frame = frame[frame[column].between(int(low), int(high or low))]
+            else:
+                frame = frame[frame[column] == value]
+        return frame
+
+    def _sweep_value(self, kind: str, keys: list[str]) -> str:
+        """Gains, counts and means over the fits of validation sweeps (see the class docstring)."""
+        folder, files, *rest = keys
+        if kind == "sweep-mean":
+            variant, filters = rest[0], rest[1:]
+            part = self._sweep_frame(folder, files, "", filters)
+            means = part[part["variant"] == variant].groupby("model")["valid_rmse_k1"].mean()
+            if means.empty:
+                raise KeyError(f"no fits of {variant} in {files}")
+            return _span(means, "{:.1f}")
+        base, variant, *filters = rest
+        what = filters.pop(0) if kind == "sweep-count" else None
+        if what not in (None, "lower", "level", "higher"):
+            raise ValueError(f"{what!r}: count lower, level or higher")
+        frame = self._sweep_frame(folder, files, base, filters).set_index(
+            ["model", "subset", "split_seed", "seed", "variant"])["valid_rmse_k1"]
+        table = frame.unstack("variant")
+        if variant not in table.columns:
+            raise KeyError(f"no fits of {variant} in {files}")
+        reference = pd.Series(float("nan"), index=table.index)
+        for alternative in reversed(base.split("+")):  # the first alternative with a fit wins
+            if alternative not in table.columns:
+                raise KeyError(f"no fits of {alternative} in {files}")
+            reference = table[alternative].combine_first(reference)
+        gain = (reference - table[variant]).dropna()
+        if gain.empty:
+            raise KeyError(f"no cell with both {base} and {variant}")
+        if kind == "sweep-gain":
+            return _span(gain.groupby(level=["model", "subset", "split_seed"]).mean(), "{:.1f}")
+        if kind == "sweep-mean-gain":
+            return f"{gain.mean():.2f}"
+        found = {"lower": gain >= LEVEL, "higher": gain <= -LEVEL, "level": gain.abs() < LEVEL}[what]
+        return f"{int(found.sum())} of {len(gain)}"
+
+    def _records(self, start: str) -> list[dict[str, Any]]:
+        """Trial records (kept or superseded) that the run command started at START produced,
+        the last per (model, subset, seed)."""
+        import json
+
+        if self.run_dir is None:
+            raise KeyError("no run folder to read trials from")
+        commands = [*self.run.info.get("previous_runs", []), self.run.info]
+        starts = sorted(str(r["started_at"]) for r in commands if r.get("started_at"))
+        begin = str(self.run._command(start)["started_at"])
+        end = next((s for s in starts if s > begin), "9999")
+        found: dict[tuple, dict[str, Any]] = {}
+        for name in ("superseded.jsonl", "trials.jsonl"):
+            path = self.run_dir / name
+            lines = path.read_text().splitlines() if path.is_file() else []
+            for record in map(json.loads, filter(None, lines)):
+                if begin <= str(record.get("started_at") or "") < end:
+                    found[(record["model"], record["subset"], record["seed"])] = record
+        if not found:
+            raise KeyError(f"no trials from the command started at {start}")
+        return list(found.values())
+
+    def _trial_value(self, kind: str, keys: list[str]) -> str:
+        """Validation RMSE, training RMSE and prediction gaps of one run command's trials."""
+        import numpy as np
+
+        records = self._records(keys[0])
+        if kind == "pred-gap":
+            other = {(r["model"], r["subset"], r["seed"]): r for r in self._records(keys[1])}
+            gaps = []
+            for record in records:
+                twin = other.get((record["model"], record["subset"], record["seed"]))
+                if twin is None or record.get("y_pred") is None or twin.get("y_pred") is None:
+                    continue
+                if list(record["units"]) != list(twin["units"]):
+                    raise ValueError(f"{record['model']} on {record['subset']} scored other engines")
+                gaps.append(float(np.abs(np.subtract(record["y_pred"], twin["y_pred"])).max()))
+            if not gaps:
+                raise KeyError(f"no trial of {keys[0]} repeated by {keys[1]}")
+            return f"{max(gaps):.1g}"
+        if kind == "train-rmse":
+            model, subset, seed = keys[1], keys[2], int(keys[3])
+            record = next((r for r in records if (r["model"], r["subset"], r["seed"]) == (model, subset, seed)), None)
+            if record is None:
+                raise KeyError(f"no trial of {model} on {subset}, seed {seed}, from {keys[0]}")
+            return f"{record['info']['history'][-1]['train_rmse']:.1f}"
+        subset = keys[1]
+        rows = pd.DataFrame([{"model": r["model"], "seed": r["seed"], "valid": r["info"]["best_valid_rmse"]}
+                             for r in records if r["subset"] == subset
+                             and (r.get("info") or {}).get("best_valid_rmse") is not None])
+        if len(keys) > 2 and kind != "valid-spread":
+            rows = rows[rows["seed"] == int(keys[2])]
+        if rows.empty:
+            raise KeyError(f"no network trial of {keys[0]} on {subset}")
+        if kind == "valid":
+            return f"{rows['valid'].mean():.1f}"
+        if kind == "valid-range":
+            return _span(rows.groupby("model")["valid"].mean(), "{:.1f}")
+        return _span(rows.groupby("model")["valid"].agg(lambda v: v.max() - v.min()), "{:.1f}")
+
+    def _epoch_ratio(self, folder: str, model: str, start: str) -> str:
+        """Seconds per epoch of START's trials over those of ``FOLDER/fits.jsonl``, per subset."""
+        fits = pd.read_json(self.root / folder / "fits.jsonl", lines=True)
+        fits = fits[fits["model"] == model]
+        epochs = fits["epochs_run"].apply(lambda e: sum(e) if isinstance(e, list) else e)
+        replay = (fits["fit_seconds"] / epochs).groupby(fits["subset"]).mean()
+        trials = pd.DataFrame([{"subset": r["subset"], "per_epoch": r["fit_seconds"] / r["info"]["epochs_run"]}
+                               for r in self._records(start) if r["model"] == model])
+        if replay.empty or trials.empty:
+            raise KeyError(f"no {model} fits in {folder} or trials of {start}")
+        ratio = (trials.groupby("subset")["per_epoch"].mean() / replay).dropna()
+        if ratio.empty:
+            raise KeyError(f"no subset in both {folder} and {start}")
+        return _span(ratio, "{:.1f}")
 
     def _folder(self, folder: str) -> tuple[Any, RunValues]:
         """The ``RunView`` and values of a run folder under the root (read once)."""
@@ -583,6 +776,12 @@ class FileValues:
         if kind == "bench-speedup" and not keys:
             return f"{steps['mambapy'] / steps['ours']:.1f}"
         raise KeyError(f"{kind} takes {'no further name' if kind == 'bench-speedup' else 'ours or mambapy'}")
+
+
+def _span(values: Any, fmt: str) -> str:
+    """The lowest and highest of some values as ``LOW to HIGH`` (one value where they print alike)."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low} to {high}"
 
 
 def refresh_values(text: str, values: RunValues | FileValues) -> str:

@@ -299,3 +299,114 @@ def test_a_model_missing_from_the_given_comparison_is_compared_from_the_predicti
     assert values("diff/xgboost/FD001") == "-2.00" and values("count/below/xgboost") == "1 of 1"
     with pytest.raises(StudyError, match="diff/xgboost/FD001"):
         RunValues(board, given)("diff/xgboost/FD001")  # no predictions to compare with
+
+
+@pytest.fixture(scope="module")
+def committed():
+    """The committed reports' ``FileValues``, the folder, and every trial record with its command's start."""
+    import json
+    from pathlib import Path
+
+    from study.publishing.markers import FileValues
+    from study.publishing.report import run_view
+    from study.records.leaderboard import leaderboard, predictions_frame
+    from study.records.rows import distinct_models
+    from study.records.run_folder import load_run
+
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    rows, info = load_run(reports / "study")
+    values = FileValues(reports, RunValues(leaderboard(rows), preds=predictions_frame(distinct_models(rows)),
+                                           info=info), reports / "study", read_run=run_view)
+    starts = sorted(r["started_at"] for r in info["previous_runs"] + [info] if r.get("started_at"))
+    records = [json.loads(line) for name in ("superseded.jsonl", "trials.jsonl")
+               for line in (reports / "study" / name).read_text().splitlines() if line.strip()]
+
+    def of(start: str) -> dict:
+        begin = next(s for s in starts if s.startswith(start))
+        end = (starts[starts.index(begin) + 1:] or ["9999"])[0]
+        return {(r["model"], r["subset"], r["seed"]): r for r in records if begin <= str(r.get("started_at") or "") < end}
+
+    return values, reports, of
+
+
+def _sweep(path) -> pd.DataFrame:
+    frame = pd.read_json(path, lines=True)
+    return frame.assign(split_seed=frame["split_seed"].fillna(0) if "split_seed" in frame else 0)
+
+
+def test_sweep_kinds_recompute_from_the_committed_sweep_files(committed):
+    """``sweep-*`` against the sweep files and the study's kept checkpoints, recomputed here."""
+    values, reports, of = committed
+    hist = _sweep(reports / "gpu_check" / "tune_hist.jsonl")
+    means = hist.pivot_table(index=["model", "subset"], columns="variant", values="valid_rmse_k1")
+    gain = means["base"] - means["hist2"]
+    assert values("sweep-gain/gpu_check/tune_hist/base/hist2") == f"{gain.min():.1f} to {gain.max():.1f}"
+    splits = _sweep(reports / "gpu_check" / "tune_splits_fd001.jsonl")
+    tf = splits[(splits["model"] == "transformer") & (splits["seed"] == 0)].set_index(["split_seed", "variant"])["valid_rmse_k1"]
+    base = {s: tf.get((s, "defaults"), None) for s in range(5)}
+    base[0] = of("2026-11-27T01:20")[("transformer", "FD001", 0)]["info"]["best_valid_rmse"]  # the study's kept checkpoint
+    gains = [base[s] - tf[(s, "defaults_cycle")] for s in range(5)]
+    name = "sweep-gain/gpu_check/tune_splits_fd001/defaults+run@2026-11-27T01:20/defaults_cycle/model:transformer"
+    assert values(name) == f"{min(gains):.1f} to {max(gains):.1f}"
+    own = splits[(splits["variant"] == "defaults") & (splits["seed"] == 0) & splits["split_seed"].between(1, 4)]
+    per_model = own.groupby("model")["valid_rmse_k1"].mean()
+    assert values("sweep-mean/gpu_check/tune_splits_fd001/defaults/seed:0/split:1-4") == \
+        f"{per_model.min():.1f} to {per_model.max():.1f}"
+    reg = pd.concat([_sweep(reports / "gpu_check" / "tune_regularise.jsonl"), splits])
+    reg = reg[reg["model"] == "mamba"].drop_duplicates(["seed", "split_seed", "variant"])
+    cells = reg.set_index(["seed", "split_seed", "variant"])["valid_rmse_k1"]
+    kept = of("2026-11-27T06:46")
+    changes = []
+    for seed, split in {(s, p) for s, p, v in cells.index if v == "defaults_wd0.05"}:
+        ref = cells.get((seed, split, "defaults"), kept[("mamba", "FD001", seed)]["info"]["best_valid_rmse"])
+        changes.append(ref - cells[(seed, split, "defaults_wd0.05")])
+    stem = "gpu_check/tune_regularise+tune_splits_fd001/defaults+run@2026-11-27T06:46/defaults_wd0.05"
+    lower = sum(c >= 0.02 for c in changes)
+    assert len(changes) == 10 and values(f"sweep-count/{stem}/lower/model:mamba") == f"{lower} of 10"
+    assert values(f"sweep-count/{stem}/level/model:mamba") == f"{sum(abs(c) < 0.02 for c in changes)} of 10"
+    assert values(f"sweep-mean-gain/{stem}/model:mamba") == f"{sum(changes) / 10:.2f}"
+    for bad in ("sweep-gain/gpu_check/tune_hist/base/nothing", "sweep-count/gpu_check/tune_hist/base/hist2/worse",
+                "sweep-mean/gpu_check/no_file/base", "sweep-gain/gpu_check/tune_hist/base/hist2/depth:3"):
+        with pytest.raises(StudyError, match=bad.split("/")[0]):
+            values(bad)
+
+
+def test_trial_replay_and_cuda_kinds_recompute_from_the_committed_files(committed):
+    """``valid*``, ``train-rmse``, ``pred-gap``, ``replay-minutes``, ``epoch-ratio``, ``cuda-fit``."""
+    import numpy as np
+
+    values, reports, of = committed
+    before, after = of("2026-11-26T23:34"), of("2026-11-27T01:20")
+    nets = lambda recs, subset: [r for k, r in recs.items() if k[1] == subset and "best_valid_rmse" in (r.get("info") or {})]
+    mean = lambda recs: f"{np.mean([r['info']['best_valid_rmse'] for r in recs]):.1f}"
+    assert values("valid/2026-11-26T23:34/FD001") == mean(nets(before, "FD001"))
+    assert values("valid/2026-11-27T01:20/FD001") == mean(nets(after, "FD001"))
+    seed0 = sorted(r["info"]["best_valid_rmse"] for r in nets(after, "FD001") if r["seed"] == 0)
+    assert len(seed0) == 3 and values("valid-range/2026-11-27T01:20/FD001/0") == f"{seed0[0]:.1f} to {seed0[-1]:.1f}"
+    kept = nets(of("2026-11-27T10:17"), "FD001")
+    spread = [np.ptp([r["info"]["best_valid_rmse"] for r in kept if r["model"] == m]) for m in ("lstm", "transformer", "mamba")]
+    assert values("valid-spread/2026-11-27T10:17/FD001") == f"{min(spread):.1f} to {max(spread):.1f}"
+    last = of("2026-11-27T06:46")[("mamba", "FD001", 2)]["info"]["history"][-1]["train_rmse"]
+    assert values("train-rmse/2026-11-27T06:46/mamba/FD001/2") == f"{last:.1f}"
+    later = of("2026-11-27T03:03")
+    gap = max(np.abs(np.subtract(r["y_pred"], later[k]["y_pred"])).max() for k, r in after.items() if k in later)
+    assert values("pred-gap/2026-11-27T03:03/2026-11-27T01:20") == f"{gap:.1g}"
+    log = (reports / "ensemble_fd001" / "bf16_cost" / "run.log").read_text().splitlines()
+    start = pd.Timestamp(next(x for x in log if x.startswith("start ")).split()[1])
+    end = pd.Timestamp(next(x for x in log if x.startswith("end ")).split()[1])
+    assert values("replay-minutes/ensemble_fd001/bf16_cost") == f"{(end - start).total_seconds() / 60:.1f}"
+    fits = pd.read_json(reports / "ensemble_fd001" / "bf16_cost" / "fits.jsonl", lines=True)
+    assert values("fits/ensemble_fd001/bf16_cost") == f"{len(fits)}"
+    lstm = fits[fits["model"] == "lstm"]
+    replay = (lstm["fit_seconds"] / lstm["epochs_run"].map(lambda e: sum(e) if isinstance(e, list) else e)).groupby(lstm["subset"]).mean()
+    trials = of("2026-11-27T10:17")
+    ratio = [np.mean([r["fit_seconds"] / r["info"]["epochs_run"] for k, r in trials.items() if k[:2] == ("lstm", s)]) / replay[s]
+             for s in replay.index]
+    assert values("epoch-ratio/ensemble_fd001/bf16_cost/lstm/2026-11-27T10:17") == f"{min(ratio):.1f} to {max(ratio):.1f}"
+    cuda = [float(line.split()[4]) for line in (reports / "gpu_check" / "study_cuda_trials.txt").read_text().splitlines()
+            if "/s2/" in line]
+    assert values("cuda-fit/s2") == f"{min(cuda):.0f} to {max(cuda):.0f}"
+    for bad in ("valid/2020-01-01/FD001", "train-rmse/2026-11-27T06:46/mamba/FD001/9", "cuda-fit/s9",
+                "pred-gap/2026-11-27T03:03/2020-01-01", "epoch-ratio/ensemble_fd001/bf16_cost/xgboost/2026-11-27T10:17"):
+        with pytest.raises(StudyError, match=bad.split("/")[0]):
+            values(bad)
