@@ -22,7 +22,7 @@ from study.core.errors import StudyError
 from study.records.leaderboard import leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
 from study.records.rows import resolve_label
-from study.records.rows import comparable_labels, failure_summary
+from study.records.rows import comparable_labels, distinct_models, failure_summary, split_label
 from study.records.run_folder import load_run
 
 NEW_MARK = " (new)"
@@ -141,13 +141,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def labelled_like_the_study(new_rows: list[dict], ref_rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Both runs' rows named alike (``comparable_labels``: "lstm (tuned)" meets "lstm (tuned)");
+    where the study names its variants, every model of the new run is named with its variant
+    too ("my-model (hand-tuned) (new)"), so a reader sees which settings the new line ran."""
+    new_labelled, ref_labelled = comparable_labels(new_rows, ref_rows)
+    if not any(split_label(row[F.MODEL])[1] for row in ref_labelled):
+        return new_labelled, ref_labelled
+    named = {split_label(row[F.MODEL])[0] for row in (*new_labelled, *ref_labelled) if split_label(row[F.MODEL])[1]}
+    named |= {row[F.MODEL] for row in new_rows}
+    return distinct_models(new_rows, named), distinct_models(ref_rows, named)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
         (new_rows, info), (ref_rows, _) = load_run(args.run_dir), load_run(args.against)
         check_some_succeeded(args.run_dir, new_rows)
-        new_rows, ref_rows = comparable_labels(new_rows, ref_rows)  # variants apart: "lstm (tuned)"
+        new_rows, ref_rows = labelled_like_the_study(new_rows, ref_rows)
         baseline = resolve_label(args.baseline, {r[F.MODEL] for r in ref_rows})
         ranking = rank_against(new_rows, ref_rows, baseline, info.get("protocol", {}).get("max_rul", 125))
         if not ranking.tables:

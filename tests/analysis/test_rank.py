@@ -34,7 +34,8 @@ def test_a_new_model_is_ranked_into_the_committed_study_with_a_paired_comparison
     assert "NOT COMPARABLE" not in result.stdout and "## FD001" in result.stdout
     lines = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     ranked = [line.split(" | ")[1] for line in lines if line.split(" | ")[0].strip("| ").isdigit()]
-    assert ranked[-1] == "test-constant (new)" and "xgboost (tuned)" in ranked and "lstm (default)" in ranked
+    # the study names its variants, so the new line names its own (the smoke profile here)
+    assert ranked[-1] == "test-constant (smoke) (new)" and "xgboost (tuned)" in ranked and "lstm (default)" in ranked
     from study.records.leaderboard import leaderboard
     from study.records.rows import distinct_models
     from study.records.run_folder import load_run
@@ -43,7 +44,7 @@ def test_a_new_model_is_ranked_into_the_committed_study_with_a_paired_comparison
     study_lines = board[(board["subset"] == "FD001") & board["rmse"].notna()]
     assert len(ranked) == len(study_lines) + 1  # every variant of the study's models on FD001, then the new one
     assert "vs xgboost (tuned)" in result.stdout  # a bare name means the tuned variant
-    new_line = next(line for line in lines if "test-constant (new)" in line)
+    new_line = next(line for line in lines if "test-constant (smoke) (new)" in line)
     assert new_line.rstrip(" |").endswith("higher")  # a constant is beyond noise worse than XGBoost
 
 
