@@ -64,12 +64,27 @@ def comparability_notes(new_rows: list[dict[str, Any]], ref_rows: list[dict[str,
     return notes, differing
 
 
+def seed_notes(new_board: pd.DataFrame, ref_board: pd.DataFrame) -> list[str]:
+    """Where a new model has fewer seeds on a subset than the study's models have there (a run
+    still in progress, or a run with fewer ``--seeds``), its line is less certain: say so."""
+    notes = []
+    for _, line in new_board.sort_values(["model", "subset"]).iterrows():
+        study_seeds = ref_board.loc[ref_board["subset"] == line["subset"], "n_seeds"]
+        if study_seeds.empty or line["n_seeds"] >= study_seeds.max():
+            continue
+        notes.append(f"{line['model']} has {int(line['n_seeds'])} seed(s) on {line['subset']}, the study's models up "
+                     f"to {int(study_seeds.max())}: a run still in progress, or fewer --seeds; rank it again when "
+                     "it has as many.")
+    return notes
+
+
 def rank_against(new_rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]], baseline: str, max_rul: float,
                  **bootstrap: Any) -> Ranking:
     """The new run's models ranked among the study's on every subset both have."""
     notes, differing = comparability_notes(new_rows, ref_rows)
     ref_board, new_board = leaderboard(ref_rows)[_COLUMNS], leaderboard(new_rows)[_COLUMNS]
     ref_board, new_board = ref_board[ref_board["rmse"].notna()], new_board[new_board["rmse"].notna()]
+    notes += seed_notes(new_board, ref_board)
     new_board = new_board.assign(model=new_board["model"] + NEW_MARK)
     ref_preds, new_preds = predictions_frame(ref_rows), predictions_frame(new_rows)
     if baseline not in set(ref_board["model"]):

@@ -85,3 +85,17 @@ def test_a_run_where_every_trial_failed_is_not_ranked_and_says_why(synthetic_dir
     message = result.stderr.replace("\n", " ")
     assert "has no successful trial to rank" in message
     assert "failed: RuntimeError: deliberate failure for the tests (test-raises FD001 seed 0)" in message
+
+
+def test_a_new_line_with_fewer_seeds_than_the_study_says_so():
+    """A subset where the new model has fewer seeds than the study's models (a run in progress)
+    gets a note; one with as many seeds gets none."""
+    import pandas as pd
+
+    from study.analysis.rank import seed_notes
+
+    ref = pd.DataFrame({"model": ["lstm", "lstm"], "subset": ["FD001", "FD002"], "n_seeds": [3, 3]})
+    new = pd.DataFrame({"model": ["mine", "mine"], "subset": ["FD001", "FD002"], "n_seeds": [3, 1]})
+    notes = seed_notes(new, ref)
+    assert len(notes) == 1 and "mine has 1 seed(s) on FD002" in notes[0] and "up to 3" in notes[0]
+    assert seed_notes(new.assign(n_seeds=3), ref) == []
