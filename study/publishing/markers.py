@@ -67,7 +67,8 @@ class RunValues:
     - ``avg-rank/MODEL[/VARIANT]``: the model's average rank over subsets (1 = lowest RMSE), among
       every row as the rank table ranks them, or among one variant's rows only
       (``avg-rank/transformer@hand-tuned/hand-tuned``); ``best-rank[-name]/[VARIANT]``: the
-      model with the lowest average rank;
+      model with the lowest average rank; ``firsts/MODEL[/VARIANT]``: on how many of the ranked
+      subsets the model ranks first (the lowest RMSE, alone), among the same rows (``3 of 4``);
     - ``count/WHAT/MODEL[/BASELINE]`` and ``where/WHAT/MODEL[/BASELINE]``: on how many subsets
       (``2 of 4``) and on which (``FD002 and FD004``, ``none``) the model compared engine by
       engine with a baseline (as ``diff``; ``best``: the subset's best single model of its own
@@ -84,7 +85,9 @@ class RunValues:
     - ``seed-rmse/MODEL/SUBSET/SEED``, ``seed-min/MODEL/SUBSET``, ``seed-max/MODEL/SUBSET``: one
       seed's test RMSE (from its predictions, on the capped truth), the lowest and the highest;
       ``seed-diff``, ``seed-ci`` ``/MODEL/SUBSET/OTHER/SEED``: as ``diff`` and ``ci``, against one
-      seed of another model alone;
+      seed of another model alone; ``seed-count/WHAT/MODEL/SUBSET/OTHER``: against how many of
+      OTHER's seeds, each alone (as ``seed-diff``), the model is ``below``/``above`` or
+      ``lower``/``higher``/``unresolved`` (as ``count``): ``2 of 3``;
     - ``fit-ratio/MODEL/OTHER``: the model's mean fit time over subsets as a multiple of the
       other's (``1.8``); ``engines[/SUBSET]``: test engines of a subset, or over subsets as a range;
     - ``band/MODEL/SUBSET/LOW-HIGH``: the RMSE (one decimal, every seed pooled) on the test
@@ -124,11 +127,11 @@ class RunValues:
                              "fit, seeds, rmse-ci (KIND/MODEL/SUBSET), diff, ci, verdict (KIND/MODEL/SUBSET[/BASELINE]), "
                              "vs-best, ci-best, verdict-best (KIND/MODEL/SUBSET), best, best-name, best-rmse, best-single(-name) "
                              "(KIND/SUBSET[/VARIANT]), mean-rmse, mean-fit (KIND/MODEL), params (KIND/MODEL/SUBSET), "
-                             "late, early (KIND/MODEL/CYCLES[/SUBSET]), avg-rank (KIND/MODEL[/VARIANT]), best-rank(-name) "
-                             "(KIND[/VARIANT]), count, where (KIND/WHAT/MODEL[/BASELINE|best]), evaluations, "
+                             "late, early (KIND/MODEL/CYCLES[/SUBSET]), avg-rank, firsts (KIND/MODEL[/VARIANT]), "
+                             "best-rank(-name) (KIND[/VARIANT]), count, where (KIND/WHAT/MODEL[/BASELINE|best]), evaluations, "
                              "seed-gap (KIND/MODEL[/SUBSET]), tuning-hours, gain (KIND/MODEL[/SUBSET]), seed-rmse "
                              "(KIND/MODEL/SUBSET/SEED), seed-min, seed-max (KIND/MODEL/SUBSET), seed-diff, seed-ci "
-                             "(KIND/MODEL/SUBSET/OTHER/SEED), fit-ratio "
+                             "(KIND/MODEL/SUBSET/OTHER/SEED), seed-count (KIND/WHAT/MODEL/SUBSET/OTHER), fit-ratio "
                              "(KIND/MODEL/OTHER), engines (KIND[/SUBSET]), band (KIND/MODEL/SUBSET/LOW-HIGH), "
                              "run-minutes, run-trials (KIND/START); "
                              "MODEL@VARIANT where a model has several.") from exc
@@ -257,6 +260,11 @@ class RunValues:
                 return display_name(label, self.baseline) if kind.endswith("-name") else label
             line = self._line(keys[0])
             return f"{table.loc[self._label(line['model'], line['variant']), 'average_rank']:.2f}"
+        if kind == "firsts":  # subsets where the model ranks first, alone, among every row or one variant's
+            table = self._ranks(keys[1] if len(keys) > 1 else None)
+            line = self._line(keys[0])
+            ranked = table.drop(columns="average_rank").loc[self._label(line["model"], line["variant"])]
+            return f"{int((ranked == 1).sum())} of {len(ranked)}"
         if kind in ("count", "where"):
             return self._count(kind, keys[0], keys[1], keys[2] if len(keys) > 2 else None)
         if kind == "evaluations":
@@ -284,6 +292,8 @@ class RunValues:
             row = paired_row(self._predictions_of(keys[0], keys[1]), reference, self.max_rul,
                               f"{keys[0]} and {keys[2]} seed {keys[3]}")
             return f"{row['difference']:+.2f}" if kind == "seed-diff" else f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}"
+        if kind == "seed-count":  # against each of another model's seeds alone, as seed-diff
+            return self._seed_count(keys[0], keys[1], keys[2], keys[3])
         if kind == "fit-ratio":
             first, second = (self._rows(k).dropna(subset=["rmse"])["fit_seconds"].mean() for k in keys[:2])
             if pd.isna(first) or pd.isna(second) or len(keys) != 2:
@@ -401,6 +411,24 @@ class RunValues:
             return f"{len(found)} of {len(subsets)}"
         return "none" if not found else found[0] if len(found) == 1 else ", ".join(found[:-1]) + " and " + found[-1]
 
+    def _seed_count(self, what: str, spec: str, subset: str, other: str) -> str:
+        """Against how many of ``other``'s seeds, each alone, a model is below, above, lower,
+        higher or unresolved (``seed-diff``'s comparison, one per seed of ``other``)."""
+        from study.analysis.compare import HIGHER, LOWER, UNRESOLVED, paired_row
+
+        if what not in ("below", "above", "lower", "higher", "unresolved"):
+            raise ValueError(f"{what!r}: count below, above, lower, higher or unresolved")
+        mine, reference = self._predictions_of(spec, subset), self._predictions_of(other, subset)
+        seeds = sorted(reference["seed"].unique())
+        found = 0
+        for seed in seeds:
+            row = paired_row(mine, reference[reference["seed"] == seed], self.max_rul,
+                             f"{spec} and {other} seed {seed}")
+            found += {"below": row["difference"] < 0, "above": row["difference"] > 0,
+                      "lower": row["verdict"] == LOWER, "higher": row["verdict"] == HIGHER,
+                      "unresolved": row["verdict"] == UNRESOLVED}[what]
+        return f"{found} of {len(seeds)}"
+
     def _evaluations(self, model: str, subset: str | None) -> str:
         """Tuning evaluations that finished within the budget, of one subset or as a range."""
         part = self._tuning_part(model, subset)
@@ -438,6 +466,9 @@ class FileValues:
       (``superseded/2026-11-26T23:34/rmse/transformer/FD002``);
     - ``published/MODEL/SUBSET``: an RMSE reported in a paper (``study/data/published_results.csv``;
       MODEL in lower case, spaces as ``-``: ``published/deep-lstm/FD001``);
+      ``published-count/WHAT/MODEL/PUBLISHED``: on how many of the subsets that both report the
+      run's MODEL (as ``rmse``) has an RMSE ``below`` or ``above`` the one reported for PUBLISHED
+      (``published-count/below/lstm@hand-tuned/deep-lstm``: ``4 of 4``);
     - ``refit-mean``, ``refit-se``, ``refit-worse``, ``refit-max-gain`` ``/MODEL/PROFILE``: over
       ``refit_folds.jsonl``'s folds (subset x fold, seeds averaged): the mean refit-minus-selected
       RMSE, its standard error, on how many folds refit was worse (``7 of 12``), the largest
@@ -486,7 +517,8 @@ class FileValues:
 
     def __call__(self, name: str) -> str:
         kind, *keys = name.split("/")
-        if kind not in ("run", "against", "against-ci", "superseded", "published", "refit-mean", "refit-se",
+        if kind not in ("run", "against", "against-ci", "superseded", "published", "published-count",
+                        "refit-mean", "refit-se",
                         "refit-worse", "refit-max-gain", "bench-step", "bench-speedup", "friction", "fits",
                         *SWEEP_KINDS, *TRIAL_KINDS, "replay-minutes", "epoch-ratio", "cuda-fit"):
             return self.run(name)
@@ -495,7 +527,8 @@ class FileValues:
         except (KeyError, IndexError, TypeError, ValueError, OSError, StudyError) as exc:
             raise StudyError(f"value marker {name!r} names nothing in the committed files under {self.root} "
                              f"({exc}); kinds: run/FOLDER/NAME, against(-ci)/FOLDER/MODEL/SUBSET, "
-                             "superseded/START/NAME, published/MODEL/SUBSET, refit-mean, refit-se, refit-worse, "
+                             "superseded/START/NAME, published/MODEL/SUBSET, "
+                             "published-count/WHAT/MODEL/PUBLISHED, refit-mean, refit-se, refit-worse, "
                              "refit-max-gain (KIND/MODEL/PROFILE), bench-step/ours|mambapy, bench-speedup, friction/MODEL/COLUMN, "
                              "fits/FOLDER, sweep-gain, sweep-mean-gain (KIND/FOLDER/FILES/BASE/VARIANT[/FILTER]), "
                              "sweep-count (KIND/FOLDER/FILES/BASE/VARIANT/WHAT[/FILTER]), sweep-mean "
@@ -513,6 +546,8 @@ class FileValues:
             return self._superseded(keys[0])("/".join(keys[1:]))
         if kind == "published":
             return self._published(keys[0], keys[1])
+        if kind == "published-count":
+            return self._published_count(keys[0], keys[1], keys[2])
         if kind.startswith("refit-"):
             return self._refit(kind, keys[0], keys[1])
         if kind == "friction":
@@ -751,6 +786,24 @@ class FileValues:
         if len(found) != 1:
             raise KeyError(f"{len(found)} published rows of {model} on {subset}")
         return f"{found['rmse'].iloc[0]:.2f}"
+
+    def _published_count(self, what: str, spec: str, model: str) -> str:
+        """On how many subsets the run's model has an RMSE below (above) a published model's."""
+        from study.data.published import published_results
+
+        if what not in ("below", "above"):
+            raise ValueError(f"{what!r}: count below or above")
+        table = published_results()
+        slug = table["model"].str.lower().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-")
+        reported = table[slug == model].set_index("subset")["rmse"].dropna()
+        if reported.index.duplicated().any():
+            raise ValueError(f"several published rows of {model} on one subset")
+        mine = self.run._rows(spec).dropna(subset=["rmse"]).set_index("subset")["rmse"]
+        both = sorted(set(reported.index) & set(mine.index))
+        if not both:
+            raise KeyError(f"no subset with both {spec} and published {model}")
+        found = sum(bool(mine[s] < reported[s]) if what == "below" else bool(mine[s] > reported[s]) for s in both)
+        return f"{found} of {len(both)}"
 
     def _refit(self, kind: str, model: str, profile: str) -> str:
         """Refit minus selected RMSE over the folds of ``refit_folds.jsonl`` (seeds averaged per fold)."""

@@ -410,3 +410,66 @@ def test_trial_replay_and_cuda_kinds_recompute_from_the_committed_files(committe
                 "pred-gap/2026-11-27T03:03/2020-01-01", "epoch-ratio/ensemble_fd001/bf16_cost/xgboost/2026-11-27T10:17"):
         with pytest.raises(StudyError, match=bad.split("/")[0]):
             values(bad)
+
+
+def test_seed_counts_and_firsts_count_what_they_name():
+    """``seed-count`` compares with each of another model's seeds alone; ``firsts`` counts the
+    subsets where a model ranks first (alone), among every row or one variant's."""
+    board = pd.DataFrame({"model": ["lstm", "xgboost", "lstm", "xgboost", "mamba", "mamba"],
+                          "variant": ["tuned", "tuned", "tuned", "tuned", "default", "default"],
+                          "subset": ["FD001", "FD001", "FD002", "FD002", "FD001", "FD002"],
+                          "rmse": [2.0, 1.0, 3.0, 3.0, 0.5, 9.0], "rmse_std": [0.1] * 6, "score": [1] * 6,
+                          "fit_seconds": [1] * 6, "n_seeds": [3] * 6})
+    truth = [10.0, 40.0, 80.0, 120.0] * 10
+    # xgboost 1 cycle off; the lstm's seeds 3, 1 and 0.5 off: xgboost lower, level, higher
+    preds = pd.concat([_predictions({"xgboost": [1, -1] * 20}, truth)]
+                      + [_predictions({"lstm": [e, -e] * 20}, truth).assign(seed=s)
+                         for s, e in enumerate((3.0, 1.0, 0.5))])
+    values = RunValues(board, preds=preds)
+    assert values("seed-count/below/xgboost@tuned/FD001/lstm@tuned") == "1 of 3"
+    assert values("seed-count/lower/xgboost@tuned/FD001/lstm@tuned") == "1 of 3"
+    assert values("seed-count/above/xgboost@tuned/FD001/lstm@tuned") == "1 of 3"
+    assert values("seed-count/higher/xgboost@tuned/FD001/lstm@tuned") == "1 of 3"
+    assert values("seed-count/unresolved/xgboost@tuned/FD001/lstm@tuned") == "1 of 3"
+    # among the tuned rows xgboost is first on FD001 and ties on FD002 (a tie is not first);
+    # among every row mamba (default) takes FD001
+    assert values("firsts/xgboost@tuned/tuned") == "1 of 2" and values("firsts/xgboost@tuned") == "0 of 2"
+    assert values("firsts/mamba@default") == "1 of 2" and values("firsts/lstm@tuned/tuned") == "0 of 2"
+    for name in ("seed-count/sideways/xgboost@tuned/FD001/lstm@tuned", "seed-count/lower/xgboost@tuned/FD004/lstm@tuned",
+                 "firsts/mamba@default/tuned", "firsts/ridge"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+
+
+def test_seed_counts_firsts_and_published_counts_recompute_from_the_committed_files(committed):
+    """The writeup's counts, recomputed here from the committed predictions, leaderboard and
+    published CSV without the lookups under test."""
+    from pathlib import Path
+
+    from study.analysis.compare import LOWER, paired_row
+
+    values, reports, _ = committed
+    preds = values.run.preds
+    fd003 = preds[preds["subset"] == "FD003"]
+    mine, other = fd003[fd003["model"] == "transformer (hand-tuned)"], fd003[fd003["model"] == "lstm (hand-tuned)"]
+    seeds = sorted(other["seed"].unique())
+    verdicts = [paired_row(mine, other[other["seed"] == s], 125.0, "")["verdict"] for s in seeds]
+    assert len(seeds) == 3
+    assert values("seed-count/lower/transformer@hand-tuned/FD003/lstm@hand-tuned") == \
+        f"{verdicts.count(LOWER)} of {len(seeds)}"
+    board = pd.read_csv(reports / "study" / "leaderboard.csv").dropna(subset=["rmse"])
+    hand = board[board["variant"] == "hand-tuned"]
+    winners = hand.loc[hand.groupby("subset")["rmse"].idxmin(), "model"]
+    assert values("firsts/transformer@hand-tuned/hand-tuned") == \
+        f"{int((winners == 'transformer').sum())} of {hand['subset'].nunique()}"
+    published = pd.read_csv(Path(__file__).resolve().parents[2] / "study" / "data" / "published_results.csv")
+    zheng = published[published["model"] == "Deep LSTM"].set_index("subset")["rmse"]
+    ours = board[(board["model"] == "lstm") & (board["variant"] == "hand-tuned")].set_index("subset")["rmse"]
+    below = sum(ours[s] < zheng[s] for s in zheng.index if s in ours.index)
+    assert values("published-count/below/lstm@hand-tuned/deep-lstm") == f"{below} of {len(zheng)}"
+    above = sum(ours[s] > zheng[s] for s in zheng.index if s in ours.index)
+    assert values("published-count/above/lstm@hand-tuned/deep-lstm") == f"{above} of {len(zheng)}"
+    for name in ("published-count/level/lstm@hand-tuned/deep-lstm", "published-count/below/lstm@hand-tuned/no-such",
+                 "published-count/below/lstm/deep-lstm"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
