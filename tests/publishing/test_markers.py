@@ -473,3 +473,18 @@ def test_seed_counts_firsts_and_published_counts_recompute_from_the_committed_fi
                  "published-count/below/lstm/deep-lstm"):
         with pytest.raises(StudyError, match=name):
             values(name)
+
+
+def test_published_counts_compare_the_run_with_the_published_csv_subset_by_subset(tmp_path):
+    """``published-count`` over the subsets both report: below, above, none where neither."""
+    from pathlib import Path
+
+    published = pd.read_csv(Path(__file__).resolve().parents[2] / "study" / "data" / "published_results.csv")
+    zheng = published[published["model"] == "Deep LSTM"].set_index("subset")["rmse"]
+    board = pd.DataFrame({"model": ["lstm"] * 3, "subset": ["FD001", "FD002", "FD004"],
+                          "rmse": [zheng["FD001"] - 0.01, zheng["FD002"] + 0.01, zheng["FD004"] - 5]})
+    values = _file_values(tmp_path, RunValues(board))
+    assert values("published-count/below/lstm/deep-lstm") == "2 of 3"  # FD003: not in the run
+    assert values("published-count/above/lstm/deep-lstm") == "1 of 3"
+    equal = _file_values(tmp_path, RunValues(board.assign(rmse=[zheng["FD001"], zheng["FD002"], zheng["FD004"]])))
+    assert equal("published-count/below/lstm/deep-lstm") == "0 of 3" == equal("published-count/above/lstm/deep-lstm")
