@@ -8,7 +8,9 @@ the journals); ``study.report`` puts the same table in a report whose rows were 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,44 @@ def tuning_table(folder: Path) -> pd.DataFrame:
     lines = [pair_line(model, subset, journal) for model, subset, journal in _pairs(folder)]
     table = pd.DataFrame(lines, columns=COLUMNS)
     return table.sort_values(["subset", "best_valid_rmse", "model"], na_position="last").reset_index(drop=True)
+
+
+def journal_last_time(journal: Path) -> datetime | None:
+    """The latest time an Optuna journal records (an evaluation started or finished): when
+    the tuning behind it last did anything. None for a journal without times."""
+    times = []
+    for line in Path(journal).read_text(encoding="utf-8").splitlines():
+        record = json.loads(line) if line.strip() else {}
+        times += [datetime.fromisoformat(value) for name, value in record.items()
+                  if name.startswith("datetime_") and isinstance(value, str)]
+    return max(times, default=None)
+
+
+def scored_before_tuning_ended(rows: list[dict[str, Any]], root: Path) -> tuple[int, list[str]]:
+    """Check that no tuned configuration was scored on the test engines while its tuning could
+    still change: for every (tuning study, model, subset) that rows link to (``Field.TUNING``,
+    a budget point included), the first row's ``started_at`` must come after the last time
+    the pair's journal (``root/DIR/journals/MODEL-SUBSET.log``) records. Returns how many
+    pairs were checked and what is wrong (a row scored earlier, a journal not found)."""
+    first: dict[tuple[str, str, str], datetime] = {}
+    for row in rows:
+        link = row.get("tuning") or {}
+        if "study_id" not in link or "dir" not in link or not row.get("started_at"):
+            continue  # untuned, or an ensemble (its members carry the links)
+        pair = (link["dir"], row["model"], row["subset"])
+        started = datetime.strptime(row["started_at"], "%Y-%m-%dT%H:%M:%S%z")
+        first[pair] = min(started, first.get(pair, started))
+    problems = []
+    for (folder, model, subset), started in sorted(first.items()):
+        journal = Path(root) / folder / "journals" / f"{model}-{subset}.log"
+        if not journal.is_file():
+            problems.append(f"{model}/{subset}: its tuning journal {journal} is not there")
+            continue
+        ended = journal_last_time(journal)
+        if ended is None or ended >= started:
+            problems.append(f"{model}/{subset}: scored at {started:%Y-%m-%d %H:%M:%S} but its tuning ({journal}) "
+                            f"recorded {'no time' if ended is None else f'activity until {ended:%Y-%m-%d %H:%M:%S}'}")
+    return len(first), problems
 
 
 def to_markdown(table: pd.DataFrame) -> str:

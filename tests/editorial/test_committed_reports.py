@@ -164,3 +164,23 @@ def test_the_number_check_sees_a_typed_result(refreshed):
     text, _ = refreshed["writeup.md"]
     typed = text.replace("windows of 30/20/30/15 cycles,", "windows of 30/20/30/15 cycles (RMSE 12.34),", 1)
     assert typed != text and _unexcused(typed)[0] == [(text[:text.index("windows of 30/")].count("\n") + 1, "12.34")]
+
+
+@pytest.mark.parametrize("folder", ["reports/study", "reports/ensemble_fd001"])
+def test_no_committed_tuned_row_was_scored_before_its_tuning_ended(folder):
+    """Every tuned configuration in the committed study (the 10-minute race's and each budget
+    point's) was scored on the test engines only after its pair's journal had ended, kept rows
+    and superseded ones alike: the choice was final before any test score existed."""
+    import json
+
+    from study.records.store import ResultStore
+    from study.tuning.summary import scored_before_tuning_ended
+
+    root = Path(__file__).resolve().parents[2]
+    rows = ResultStore(root / folder).rows()
+    superseded = root / folder / "superseded.jsonl"
+    if superseded.is_file():
+        rows += [json.loads(line) for line in superseded.read_text().splitlines() if line.strip()]
+    checked, problems = scored_before_tuning_ended(rows, root)
+    assert problems == []
+    assert checked >= (32 if folder == "reports/study" else 0)  # the race's 32 tuned pairs are in the study
