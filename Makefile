@@ -10,7 +10,7 @@ STUDY  ?= runs/study
 # every model the tuner can run here (Chronos needs weights from the Hugging Face hub)
 TUNED_MODELS ?= xgboost,lstm,transformer,mamba,sktime-rocket,darts-tft,autogluon-tabular,autogluon-timeseries
 
-.PHONY: install study tune curves curves-a curves-b curves-study smoke test test-fast report bench mutation clean
+.PHONY: install study tune curves curves-a curves-b curves-status curves-study smoke test test-fast report bench mutation clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ tune: install           ## an equal-budget tuning under today's rules: 600 CPU s
 
 # the budget curves: 3,600 CPU s per pair for the five families tuning can change; two tuners,
 # each on one core (make -j2 curves); rerun to resume (reports/curves/README.md)
+empty :=
+space := $(empty) $(empty)
+comma := ,
 CURVE_MODELS ?= lstm,transformer,mamba,xgboost,autogluon-tabular
 CURVE_TUNE = $(BIN)/python -m study.tune --profile default --budget 3600 --folds 3 --threads 1 --workers 1 \
 	    --models $(CURVE_MODELS)
@@ -42,6 +45,9 @@ curves-a: install
 	$(CURVE_TUNE) --subsets FD001,FD003 --out reports/curves/tuner-a
 curves-b: install
 	$(CURVE_TUNE) --subsets FD004,FD002 --out reports/curves/tuner-b
+curves-status: install   ## refresh the budget table in reports/curves/README.md from the journals
+	$(BIN)/python -m study.tuning_summary reports/curves/tuner-a reports/curves/tuner-b --budgets $(subst $(space),$(comma),$(CURVE_BUDGETS)) \
+	    --into reports/curves/README.md
 # then, once a tuner's pairs are complete: its incumbents at 10, 30 and 60 minutes (variants
 # tuned-10m, tuned-30m, tuned-60m), 3 seeds each, scored once into the study; ensembles per
 # variant; the report with its budget curves (resumable; make curves-study CURVE_SUBSETS_A=FD001)

@@ -19,10 +19,9 @@ from typing import Any
 import pandas as pd
 
 from study.core.errors import StudyError
+from study.core.markdown import TABLE
 from study.publishing.views import display_name
 
-# a block's body may be empty, and never runs past its own closing marker
-TABLE = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?:(?!<!-- /table -->).)*?(<!-- /table -->)", re.S)
 VALUE = re.compile(r"(<!-- value:(?P<name>[\w./+@:-]+) -->)(?P<body>[^<]*)(<!-- /value -->)")
 DECIMAL = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
 #: any number a sentence states: 48, 5.85, 2,000, -0.55 (not FD001, 1e-3, d_model or a file name)
@@ -32,17 +31,6 @@ NUMBER = re.compile(_START + r"(?![\w.])|" + _START + r"(?=\.(?!\w))")
 LEVEL = 0.02
 SWEEP_KINDS = ("sweep-gain", "sweep-mean-gain", "sweep-count", "sweep-mean")
 TRIAL_KINDS = ("valid", "valid-range", "valid-spread", "train-rmse", "pred-gap")
-
-
-def refresh_tables(text: str, tables: dict[str, str]) -> str:
-    """Replace the body between ``<!-- table:NAME -->`` and ``<!-- /table -->`` markers."""
-    def swap(match: re.Match) -> str:
-        name = match.group("name")
-        if name not in tables:
-            return match.group(0)
-        return match.group(1) + tables[name].rstrip("\n") + "\n" + match.group(3)
-
-    return TABLE.sub(swap, text)
 
 
 class RunValues:

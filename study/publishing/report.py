@@ -21,8 +21,9 @@ from study.core import atomic
 from study.core.cli import add_debug_option, main_guarded
 from study.core.errors import StudyError
 from study.core.lock import run_folder_lock
+from study.core.markdown import refresh_tables
 from study.data.published import published_results
-from study.publishing.markers import FileValues, RunValues, refresh_tables, refresh_values
+from study.publishing.markers import FileValues, RunValues, refresh_values
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
 from study.records.rows import distinct_models

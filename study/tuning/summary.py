@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from study.core import atomic
 from study.core.cli import add_debug_option, main_guarded
 from study.core.errors import StudyError
+from study.core.markdown import refresh_tables, table_names
 
 COLUMNS = ["model", "subset", "evaluations", "pruned", "failed", "in_first_600s", "budget_s", "spent_s",
            "default_valid_rmse", "best_valid_rmse", "gain", "best_evaluation", "median_load"]
@@ -114,6 +117,76 @@ def scored_before_tuning_ended(rows: list[dict[str, Any]], root: Path) -> tuple[
     return len(first), problems
 
 
+def budget_line(model: str, subset: str, journal: Path, budgets: Sequence[float]) -> dict[str, Any]:
+    """One pair of a long tuning read at shorter budgets: what a tuning of each budget would
+    have bought (evaluations that ended within it, complete or stopped early) and chosen
+    (``incumbent_at``'s validation RMSE). A budget the pair has not spent yet is left empty,
+    and ``done`` says whether its tuning has ended (its summary, ``MODEL-SUBSET.json``, exists)."""
+    from optuna.trial import TrialState
+
+    from study.tuning.tuner import finished_trials, incumbent_at, load_pair_study
+
+    study = load_pair_study(journal, model, subset)
+    counted = [t for t in finished_trials(study) if t.state != TrialState.FAIL]
+    spent = max((t.user_attrs.get("spent_at_end", 0.0) for t in counted), default=0.0)
+    done = (journal.parent.parent / f"{model}-{subset}.json").is_file()
+    line: dict[str, Any] = {"model": model, "subset": subset, "done": done, "spent_s": spent,
+                            "evaluations": len(counted),
+                            "complete": sum(1 for t in counted if t.state == TrialState.COMPLETE),
+                            "default_valid_rmse": line_default(counted)}
+    for budget in budgets:
+        reached = done or spent >= budget
+        within = [t for t in counted if t.user_attrs.get("spent_at_end", 0.0) <= budget]
+        best = incumbent_at(study, budget) if reached else None
+        line[f"evaluations_{budget_label(budget)}"] = len(within) if reached else None
+        line[f"valid_{budget_label(budget)}"] = best.value if best is not None else None
+    return line
+
+
+def line_default(counted: list) -> float | None:
+    """The validation RMSE of a pair's first evaluation (the out-of-the-box configuration)."""
+    from optuna.trial import TrialState
+
+    first = min(counted, key=lambda t: t.number, default=None)
+    return first.value if first is not None and first.state == TrialState.COMPLETE else None
+
+
+def budget_label(seconds: float) -> str:
+    """A budget in the words of the variants it becomes: 600 s is ``10m``."""
+    return f"{seconds / 60:g}m"
+
+
+def budget_table(folders: Sequence[Path], budgets: Sequence[float]) -> pd.DataFrame:
+    """``budget_line`` for every pair of every folder, by subset then model."""
+    lines = []
+    for folder in folders:
+        if not (Path(folder) / "tune.json").is_file():
+            raise StudyError(f"{folder}: not a tuning folder (no tune.json); python -m study.tune writes one.")
+        lines += [budget_line(model, subset, journal, budgets) for model, subset, journal in _pairs(Path(folder))]
+    return pd.DataFrame(lines).sort_values(["subset", "model"]).reset_index(drop=True)
+
+
+def budget_markdown(table: pd.DataFrame, budgets: Sequence[float]) -> str:
+    """The budget table for a README: per pair, evaluations and the incumbent's validation
+    RMSE at each budget (a dash where the tuning has not got there yet)."""
+    labels = [budget_label(b) for b in budgets]
+    header = (["model", "subset", "status", "CPU s", "evaluations (complete)", "out of the box"]
+              + [f"evaluations at {label}" for label in labels] + [f"incumbent at {label}" for label in labels])
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for line in table.to_dict("records"):
+        cells = [line["model"], line["subset"], "done" if line["done"] else "running", f"{line['spent_s']:,.0f}",
+                 f"{line['evaluations']} ({line['complete']})", _rmse(line["default_valid_rmse"])]
+        cells += ["-" if pd.isna(line[f"evaluations_{label}"]) else f"{int(line[f'evaluations_{label}'])}"
+                  for label in labels]
+        cells += [_rmse(line[f"valid_{label}"]) for label in labels]
+        out.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def _rmse(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.2f}"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """The table for a report: RMSEs to 2 decimals, seconds whole."""
     shown = table.copy()
@@ -127,20 +200,56 @@ def to_markdown(table: pd.DataFrame) -> str:
     return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
 
 
+#: The table block ``--into`` refreshes in a page (``study.core.markdown``).
+BUDGET_BLOCK = "tuning-budgets"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m study.tuning_summary",
                                      description="One line per (model, subset) of a tuning folder: evaluations, "
-                                                 "budget spent, default and best validation RMSE.")
-    parser.add_argument("folder", type=Path, help="the tuning folder (python -m study.tune --out)")
+                                                 "budget spent, default and best validation RMSE; with --budgets, "
+                                                 "what a tuning of each shorter budget would have bought and chosen.")
+    parser.add_argument("folders", type=Path, nargs="+", metavar="folder",
+                        help="the tuning folder(s) (python -m study.tune --out)")
+    parser.add_argument("--budgets", type=_budgets, default=None, metavar="S,S,...",
+                        help="read the journals at these CPU-second budgets (600,1800,3600 for the budget curves)")
+    parser.add_argument("--into", type=Path, default=None, metavar="FILE",
+                        help=f"with --budgets: refresh the <!-- table:{BUDGET_BLOCK} --> block of this markdown "
+                             "file instead of printing")
     add_debug_option(parser)
     return parser
+
+
+def _budgets(text: str) -> list[float]:
+    try:
+        budgets = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give CPU seconds separated by commas, e.g. 600,1800,3600")
+    if not budgets or min(budgets) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one budget, each above 0 seconds")
+    return sorted(budgets)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        print(to_markdown(tuning_table(args.folder)), end="")
+        if args.budgets is None:
+            if args.into is not None:
+                raise StudyError("--into needs --budgets: it refreshes the budget table.")
+            for folder in args.folders:
+                print((f"{folder}:\n\n" if len(args.folders) > 1 else "") + to_markdown(tuning_table(folder)), end="")
+            return 0
+        table = budget_markdown(budget_table(args.folders, args.budgets), args.budgets)
+        if args.into is None:
+            print(table, end="")
+            return 0
+        text = args.into.read_text(encoding="utf-8")
+        if BUDGET_BLOCK not in table_names(text):
+            raise StudyError(f"{args.into} has no <!-- table:{BUDGET_BLOCK} --> ... <!-- /table --> block to refresh; "
+                             "add one where the table belongs.")
+        atomic.write_text(args.into, refresh_tables(text, {BUDGET_BLOCK: table}))
+        print(f"refreshed the budget table in {args.into}")
         return 0
 
     return main_guarded(body, args.debug)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from study.tuning.summary import journal_last_time, scored_before_tuning_ended
 
 
@@ -47,3 +49,72 @@ def test_a_row_scored_before_the_tuning_ended_is_named(tmp_path):
 def test_a_missing_journal_is_a_problem_not_a_pass(tmp_path):
     checked, problems = scored_before_tuning_ended([_row("lstm", "FD002", "2026-12-08T09:00:00+0000")], tmp_path)
     assert checked == 1 and "is not there" in problems[0]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+CURVES = ROOT / "reports/curves"
+BUDGETS = [600.0, 1800.0, 3600.0]
+
+
+def test_the_budget_table_agrees_with_each_finished_pairs_own_summary():
+    """Read from the journals at 10, 30 and 60 minutes, every finished curve pair gives the
+    incumbents its tuner recorded (``incumbents`` in MODEL-SUBSET.json) and, at its whole
+    budget, every evaluation it counted."""
+    from study.tuning.summary import budget_table
+
+    table = budget_table([CURVES / "tuner-a", CURVES / "tuner-b"], BUDGETS)
+    done = table[table["done"]]
+    assert len(done) >= 5  # LSTM, Transformer on FD001 and FD004, Mamba on FD004 were finished first
+    for line in done.to_dict("records"):
+        folder = next(f for f in (CURVES / "tuner-a", CURVES / "tuner-b") if (f / f"{line['model']}-{line['subset']}.json").is_file())
+        summary = json.loads((folder / f"{line['model']}-{line['subset']}.json").read_text())
+        for budget in BUDGETS:
+            assert line[f"valid_{budget / 60:g}m"] == summary["incumbents"][f"{budget:g}"]["valid_rmse"]
+        assert line["evaluations_60m"] == line["evaluations"] == summary["n_evaluations"] - summary["n_failed"]
+        assert line["evaluations_10m"] <= line["evaluations_30m"] <= line["evaluations_60m"]
+
+
+def test_a_budget_a_running_pair_has_not_spent_is_left_empty(tmp_path):
+    """A pair whose tuning is still running (no summary yet) shows no incumbent at a budget it
+    has not reached: that choice is not made yet."""
+    import shutil
+
+    from study.tuning.summary import budget_markdown, budget_table
+
+    (tmp_path / "journals").mkdir()
+    shutil.copy(CURVES / "tuner-a/tune.json", tmp_path / "tune.json")
+    shutil.copy(CURVES / "tuner-a/journals/lstm-FD001.log", tmp_path / "journals/lstm-FD001.log")
+    line = budget_table([tmp_path], [600.0, 10 ** 6]).iloc[0]
+    assert not line["done"] and line["valid_10m"] > 0 and line["evaluations_10m"] > 0
+    assert line["valid_16666.7m"] is None and line["evaluations_16666.7m"] is None
+    assert budget_markdown(budget_table([tmp_path], [600.0, 10 ** 6]), [600.0, 10 ** 6]).splitlines()[2].endswith(" | - |")
+
+
+def test_the_command_refreshes_the_block_of_a_page_and_refuses_a_page_without_one(tmp_path):
+    from study.tuning.summary import main
+
+    page = tmp_path / "README.md"
+    page.write_text("# Curves\n\nprose stays\n\n<!-- table:tuning-budgets -->\nold\n<!-- /table -->\n\nafter\n")
+    folders = [str(CURVES / "tuner-a"), str(CURVES / "tuner-b")]
+    assert main([*folders, "--budgets", "600,1800,3600", "--into", str(page)]) == 0
+    text = page.read_text()
+    assert "old" not in text and "prose stays" in text and text.endswith("<!-- /table -->\n\nafter\n")
+    assert "| lstm | FD001 | done |" in text
+    bare = tmp_path / "bare.md"
+    bare.write_text("no block here\n")
+    assert main([*folders, "--budgets", "600", "--into", str(bare)]) == 2 and bare.read_text() == "no block here\n"
+    assert main([*folders, "--into", str(page)]) == 2  # --into refreshes the budget table only
+    with pytest.raises(SystemExit) as refused:  # argparse's own refusal
+        main([*folders, "--budgets", "0,600"])
+    assert refused.value.code == 2
+
+
+def test_the_committed_curves_readme_shows_what_the_committed_journals_hold():
+    """The status table in reports/curves/README.md is generated (make curves-status), never
+    typed: it must match the journals committed beside it."""
+    from study.core.markdown import TABLE
+    from study.tuning.summary import BUDGET_BLOCK, budget_markdown, budget_table
+
+    blocks = {m.group("name"): m.group(0) for m in TABLE.finditer((CURVES / "README.md").read_text())}
+    expected = budget_markdown(budget_table([CURVES / "tuner-a", CURVES / "tuner-b"], BUDGETS), BUDGETS)
+    assert blocks[BUDGET_BLOCK].split("\n", 1)[1].rsplit("<!-- /table -->", 1)[0] == expected
