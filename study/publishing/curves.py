@@ -67,29 +67,73 @@ def crossings(curves: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     return pd.DataFrame(out, columns=[F.SUBSET, F.MODEL, "passes_after_minutes", "finding"])
 
 
-def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = None) -> Path | None:
-    """Test RMSE (mean, whiskers: seed std) against tuning minutes, one panel per subset, one
-    line per model; ``reference`` (subset -> RMSE), e.g. the 2021 LSTM, as a flat dashed line."""
+def validation_points(rows: list[dict], budgets_s: tuple[float, ...] = (600.0, 1800.0, 3600.0)) -> pd.DataFrame:
+    """The other half of each curve: the validation RMSE (mean over the tuning's folds) of the
+    configuration each budget chose, and of the out-of-the-box one (0 minutes), read from the
+    journals of the tuning folders the run's budget points link to
+    (``study.tuning.summary.budget_table``); empty when none is here to read."""
+    from study.tuning.summary import budget_label, budget_table
+
+    folders = sorted({row[F.TUNING]["dir"] for row in rows if isinstance(row.get(F.TUNING), dict)
+                      and row[F.TUNING].get("budget_point_s") and "dir" in row[F.TUNING]})
+    present = [Path(f) for f in folders if (Path(f) / "tune.json").is_file()]
+    columns = [F.MODEL, F.SUBSET, "minutes", "valid_rmse"]
+    if not present:
+        return pd.DataFrame(columns=columns)
+    table = budget_table(present, budgets_s)
+    points = [table[[F.MODEL, F.SUBSET]].assign(minutes=0.0, valid_rmse=table["default_valid_rmse"])]
+    points += [table[[F.MODEL, F.SUBSET]].assign(minutes=b / 60, valid_rmse=table[f"valid_{budget_label(b)}"])
+               for b in budgets_s]
+    out = pd.concat(points, ignore_index=True)
+    out["valid_rmse"] = pd.to_numeric(out["valid_rmse"], errors="coerce")
+    return out.dropna(subset=["valid_rmse"])[columns].sort_values(columns[:3]).reset_index(drop=True)
+
+
+def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = None,
+                validation: pd.DataFrame | None = None) -> Path | None:
+    """Test RMSE (mean, whiskers: seed std; solid) and the chosen configuration's validation
+    RMSE (dotted, where ``validation`` has it) against tuning minutes, one line per model in
+    its study colour, one panel per subset (two per row, so a phone can read it);
+    ``reference`` (subset -> RMSE), e.g. the 2021 LSTM, as a flat dashed line."""
     if curves.empty:
         return None
     from study.publishing.figures import model_colours, pyplot, save
+    from study.publishing.views import display_name
 
     plt = pyplot()
     subsets = sorted(curves[F.SUBSET].unique())
-    colours = model_colours(sorted(curves[F.MODEL].unique()))
-    fig, axes = plt.subplots(1, len(subsets), figsize=(3.4 * len(subsets), 3.4), squeeze=False, sharex=True)
-    for ax, subset in zip(axes[0], subsets):
+    models = sorted(curves[F.MODEL].unique())
+    colours = model_colours(models)
+    ncols = min(2, len(subsets))
+    nrows = -(-len(subsets) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 1.4), squeeze=False, sharex=True)
+    for ax, subset in zip(axes.flat, subsets):
         part = curves[curves[F.SUBSET] == subset]
         for model, line in part.groupby(F.MODEL, sort=True):
-            ax.errorbar(line["minutes"], line[F.RMSE], yerr=line[RMSE_STD].fillna(0.0), marker="o", ms=4, lw=1.4,
-                        capsize=2, color=colours[model], label=model)
+            ax.errorbar(line["minutes"], line[F.RMSE], yerr=line[RMSE_STD].fillna(0.0), marker="o", ms=4, lw=1.6,
+                        capsize=2, color=colours[model], label=display_name(model))
+            if validation is not None and len(validation):
+                valid = validation[(validation[F.MODEL] == model) & (validation[F.SUBSET] == subset)]
+                if len(valid):
+                    ax.plot(valid["minutes"], valid["valid_rmse"], ls=":", lw=1.2, marker=".", ms=3,
+                            color=colours[model])
         if reference is not None and subset in reference.index:
             ax.axhline(float(reference[subset]), color="0.3", ls="--", lw=1, label="2021 LSTM (plain settings)")
         ax.set_title(subset)
-        ax.set_xlabel("tuning budget (CPU minutes)")
         ax.set_xticks(sorted(curves["minutes"].unique()))
-    axes[0][0].set_ylabel("test RMSE (cycles)")
+    for ax in axes.flat[len(subsets):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("tuning budget (CPU minutes)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("RMSE (cycles)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), frameon=False,
-               bbox_to_anchor=(0.5, -0.08))
-    return save(fig, Path(path))
+    if validation is not None and len(validation):
+        from matplotlib.lines import Line2D
+        handles += [Line2D([], [], color="0.2", lw=1.6), Line2D([], [], color="0.2", ls=":", lw=1.2)]
+        labels += ["test engines (solid, seed spread)", "validation folds (dotted)"]
+    rows_of_legend = -(-len(labels) // 2)
+    bottom = (0.22 * rows_of_legend + 0.1) / fig.get_figheight()  # room below the panels for the legend
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0), fontsize=8)
+    return save(fig, Path(path), tight=False)

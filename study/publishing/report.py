@@ -342,13 +342,15 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
 
 
 def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
-    """Test RMSE against tuning minutes (``study.publishing.curves``), the baseline out of the box as the
-    flat reference; None when the run holds no budget points."""
-    from study.publishing.curves import curve_frame, plot_curves
+    """Test and validation RMSE against tuning minutes (``study.publishing.curves``), the baseline
+    out of the box as the flat reference; None when the run holds no budget points."""
+    from study.publishing.curves import curve_frame, plot_curves, validation_points
 
     board = leaderboard(rows)
     plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default")].set_index(F.SUBSET)[F.RMSE]
-    return plot_curves(curve_frame(board), path, reference=plain.dropna() if len(plain) else None)
+    curves = curve_frame(board)
+    return plot_curves(curves, path, reference=plain.dropna() if len(plain) else None,
+                       validation=validation_points(rows) if len(curves) else None)
 
 
 def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: float, baseline: str | None,
@@ -558,8 +560,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                 "planner": "Share of test engines called late by more than 10 and 25 cycles, and early by more "
                            "than 25 (every subset and seed pooled)",
                 "readers": "How each contender reads a window of cycles (a schematic, not a result)",
-                "curves": "Test RMSE against tuning budget (CPU minutes), one panel per subset; dashed: the "
-                          "baseline out of the box"}
+                "curves": "Test RMSE (solid, with the seeds' spread) and the chosen configuration's validation "
+                          "RMSE on the tuning folds (dotted) against tuning budget (CPU minutes), one panel per "
+                          "subset; dashed: the baseline out of the box"}
     if view:
         lines += [view.strip(), ""]
     for key, path in figures.items():

@@ -48,3 +48,35 @@ def test_the_curve_figure_is_drawn(tmp_path):
     path = plot_curves(curve_frame(board), tmp_path / "curves.png", reference=pd.Series({"FD001": 15.0}))
     assert path.is_file() and path.stat().st_size > 5000
     assert plot_curves(curve_frame(_board([("lstm", "default", "FD001", 1.0)])), tmp_path / "none.png") is None
+
+
+def test_validation_points_are_each_budgets_incumbent_read_from_the_linked_journals():
+    """The dotted half of the curves: for a pair the run links to (a committed curve tuning),
+    the out-of-the-box and the 10-, 30- and 60-minute incumbents' validation RMSE, as the
+    tuner recorded them in its summary."""
+    import json
+    from pathlib import Path
+
+    from study.publishing.curves import validation_points
+
+    folder = Path(__file__).resolve().parents[2] / "reports/curves/tuner-a"
+    rows = [{"tuning": {"dir": str(folder), "budget_point_s": 600.0}}, {"tuning": None}, {"model": "x"}]
+    points = validation_points(rows)
+    lstm = points[(points["model"] == "lstm") & (points["subset"] == "FD001")].set_index("minutes")["valid_rmse"]
+    summary = json.loads((folder / "lstm-FD001.json").read_text())
+    assert lstm.index.tolist() == [0.0, 10.0, 30.0, 60.0]
+    assert [lstm[m] for m in (10.0, 30.0, 60.0)] == [summary["incumbents"][b]["valid_rmse"] for b in ("600", "1800", "3600")]
+    assert lstm[0.0] > lstm[10.0] >= lstm[60.0]  # the defaults were beaten on the folds
+    assert validation_points([{"tuning": {"dir": "/nowhere", "budget_point_s": 600.0}}]).empty
+
+
+def test_the_curve_figure_draws_validation_lines_in_a_grid_a_phone_can_read(tmp_path):
+    lines = [(m, v, s, r) for s in ("FD001", "FD002", "FD003") for m in ("lstm", "transformer")
+             for v, r in (("default", 15.0), ("tuned-10m", 13.0), ("tuned-60m", 12.0))]
+    valid = pd.DataFrame([{"model": "lstm", "subset": "FD001", "minutes": m, "valid_rmse": r}
+                          for m, r in ((0.0, 14.0), (10.0, 12.5), (60.0, 12.0))])
+    path = plot_curves(curve_frame(_board(lines)), tmp_path / "curves.png", validation=valid)
+    from PIL import Image
+
+    width, height = Image.open(path).size
+    assert height > 0.8 * width  # two panels a row, not four in a strip
