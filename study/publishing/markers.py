@@ -80,6 +80,10 @@ class RunValues:
       other's (``1.8``); ``engines[/SUBSET]``: test engines of a subset, or over subsets as a range;
     - ``band/MODEL/SUBSET/LOW-HIGH``: the RMSE (one decimal, every seed pooled) on the test
       engines whose true RUL is in (LOW, HIGH] (``0-50`` includes 0; ``125-up``: above 125);
+    - ``crossing/MODEL/SUBSET``: the smallest tuning budget at which the model's budget curve
+      passes the baseline's at the same budget (``30 minutes``, ``not within 60 minutes``;
+      ``study.publishing.curves.crossings``); ``crossing-count/MODEL``: on how many subsets
+      it does (``2 of 4``);
     - ``run-minutes/START[+START...]``, ``run-trials/START``: the wall time in minutes (one
       decimal; summed over several) and the trial count of the run command that started at
       START (``2026-11-27T06:46``, a prefix of its ``started_at`` in ``run.json``: this run or
@@ -121,8 +125,31 @@ class RunValues:
                              "(KIND/MODEL/SUBSET/SEED), seed-min, seed-max (KIND/MODEL/SUBSET), seed-diff, seed-ci "
                              "(KIND/MODEL/SUBSET/OTHER/SEED), seed-count (KIND/WHAT/MODEL/SUBSET/OTHER), fit-ratio "
                              "(KIND/MODEL/OTHER), engines (KIND[/SUBSET]), band (KIND/MODEL/SUBSET/LOW-HIGH), "
-                             "run-minutes, run-trials (KIND/START); "
+                             "run-minutes, run-trials (KIND/START), crossing (KIND/MODEL/SUBSET), crossing-count "
+                             "(KIND/MODEL); "
                              "MODEL@VARIANT where a model has several.") from exc
+
+    def _crossing(self, kind: str, keys: list[str]) -> str:
+        """When a family's budget curve first passes the baseline's at the same budget
+        (``study.publishing.curves.crossings``): ``30 minutes`` or ``not within 60 minutes``
+        on one subset; on how many of the subsets both have curves it passes within the
+        largest budget (``2 of 4``)."""
+        from study.publishing.curves import crossings, curve_frame
+
+        table = crossings(curve_frame(self.board), self.baseline)
+        mine = table[table["model"] == keys[0]]
+        if mine.empty:
+            raise KeyError(f"no budget curve of {keys[0]} beside {self.baseline}'s")
+        if kind == "crossing-count":
+            if len(keys) != 1:
+                raise ValueError("crossing-count names one model")
+            return f"{int(mine['passes_after_minutes'].notna().sum())} of {len(mine)}"
+        line = mine.set_index("subset").loc[keys[1]]
+        if pd.notna(line["passes_after_minutes"]):
+            return f"{line['passes_after_minutes']:g} minutes"
+        budgets = curve_frame(self.board)
+        longest = budgets[budgets["subset"] == keys[1]]["minutes"].max()
+        return f"not within {longest:g} minutes"
 
     def _rows(self, spec: str) -> pd.DataFrame:
         """The board's lines of one model (``lstm``) or one variant of it (``lstm@tuned``)."""
@@ -287,6 +314,8 @@ class RunValues:
             if pd.isna(first) or pd.isna(second) or len(keys) != 2:
                 raise ValueError("fit-ratio needs two models with fit times")
             return f"{first / second:.1f}"
+        if kind in ("crossing", "crossing-count"):
+            return self._crossing(kind, keys)
         if kind == "engines":
             return self._engines(keys[0] if keys else None)
         if kind == "band":

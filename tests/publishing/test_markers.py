@@ -488,3 +488,20 @@ def test_published_counts_compare_the_run_with_the_published_csv_subset_by_subse
     assert values("published-count/above/lstm/deep-lstm") == "1 of 3"
     equal = _file_values(tmp_path, RunValues(board.assign(rmse=[zheng["FD001"], zheng["FD002"], zheng["FD004"]])))
     assert equal("published-count/below/lstm/deep-lstm") == "0 of 3" == equal("published-count/above/lstm/deep-lstm")
+
+
+def test_crossings_say_when_a_family_passes_the_lstm_at_an_equal_budget():
+    """``crossing`` reads the budget curves: the first budget at which the model's test RMSE is
+    below the LSTM's at the same budget, or that it never is; ``crossing-count`` over subsets."""
+    lines = [("lstm", "FD001", (15.0, 13.0, 12.5, 12.4)), ("transformer", "FD001", (14.0, 13.5, 12.0, 12.1)),
+             ("lstm", "FD002", (20.0, 17.0, 16.0, 15.0)), ("transformer", "FD002", (19.0, 18.0, 17.0, 16.0))]
+    board = pd.DataFrame([{"model": m, "variant": v, "subset": s, "status": "ok", "rmse": r, "rmse_std": 0.3,
+                           "n_seeds": 3, "score": 1, "fit_seconds": 1}
+                          for m, s, rs in lines for v, r in zip(("default", "tuned-10m", "tuned-30m", "tuned-60m"), rs)])
+    values = RunValues(board)
+    assert values("crossing/transformer/FD001") == "30 minutes"
+    assert values("crossing/transformer/FD002") == "not within 60 minutes"  # ahead out of the box only
+    assert values("crossing-count/transformer") == "1 of 2"
+    for name in ("crossing/mamba/FD001", "crossing/transformer/FD004", "crossing-count/transformer/FD001"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
