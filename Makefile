@@ -37,7 +37,8 @@ tune: install           ## an equal-budget tuning under today's rules: 600 CPU s
 empty :=
 space := $(empty) $(empty)
 comma := ,
-CURVE_MODELS ?= lstm,transformer,mamba,xgboost,autogluon-tabular
+CURVE_MODELS_ALL := lstm,transformer,mamba,xgboost,autogluon-tabular
+CURVE_MODELS ?= $(CURVE_MODELS_ALL)
 CURVE_TUNE = $(BIN)/python -m study.tune --profile default --budget 3600 --folds 3 --threads 1 --workers 1 \
 	    --models $(CURVE_MODELS)
 curves: curves-a curves-b
@@ -48,21 +49,27 @@ curves-b: install
 curves-status: install   ## refresh the budget table in reports/curves/README.md from the journals
 	$(BIN)/python -m study.tuning_summary reports/curves/tuner-a reports/curves/tuner-b --budgets $(subst $(space),$(comma),$(CURVE_BUDGETS)) \
 	    --into reports/curves/README.md
-# then, once a tuner's pairs are complete: its incumbents at 10, 30 and 60 minutes (variants
-# tuned-10m, tuned-30m, tuned-60m), 3 seeds each, scored once into the study; ensembles per
-# variant; the report with its budget curves (resumable; make curves-study CURVE_SUBSETS_A=FD001)
+# then, once pairs are complete: their incumbents at 10, 30 and 60 minutes (variants tuned-10m,
+# tuned-30m, tuned-60m), 3 seeds each, scored once into the study; the ensembles per variant
+# (only with every family: an ensemble waits until a subset has all its members); the report
+# with its budget curves (and, into the committed study, the post). Resumable; pick the finished ones:
+#   make curves-study STUDY=reports/study CURVE_SUBSETS_A=FD001 CURVE_SUBSETS_B=FD004
+#   make curves-study STUDY=reports/study CURVE_MODELS=lstm,transformer CURVE_SUBSETS_A=FD001 CURVE_SUBSETS_B=
+#   (a partial model list stores no ensembles)
 CURVE_BUDGETS ?= 600 1800 3600
 CURVE_SUBSETS_A ?= FD001,FD003
 CURVE_SUBSETS_B ?= FD004,FD002
 curves-study: install
 	for budget in $(CURVE_BUDGETS); do \
-	  $(BIN)/python -m study.run --profile default --tuned reports/curves/tuner-a --tuned-budget $$budget \
-	      --models $(CURVE_MODELS) --subsets $(CURVE_SUBSETS_A) --workers 2 --out $(STUDY) --no-report || exit 1; \
-	  $(BIN)/python -m study.run --profile default --tuned reports/curves/tuner-b --tuned-budget $$budget \
-	      --models $(CURVE_MODELS) --subsets $(CURVE_SUBSETS_B) --workers 2 --out $(STUDY) --no-report || exit 1; \
+	  for part in $(if $(CURVE_SUBSETS_A),tuner-a:$(CURVE_SUBSETS_A)) $(if $(CURVE_SUBSETS_B),tuner-b:$(CURVE_SUBSETS_B)); do \
+	    $(BIN)/python -m study.run --profile default --tuned reports/curves/$${part%%:*} --tuned-budget $$budget \
+	        --models $(CURVE_MODELS) --subsets $${part#*:} --workers 2 --out $(STUDY) --no-report || exit 1; \
+	  done; \
 	done
+ifeq ($(CURVE_MODELS),$(CURVE_MODELS_ALL))
 	$(BIN)/python -m study.ensemble $(STUDY)
-	$(BIN)/python -m study.report $(STUDY) --writeup reports/writeup.md --writeup reports/blog.md
+endif
+	$(BIN)/python -m study.report $(STUDY) $(if $(filter reports/study,$(STUDY)),--writeup reports/writeup.md --writeup reports/blog.md)
 
 smoke: install          ## a tiny study in one to two minutes
 	$(BIN)/python -m study.run --profile smoke --out runs/smoke

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,19 +155,31 @@ def _total(members: Sequence[dict[str, Any]], name: str) -> float:
 
 def ensemble_rows(rows: Iterable[dict[str, Any]], methods: Sequence[str] = ("greedy", "nnls"),
                   members: Sequence[str] | None = None, max_rul: float = 125,
-                  rounds: int = DEFAULT_ROUNDS) -> list[dict[str, Any]]:
+                  rounds: int = DEFAULT_ROUNDS, notify: Callable[[str], None] = lambda message: None
+                  ) -> list[dict[str, Any]]:
     """Ensemble rows for every (variant, subset, seed) where at least two members have cut
-    validation engines; members of one variant only (one row per model in each group)."""
+    validation engines; members of one variant only (one row per model in each group). A
+    group that lacks a model its variant has elsewhere is not combined yet (``notify`` says
+    so): a variant's ensembles choose from the same members on every subset and seed, so a
+    run scored pair by pair (the budget curves) never stores an ensemble of whoever was done."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if _has_valid_predictions(row) and (members is None or row[F.MODEL] in members):
             groups[variant(row), row[F.SUBSET], row[F.SEED]].append(row)
+    pool: dict[str, set[str]] = defaultdict(set)
+    for (kind, _, _), group in groups.items():
+        pool[kind].update(r[F.MODEL] for r in group)
     out = []
-    for (_, subset, seed), group in sorted(groups.items()):
+    for (kind, subset, seed), group in sorted(groups.items()):
         if len({r[F.MODEL] for r in group}) != len(group):
             raise StudyError(f"{subset} seed {seed}: several rows of one model and variant; the run's tables "
                              "should show one configuration per model, variant and subset.")
         if len({r[F.MODEL] for r in group}) < 2:
+            continue
+        lacking = sorted(pool[kind] - {r[F.MODEL] for r in group})
+        if lacking:
+            notify(f"{subset} {kind} seed {seed}: not combined yet, it lacks {', '.join(lacking)}, which the "
+                   f"{kind} rows have on other subsets or seeds (score them first, or choose with --members).")
             continue
         for method in methods:
             out.append(combine(group, method, max_rul, rounds))
@@ -175,12 +187,12 @@ def ensemble_rows(rows: Iterable[dict[str, Any]], methods: Sequence[str] = ("gre
 
 
 def add_ensembles(run_dir: Path, methods: Sequence[str] = ("greedy", "nnls"), members: Sequence[str] | None = None,
-                  rounds: int = DEFAULT_ROUNDS) -> list[dict[str, Any]]:
+                  rounds: int = DEFAULT_ROUNDS, notify: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Append a run folder's ensemble rows (those not already stored) and rebuild its tables."""
     rows, info = load_run(run_dir)
     _check_members(members, rows, run_dir)
     max_rul = info.get("protocol", {}).get("max_rul", 125)
-    new = ensemble_rows(rows, methods, members, max_rul, rounds)
+    new = ensemble_rows(rows, methods, members, max_rul, rounds, notify=notify)
     if not new:
         raise StudyError(f"{run_dir}: no (subset, seed) has two models with validation predictions; rows "
                          "written before cut validation engines were stored cannot be combined (rerun with --force).")

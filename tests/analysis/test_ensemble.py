@@ -203,3 +203,15 @@ def test_a_variants_ensemble_is_set_against_the_best_single_model_of_its_own_var
     best_tuned = board[board["variant"] == "tuned"].query("model != 'ensemble (tuned)'").sort_values("rmse").iloc[0]
     assert board[board["model"] == "late (default)"]["rmse"].iloc[0] < best_tuned["rmse"]  # a better default exists
     assert f"| {best_tuned['model']} | {best_tuned['rmse']:.2f} |" in line
+
+
+def test_a_subset_that_lacks_a_member_its_variant_has_elsewhere_waits(members):
+    """Scored pair by pair, a budget variant holds some families on one subset before the
+    others: its ensemble there waits until the same members exist, and says so."""
+    other = [dict(m, subset="FD002", key=m["key"] + "-2", config=m["config"] + "-2") for m in members[:2]]
+    said: list[str] = []
+    rows = ensemble_rows(members + other, methods=["greedy"], notify=said.append)
+    assert [(r["subset"], r["model"]) for r in rows] == [(members[0]["subset"], "ensemble")]
+    assert len(said) == 1 and said[0].startswith("FD002") and members[2]["model"] in said[0]
+    chosen = ensemble_rows(members + other, methods=["greedy"], members=[m["model"] for m in members[:2]])
+    assert sorted(r["subset"] for r in chosen) == sorted([members[0]["subset"], "FD002"])  # --members: both combine
