@@ -180,6 +180,10 @@ def budget_markdown(table: pd.DataFrame, budgets: Sequence[float]) -> str:
                   for label in labels]
         cells += [_rmse(line[f"valid_{label}"]) for label in labels]
         out.append("| " + " | ".join(str(c) for c in cells) + " |")
+    done = int(table["done"].sum())
+    total = [f"**all {len(table)} pairs**", "", f"{done} done", f"{table['spent_s'].sum():,.0f} "
+             f"({table['spent_s'].sum() / 3600:.1f} h)", f"{table['evaluations'].sum()} ({table['complete'].sum()})", ""]
+    out.append("| " + " | ".join(total + [""] * (2 * len(labels))) + " |")
     return "\n".join(out) + "\n"
 
 

@@ -91,7 +91,7 @@ def test_a_budget_a_running_pair_has_not_spent_is_left_empty(tmp_path):
 
 
 def test_the_command_refreshes_the_block_of_a_page_and_refuses_a_page_without_one(tmp_path):
-    from study.tuning.summary import main
+    from study.tuning.summary import budget_table, main
 
     page = tmp_path / "README.md"
     page.write_text("# Curves\n\nprose stays\n\n<!-- table:tuning-budgets -->\nold\n<!-- /table -->\n\nafter\n")
@@ -100,6 +100,8 @@ def test_the_command_refreshes_the_block_of_a_page_and_refuses_a_page_without_on
     text = page.read_text()
     assert "old" not in text and "prose stays" in text and text.endswith("<!-- /table -->\n\nafter\n")
     assert "| lstm | FD001 | done |" in text
+    table = budget_table([CURVES / "tuner-a", CURVES / "tuner-b"], BUDGETS)
+    assert f"| **all {len(table)} pairs** |  | {int(table['done'].sum())} done | {table['spent_s'].sum():,.0f} (" in text
     bare = tmp_path / "bare.md"
     bare.write_text("no block here\n")
     assert main([*folders, "--budgets", "600", "--into", str(bare)]) == 2 and bare.read_text() == "no block here\n"
