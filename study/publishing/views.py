@@ -26,19 +26,28 @@ NOT_IN_HEADLINE = frozenset({"ensemble-nnls"})
 
 
 def headline_rows(rows: list[dict[str, Any]], baseline: str = "lstm") -> list[dict[str, Any]]:
-    """``distinct_models(rows)`` reduced to each model's headline variant (tuned where it has
-    one, else out of the box, else its only one) plus the baseline's out-of-the-box rows, less
-    ``NOT_IN_HEADLINE``. A run without variants comes back whole."""
+    """``distinct_models(rows)`` reduced to each model's headline variant plus the baseline's
+    out-of-the-box rows, less ``NOT_IN_HEADLINE``. The headline variant is the largest tuning
+    budget the model has on every subset it ran on (``tuned-60m`` once the budget curves are
+    scored everywhere), else its equal-budget tuned rows, else out of the box, else its only
+    one. A run without variants comes back whole."""
+    from study.publishing.curves import budget_minutes
+
     labelled = distinct_models(rows)
     if labelled is rows:
         return rows
     kinds: dict[str, set[str]] = {}
+    subsets: dict[tuple[str, str], set[str]] = {}
     for row in rows:
         kinds.setdefault(row[F.MODEL], set()).add(variant(row))
+        subsets.setdefault((row[F.MODEL], variant(row)), set()).add(row[F.SUBSET])
+        subsets.setdefault((row[F.MODEL], ""), set()).add(row[F.SUBSET])
 
     def shown(model: str) -> set[str]:
         found = kinds[model]
-        pick = next((k for k in (HEADLINE_VARIANT, THEN_VARIANT) if k in found), min(found))
+        everywhere = [k for k in found if (budget_minutes(k) or 0) > 0 and subsets[model, k] == subsets[model, ""]]
+        budgets = sorted(everywhere, key=lambda k: budget_minutes(k) or 0)
+        pick = budgets[-1] if budgets else next((k for k in (HEADLINE_VARIANT, THEN_VARIANT) if k in found), min(found))
         return {pick} | ({THEN_VARIANT} & found if model == baseline else set())
 
     keep = {model: shown(model) for model in kinds if model not in NOT_IN_HEADLINE}
@@ -46,12 +55,17 @@ def headline_rows(rows: list[dict[str, Any]], baseline: str = "lstm") -> list[di
 
 
 def display_name(label: str, baseline: str = "lstm") -> str:
-    """A reader's name for a label: the model's name alone at the headline variant, except the
-    baseline, whose two rows are ``LSTM (tuned)`` and ``2021 LSTM (plain settings)``."""
+    """A reader's name for a label: the model's name alone at the equal-budget tuned variant,
+    except the baseline, whose two rows are ``LSTM (tuned)`` and ``2021 LSTM (plain settings)``;
+    a budget point says its budget (``XGBoost (60 min tuning)``)."""
+    from study.publishing.curves import budget_minutes
+
     model, kind = split_label(label)
     name = DISPLAY_NAMES.get(model, model)
     if not kind or (kind == HEADLINE_VARIANT and model != baseline):
         return name
+    if (budget_minutes(kind) or 0) > 0:
+        return f"{name} ({budget_minutes(kind):g} min tuning)"
     if model == baseline and kind == THEN_VARIANT:
         return f"2021 {name} (plain settings)"
     return f"{name} ({kind})"

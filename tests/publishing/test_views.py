@@ -40,3 +40,23 @@ def test_a_variant_keeps_its_models_hue_lighter_out_of_the_box():
     assert colours["lstm (tuned)"] == figures.MODEL_COLOURS["lstm"]
     assert all(d > t for d, t in zip(default, tuned) if t < 1) and all(h <= t for h, t in zip(hand, tuned))
     assert len(set(colours.values())) == 4
+
+
+def _budget_row(model: str, minutes: int, subset: str = "FD001") -> dict:
+    return {"model": model, "subset": subset, "seed": 0, "profile": "default",
+            "tuning": {"study_id": "c", "budget_point_s": 60.0 * minutes}}
+
+
+def test_the_headline_takes_the_largest_budget_a_model_has_on_every_subset():
+    """Once the budget curves are scored, a family is shown at its largest budget point; a
+    budget scored on some subsets only (the curves scored pair by pair) does not replace
+    the equal-budget rows until it is everywhere; families without curves keep theirs."""
+    rows = [_row(m, k, s) for m in ("lstm", "xgboost", "sktime-rocket") for k in ("default", "tuned")
+            for s in ("FD001", "FD004")]
+    rows += [_budget_row(m, b, s) for m in ("lstm", "xgboost") for b in (10, 30, 60) for s in ("FD001", "FD004")]
+    rows = [r for r in rows if not (r["model"] == "xgboost" and r["subset"] == "FD001"
+                                    and r.get("tuning", {}).get("budget_point_s") == 3600.0)]
+    shown = sorted({r["model"] for r in headline_rows(rows)})
+    assert shown == ["lstm (default)", "lstm (tuned-60m)", "sktime-rocket (tuned)", "xgboost (tuned-30m)"]
+    assert display_name("xgboost (tuned-30m)") == "XGBoost (30 min tuning)"
+    assert display_name("lstm (tuned-60m)") == "LSTM (60 min tuning)"
