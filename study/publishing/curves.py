@@ -67,6 +67,34 @@ def crossings(curves: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     return pd.DataFrame(out, columns=[F.SUBSET, F.MODEL, "passes_after_minutes", "finding"])
 
 
+def budget_means(curves: pd.DataFrame) -> pd.DataFrame:
+    """Model x tuning minutes: the mean test RMSE over the subsets, only where the model has
+    that budget point on every subset the curves cover (a partial mean would favour whichever
+    subsets were scored first); NaN elsewhere. Rows in the order of the 60-minute (largest) column."""
+    if curves.empty:
+        return pd.DataFrame()
+    subsets = set(curves[F.SUBSET])
+    full = curves.groupby([F.MODEL, "minutes"])[F.SUBSET].transform(lambda s: set(s) == subsets)
+    table = curves[full].pivot_table(index=F.MODEL, columns="minutes", values=F.RMSE, aggfunc="mean")
+    table = table.reindex(index=sorted(set(curves[F.MODEL])), columns=sorted(set(curves["minutes"])))
+    return table.sort_values(list(table.columns)[::-1], na_position="last")
+
+
+def budget_means_markdown(table: pd.DataFrame, n_subsets: int) -> str:
+    """``budget_means`` for a post: readers' names, one column per budget."""
+    from study.publishing.views import display_name
+
+    if table.empty:
+        return "_no budget points in this run_\n"
+    heads = ["out of the box" if m == 0 else f"{m:g} min" for m in table.columns]
+    lines = [f"| model (mean test RMSE over {n_subsets} subset{'s' if n_subsets > 1 else ''}) | " + " | ".join(heads) + " |",
+             "|" + "---|" * (len(heads) + 1)]
+    for model, values in table.iterrows():
+        cells = ["-" if pd.isna(v) else f"{v:.2f}" for v in values]
+        lines.append(f"| {display_name(model)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def validation_points(rows: list[dict], budgets_s: tuple[float, ...] = (600.0, 1800.0, 3600.0)) -> pd.DataFrame:
     """The other half of each curve: the validation RMSE (mean over the tuning's folds) of the
     configuration each budget chose, and of the out-of-the-box one (0 minutes), read from the

@@ -450,12 +450,13 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tuning = tuning_section(rows)
     if tuning is not None:
         tables["tuning"] = tuning
-    from study.publishing.curves import crossings, curve_frame
+    from study.publishing.curves import budget_means, budget_means_markdown, crossings, curve_frame
 
     curves = curve_frame(board)
     if not curves.empty:
         tables["budget-curves"] = to_markdown(curves)
         tables["crossings"] = to_markdown(crossings(curves, baseline))
+        tables["budget-means"] = budget_means_markdown(budget_means(curves), curves[F.SUBSET].nunique())
     if comparisons is None:
         comparisons = baseline_comparisons(preds, by_model, baseline, max_rul)
     if not comparisons:
@@ -514,8 +515,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
         lines += ["## Budget curves", "",
                   "Test RMSE (mean and seed std) of each model out of the box (0 minutes) and at the configuration "
                   "a tuning of 10, 30 and 60 CPU minutes selected on validation folds (`tuned-10m`...), and the "
-                  f"first budget at which each model's mean beats `{baseline}`'s at the same budget.", "",
-                  tables["budget-curves"], "", tables["crossings"]]
+                  f"first budget at which each model's mean beats `{baseline}`'s at the same budget. First the "
+                  "mean over subsets (only where a budget point exists on every subset), then every point.", "",
+                  tables["budget-means"], "", tables["budget-curves"], "", tables["crossings"]]
     for subset in subsets:
         lines += [f"## {subset}", "", tables[f"leaderboard-{subset}"]]
     lines += [f"## Against the baseline ({baseline}), engine by engine", "",

@@ -80,3 +80,18 @@ def test_the_curve_figure_draws_validation_lines_in_a_grid_a_phone_can_read(tmp_
 
     width, height = Image.open(path).size
     assert height > 0.8 * width  # two panels a row, not four in a strip
+
+
+def test_budget_means_average_only_budgets_scored_on_every_subset():
+    from study.publishing.curves import budget_means, budget_means_markdown
+
+    lines = [(m, v, s, r + (2 if s == "FD002" else 0)) for s in ("FD001", "FD002") for m, v, r in
+             (("lstm", "default", 15.0), ("lstm", "tuned-10m", 13.0), ("lstm", "tuned-60m", 12.0),
+              ("transformer", "default", 16.0), ("transformer", "tuned-10m", 16.0))]
+    lines.append(("transformer", "tuned-60m", "FD001", 11.0))  # FD002's 60 minutes not scored yet
+    table = budget_means(curve_frame(_board(lines)))
+    assert table.loc["lstm"].tolist() == [16.0, 14.0, 13.0]
+    assert table.loc["transformer", 10.0] == 17.0 and np.isnan(table.loc["transformer", 60.0])
+    text = budget_means_markdown(table, 2)
+    assert "| LSTM | 16.00 | 14.00 | 13.00 |" in text and "| Transformer | 17.00 | 17.00 | - |" in text
+    assert text.index("LSTM") < text.index("Transformer")  # ordered by the largest budget
