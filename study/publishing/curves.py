@@ -8,27 +8,18 @@ a family first beats the baseline LSTM at the same budget, and draws the figure.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from study.records.leaderboard import RMSE_STD
 from study.records.rows import Field as F
+from study.records.rows import budget_minutes
 
-BUDGET_VARIANT = re.compile(r"^tuned-(\d+(?:\.\d+)?)m$")
 BASELINE = "lstm"
 CURVE_COLUMNS = [F.MODEL, F.SUBSET, "minutes", F.RMSE, RMSE_STD, "n_seeds"]
-
-
-def budget_minutes(variant: str) -> float | None:
-    """Tuning minutes of a variant: 0 for ``default`` (out of the box), N for ``tuned-Nm``
-    (``study.records.rows.budget_variant``), None for any other (hand-tuned, the 10-minute race's ``tuned``)."""
-    if variant == "default":
-        return 0.0
-    found = BUDGET_VARIANT.match(str(variant))
-    return float(found.group(1)) if found else None
 
 
 def curve_frame(board: pd.DataFrame) -> pd.DataFrame:
@@ -95,23 +86,42 @@ def budget_means_markdown(table: pd.DataFrame, n_subsets: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validation_points(rows: list[dict], budgets_s: tuple[float, ...] = (600.0, 1800.0, 3600.0)) -> pd.DataFrame:
+#: The budget points the curves are read at (CPU seconds): ``tuned-10m``, ``tuned-30m``, ``tuned-60m``.
+BUDGET_POINTS_S = (600.0, 1800.0, 3600.0)
+
+
+def tuning_folders(rows: list[dict[str, Any]], budget_points: bool) -> list[str]:
+    """The tuning folders the rows link to: those whose tuned configuration was run as chosen
+    (``budget_points=False``: the equal-budget race) or those read at a budget point (the
+    budget curves, ``tuned-Nm``). Kept apart so a marker about one never counts the other."""
+    return sorted({link["dir"] for link in (r.get(F.TUNING) for r in rows)
+                   if isinstance(link, dict) and link.get("dir")
+                   and bool(link.get("budget_point_s")) == budget_points})
+
+
+def budget_frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """The budget curves' tunings read at ``BUDGET_POINTS_S`` (``study.tuning.summary.budget_table``),
+    for the ``budget-*`` value markers; None when no budget point's folder is here to read."""
+    from study.tuning.summary import budget_table
+
+    found = [Path(f) for f in tuning_folders(rows, True) if (Path(f) / "tune.json").is_file()]
+    return budget_table(found, BUDGET_POINTS_S) if found else None
+
+
+def validation_points(rows: list[dict]) -> pd.DataFrame:
     """The other half of each curve: the validation RMSE (mean over the tuning's folds) of the
     configuration each budget chose, and of the out-of-the-box one (0 minutes), read from the
     journals of the tuning folders the run's budget points link to
     (``study.tuning.summary.budget_table``); empty when none is here to read."""
-    from study.tuning.summary import budget_label, budget_table
+    from study.tuning.summary import budget_label
 
-    folders = sorted({row[F.TUNING]["dir"] for row in rows if isinstance(row.get(F.TUNING), dict)
-                      and row[F.TUNING].get("budget_point_s") and "dir" in row[F.TUNING]})
-    present = [Path(f) for f in folders if (Path(f) / "tune.json").is_file()]
     columns = [F.MODEL, F.SUBSET, "minutes", "valid_rmse"]
-    if not present:
+    table = budget_frame(rows)
+    if table is None:
         return pd.DataFrame(columns=columns)
-    table = budget_table(present, budgets_s)
     points = [table[[F.MODEL, F.SUBSET]].assign(minutes=0.0, valid_rmse=table["default_valid_rmse"])]
     points += [table[[F.MODEL, F.SUBSET]].assign(minutes=b / 60, valid_rmse=table[f"valid_{budget_label(b)}"])
-               for b in budgets_s]
+               for b in BUDGET_POINTS_S]
     out = pd.concat(points, ignore_index=True)
     out["valid_rmse"] = pd.to_numeric(out["valid_rmse"], errors="coerce")
     return out.dropna(subset=["valid_rmse"])[columns].sort_values(columns[:3]).reset_index(drop=True)

@@ -84,6 +84,11 @@ class RunValues:
       passes the baseline's at the same budget (``30 minutes``, ``not within 60 minutes``;
       ``study.publishing.curves.crossings``); ``crossing-count/MODEL``: on how many subsets
       it does (``2 of 4``);
+    - ``budget-evaluations/MODEL/MINUTES[/SUBSET]``: evaluations (complete or stopped early) a
+      budget-curve tuning of that many minutes bought, over subsets as a range (``10 to 62``);
+      ``budget-valid/MODEL/SUBSET/MINUTES``: the validation RMSE of the configuration it chose
+      (``0``: out of the box); ``budget-hours``: what the curve tunings charged, in hours of one
+      core; read from the journals the run's budget points link to;
     - ``run-minutes/START[+START...]``, ``run-trials/START``: the wall time in minutes (one
       decimal; summed over several) and the trial count of the run command that started at
       START (``2026-11-27T06:46``, a prefix of its ``started_at`` in ``run.json``: this run or
@@ -101,9 +106,10 @@ class RunValues:
 
     def __init__(self, board: pd.DataFrame, comparison: pd.DataFrame | None = None, preds: pd.DataFrame | None = None,
                  max_rul: float = 125.0, baseline: str = "lstm", tuning: pd.DataFrame | None = None,
-                 info: dict[str, Any] | None = None):
+                 info: dict[str, Any] | None = None, budgets: pd.DataFrame | None = None):
         self.board = board if "variant" in board.columns else board.assign(variant="")
         self.preds, self.max_rul, self.baseline, self.tuning = preds, max_rul, baseline, tuning
+        self.budgets = budgets
         self.info = info or {}
         self._comparisons: dict[str, pd.DataFrame] = {}
         if comparison is not None and len(comparison):
@@ -126,7 +132,8 @@ class RunValues:
                              "(KIND/MODEL/SUBSET/OTHER/SEED), seed-count (KIND/WHAT/MODEL/SUBSET/OTHER), fit-ratio "
                              "(KIND/MODEL/OTHER), engines (KIND[/SUBSET]), band (KIND/MODEL/SUBSET/LOW-HIGH), "
                              "run-minutes, run-trials (KIND/START), crossing (KIND/MODEL/SUBSET), crossing-count "
-                             "(KIND/MODEL); "
+                             "(KIND/MODEL), budget-evaluations (KIND/MODEL/MINUTES[/SUBSET]), budget-valid (KIND/MODEL/SUBSET/MINUTES), "
+                             "budget-hours; "
                              "MODEL@VARIANT where a model has several.") from exc
 
     def _crossing(self, kind: str, keys: list[str]) -> str:
@@ -150,6 +157,30 @@ class RunValues:
         budgets = curve_frame(self.board)
         longest = budgets[budgets["subset"] == keys[1]]["minutes"].max()
         return f"not within {longest:g} minutes"
+
+    def _budget(self, kind: str, keys: list[str]) -> str:
+        """The budget curves' tunings read at their budget points (``study.tuning.summary.budget_table``)."""
+        if self.budgets is None or self.budgets.empty:
+            raise KeyError("no budget-curve tuning linked to this run")
+        if kind == "budget-hours":
+            if keys:
+                raise ValueError("budget-hours takes no keys")
+            return f"{self.budgets['spent_s'].sum() / 3600:.1f}"
+        part = self.budgets[self.budgets["model"] == keys[0]]
+        if kind == "budget-valid":  # MODEL/SUBSET/MINUTES: the incumbent's mean validation RMSE (0: the defaults)
+            line = part.set_index("subset").loc[keys[1]]
+            value = line["default_valid_rmse"] if float(keys[2]) == 0 else line[f"valid_{float(keys[2]):g}m"]
+            if value is None or pd.isna(value):
+                raise ValueError(f"{keys[0]} on {keys[1]} has no incumbent at {keys[2]} minutes yet")
+            return f"{value:.2f}"
+        column = f"evaluations_{float(keys[1]):g}m"  # MODEL/MINUTES[/SUBSET]: evaluations a tuning of that budget bought
+        if len(keys) > 2:
+            part = part[part["subset"] == keys[2]]
+        counts = part[column] if column in part.columns else pd.Series(dtype=float)
+        if part.empty or counts.isna().any() or counts.empty:
+            raise KeyError(f"no finished budget of {keys[1]} minutes for {'/'.join([keys[0], *keys[2:]])}")
+        low, high = int(counts.min()), int(counts.max())
+        return f"{low}" if low == high else f"{low} to {high}"
 
     def _rows(self, spec: str) -> pd.DataFrame:
         """The board's lines of one model (``lstm``) or one variant of it (``lstm@tuned``)."""
@@ -252,6 +283,10 @@ class RunValues:
         if kind in ("best-single", "best-single-name"):
             label = self._best_single(keys[0], keys[1] if len(keys) > 1 else None)
             return display_name(label, self.baseline) if kind.endswith("-name") else label
+        if kind in ("crossing", "crossing-count"):
+            return self._crossing(kind, keys)
+        if kind in ("budget-evaluations", "budget-valid", "budget-hours"):
+            return self._budget(kind, keys)
         ok = self.board[self.board["rmse"].notna()]
         if kind in ("best", "best-name", "best-rmse"):
             part = ok[ok["subset"] == keys[0]]
@@ -314,8 +349,6 @@ class RunValues:
             if pd.isna(first) or pd.isna(second) or len(keys) != 2:
                 raise ValueError("fit-ratio needs two models with fit times")
             return f"{first / second:.1f}"
-        if kind in ("crossing", "crossing-count"):
-            return self._crossing(kind, keys)
         if kind == "engines":
             return self._engines(keys[0] if keys else None)
         if kind == "band":

@@ -23,6 +23,8 @@ from study.core.errors import StudyError
 from study.core.lock import run_folder_lock
 from study.core.markdown import refresh_tables
 from study.data.published import published_results
+from study.publishing.curves import (BUDGET_POINTS_S, budget_frame, budget_means, budget_means_markdown, crossings,
+                                     curve_frame, plot_curves, tuning_folders, validation_points)
 from study.publishing.markers import FileValues, RunValues, refresh_values
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
@@ -178,31 +180,30 @@ def variants_table(rows: list[dict[str, Any]], board: pd.DataFrame) -> str | Non
 
 def tuning_section(rows: list[dict[str, Any]]) -> str | None:
     """The tuning behind the run's tuned rows (``study.tuning_summary``), when its folder is
-    here to read; None when no row was tuned."""
+    here to read: the equal-budget table, and each budget-curve tuning read at its budget
+    points; None when no row was tuned."""
+    from study.tuning.summary import budget_markdown, budget_table, tuning_table
     from study.tuning.summary import to_markdown as tuning_markdown
-    from study.tuning.summary import tuning_table
 
-    folders = sorted({r[F.TUNING].get("dir") for r in rows if isinstance(r.get(F.TUNING), dict)
-                      and r[F.TUNING].get("dir")})
-    if not folders:
-        return None
     parts = []
-    for folder in folders:
-        if not (Path(folder) / "tune.json").is_file():
-            parts.append(f"_The tuning folder `{folder}` is not here to read; its rows carry their link._\n")
-            continue
-        parts.append(f"`{folder}`:\n\n" + tuning_markdown(tuning_table(Path(folder))))
-    return "\n".join(parts)
+    for budget_points in (False, True):
+        for folder in tuning_folders(rows, budget_points):
+            if not (Path(folder) / "tune.json").is_file():
+                parts.append(f"_The tuning folder `{folder}` is not here to read; its rows carry their link._\n")
+            elif budget_points:
+                parts.append(f"`{folder}` (read at its budget points):\n\n"
+                             + budget_markdown(budget_table([Path(folder)], BUDGET_POINTS_S), BUDGET_POINTS_S))
+            else:
+                parts.append(f"`{folder}`:\n\n" + tuning_markdown(tuning_table(Path(folder))))
+    return "\n".join(parts) if parts else None
 
 
 def tuning_frame(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
-    """Every tuning folder's ``tuning_table`` that the rows link to and that is here to read, as
-    one frame (for the ``evaluations`` value markers); None when there is none."""
+    """The equal-budget race's ``tuning_table`` of every folder the rows link to and that is
+    here to read, as one frame (for the ``evaluations`` value markers); None when there is none."""
     from study.tuning.summary import tuning_table
 
-    folders = sorted({r[F.TUNING].get("dir") for r in rows if isinstance(r.get(F.TUNING), dict)
-                      and r[F.TUNING].get("dir")})
-    found = [tuning_table(Path(f)) for f in folders if (Path(f) / "tune.json").is_file()]
+    found = [tuning_table(Path(f)) for f in tuning_folders(rows, False) if (Path(f) / "tune.json").is_file()]
     return pd.concat(found, ignore_index=True) if found else None
 
 
@@ -344,7 +345,6 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
 def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
     """Test and validation RMSE against tuning minutes (``study.publishing.curves``), the baseline
     out of the box as the flat reference; None when the run holds no budget points."""
-    from study.publishing.curves import curve_frame, plot_curves, validation_points
 
     board = leaderboard(rows)
     plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default")].set_index(F.SUBSET)[F.RMSE]
@@ -450,7 +450,6 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
     tuning = tuning_section(rows)
     if tuning is not None:
         tables["tuning"] = tuning
-    from study.publishing.curves import budget_means, budget_means_markdown, crossings, curve_frame
 
     curves = curve_frame(board)
     if not curves.empty:
@@ -632,7 +631,7 @@ class RunView:
     def values(self) -> RunValues:
         headline = self.comparisons.get("vs-baseline")
         return RunValues(self.board, None if headline is None else headline[1], self.preds, self.max_rul,
-                         self.baseline, tuning_frame(self.rows), self.info)
+                         self.baseline, tuning_frame(self.rows), self.info, budgets=budget_frame(self.rows))
 
 
 def run_view(run_dir: Path, baseline: str = DEFAULT_BASELINE) -> RunView:

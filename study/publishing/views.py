@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from study.records.rows import HEADLINE_VARIANT, THEN_VARIANT, distinct_models, split_label, variant
+from study.records.rows import HEADLINE_VARIANT, THEN_VARIANT, budget_minutes, distinct_models, split_label, variant
 from study.records.rows import Field as F
 
 #: Names for readers, by model (adapters not listed keep their registry name).
@@ -31,8 +31,6 @@ def headline_rows(rows: list[dict[str, Any]], baseline: str = "lstm") -> list[di
     budget the model has on every subset it ran on (``tuned-60m`` once the budget curves are
     scored everywhere), else its equal-budget tuned rows, else out of the box, else its only
     one. A run without variants comes back whole."""
-    from study.publishing.curves import budget_minutes
-
     labelled = distinct_models(rows)
     if labelled is rows:
         return rows
@@ -58,8 +56,6 @@ def display_name(label: str, baseline: str = "lstm") -> str:
     """A reader's name for a label: the model's name alone at the equal-budget tuned variant,
     except the baseline, whose two rows are ``LSTM (tuned)`` and ``2021 LSTM (plain settings)``;
     a budget point says its budget (``XGBoost (60 min tuning)``)."""
-    from study.publishing.curves import budget_minutes
-
     model, kind = split_label(label)
     name = DISPLAY_NAMES.get(model, model)
     if not kind or (kind == HEADLINE_VARIANT and model != baseline):

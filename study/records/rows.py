@@ -15,6 +15,7 @@ parameter names...) is ``study.records.migration``'s job, not the readers'.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -300,9 +301,21 @@ def variant(row: Mapping[str, Any]) -> str:
     return PROFILE_VARIANTS.get(profile, profile)
 
 
+BUDGET_VARIANT = re.compile(r"^tuned-(\d+(?:\.\d+)?)m$")
+
+
 def budget_variant(seconds: float) -> str:
     """The variant of a tuning's incumbent at a budget point: ``tuned-10m`` for 600 CPU seconds."""
     return f"{TUNED}-{float(seconds) / 60:g}m"
+
+
+def budget_minutes(variant: str) -> float | None:
+    """Tuning minutes of a variant: 0 for ``default`` (out of the box), N for ``tuned-Nm``
+    (``budget_variant``), None for any other (hand-tuned, the 10-minute race's ``tuned``)."""
+    if variant == "default":
+        return 0.0
+    found = BUDGET_VARIANT.match(str(variant))
+    return float(found.group(1)) if found else None
 
 
 def failure_summary(rows: list[Mapping[str, Any]], limit: int = 3) -> str:
@@ -373,6 +386,6 @@ def comparable_labels(first: list[dict[str, Any]],
 
 
 __all__ = ["Field", "TrialRow", "trial_row", "copied_row", "RowIdentity", "DataIdentity", "SCHEMA_VERSION",
-           "UNVERSIONED", "variant", "budget_variant", "failure_summary", "distinct_models",
+           "UNVERSIONED", "variant", "budget_variant", "budget_minutes", "failure_summary", "distinct_models",
            "comparable_labels", "STATUSES", "METRIC_FIELDS", "COST_FIELDS",
            "PREDICTION_FIELDS"]

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.publishing.curves import budget_minutes, crossings, curve_frame, plot_curves
-from study.records.rows import budget_variant
+from study.publishing.curves import crossings, curve_frame, plot_curves
+from study.records.rows import budget_minutes, budget_variant
 
 
 def _board(lines):

@@ -1,6 +1,8 @@
 """Numbers in prose come from the run: value markers are refreshed, unknown names refused."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -505,3 +507,33 @@ def test_crossings_say_when_a_family_passes_the_lstm_at_an_equal_budget():
     for name in ("crossing/mamba/FD001", "crossing/transformer/FD004", "crossing-count/transformer/FD001"):
         with pytest.raises(StudyError, match=name):
             values(name)
+
+
+def test_budget_markers_read_the_curve_tunings_and_never_the_race():
+    """``budget-*`` markers read the budget-curve tunings a run's budget points link to (here
+    the committed curve journals); the race's ``evaluations`` markers never count them."""
+    import json
+
+    from study.publishing.curves import budget_frame
+    from study.publishing.report import tuning_frame
+
+    root = Path(__file__).resolve().parents[2]
+    curves = root / "reports/curves"
+    rows = [{"tuning": {"dir": str(curves / "tuner-a"), "budget_point_s": 600.0}},
+            {"tuning": {"dir": str(curves / "tuner-b"), "budget_point_s": 3600.0}},
+            {"tuning": {"dir": str(root / "reports/tuning"), "study_id": "race"}}]
+    assert set(tuning_frame(rows)["subset"]) == {"FD001", "FD002", "FD003", "FD004"}  # the race's 32 pairs only
+    assert len(tuning_frame(rows)) == 32
+    values = RunValues(pd.DataFrame(columns=["model", "variant", "subset"]), budgets=budget_frame(rows))
+    summary = json.loads((curves / "tuner-a/lstm-FD001.json").read_text())
+    assert values("budget-valid/lstm/FD001/30") == f"{summary['incumbents']['1800']['valid_rmse']:.2f}"
+    assert values("budget-evaluations/lstm/60/FD001") == f"{summary['n_evaluations'] - summary['n_failed']}"
+    low, high = sorted(int(v) for v in (values("budget-evaluations/lstm/10/FD001"), values("budget-evaluations/lstm/10/FD004")))
+    assert values("budget-evaluations/lstm/10") == (f"{low}" if low == high else f"{low} to {high}")
+    assert float(values("budget-valid/transformer/FD004/0")) > float(values("budget-valid/transformer/FD004/60"))
+    assert float(values("budget-hours")) > 5
+    for name in ("budget-valid/lstm/FD002/10", "budget-evaluations/ridge/10", "budget-hours/x"):
+        with pytest.raises(StudyError, match=name):
+            values(name)
+    with pytest.raises(StudyError, match="no budget-curve tuning"):
+        RunValues(pd.DataFrame(columns=["model", "variant", "subset"]))("budget-hours")
