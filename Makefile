@@ -46,9 +46,10 @@ curves-a: install
 	$(CURVE_TUNE) --subsets FD001,FD003 --out reports/curves/tuner-a
 curves-b: install
 	$(CURVE_TUNE) --subsets FD004,FD002 --out reports/curves/tuner-b
-curves-status: install   ## refresh the budget table in reports/curves/README.md from the journals
+curves-status: install   ## refresh the budget table and the tuning traces in reports/curves/ from the journals
 	$(BIN)/python -m study.tuning_summary reports/curves/tuner-a reports/curves/tuner-b --budgets $(subst $(space),$(comma),$(CURVE_BUDGETS)) \
 	    --into reports/curves/README.md
+	$(BIN)/python -m study.publishing.curves reports/curves/tuner-a reports/curves/tuner-b --figure reports/curves/fig_incumbent_traces.png
 # then, once pairs are complete: their incumbents at 10, 30 and 60 minutes (variants tuned-10m,
 # tuned-30m, tuned-60m), 3 seeds each, scored once into the study; the ensembles per variant
 # (only with every family: an ensemble waits until a subset has all its members); the report

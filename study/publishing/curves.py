@@ -175,3 +175,70 @@ def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = 
     fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0), fontsize=8)
     return save(fig, Path(path), tight=False)
+
+
+def plot_traces(traces: pd.DataFrame, path: Path) -> Path | None:
+    """How each family's tuning improved its choice as CPU minutes were spent: the incumbent's
+    validation RMSE as a step line per (model, subset) (``study.tuning.summary.incumbent_traces``),
+    ending where the pair has spent its budget so far; the budget points 10, 30 and 60 minutes
+    as faint vertical lines. Validation folds only: no test score is involved."""
+    if traces.empty:
+        return None
+    from study.publishing.figures import model_colours, pyplot, save
+    from study.publishing.views import display_name
+
+    plt = pyplot()
+    subsets = sorted(traces[F.SUBSET].unique())
+    colours = model_colours(sorted(traces[F.MODEL].unique()))
+    ncols = min(2, len(subsets))
+    nrows = -(-len(subsets) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 1.0), squeeze=False, sharex=True)
+    for ax, subset in zip(axes.flat, subsets):
+        for model, line in traces[traces[F.SUBSET] == subset].groupby(F.MODEL, sort=True):
+            minutes = list(line["cpu_s"] / 60) + [line["spent_s"].iloc[0] / 60]
+            values = list(line["valid_rmse"]) + [line["valid_rmse"].iloc[-1]]
+            running = "" if line["done"].iloc[0] else " (running)"
+            ax.step(minutes, values, where="post", color=colours[model], lw=1.6,
+                    label=display_name(model) + running)
+        for budget in BUDGET_POINTS_S:
+            ax.axvline(budget / 60, color="0.85", lw=0.8, zorder=0)
+        ax.set_title(subset)
+        ax.legend(fontsize=7, frameon=False)
+    for ax in axes.flat[len(subsets):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("tuning CPU minutes spent")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("best validation RMSE so far")
+    return save(fig, Path(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m study.publishing.curves FOLDER... --figure PATH``: draw ``plot_traces`` of tuning folders."""
+    import argparse
+
+    from study.core.cli import add_debug_option, main_guarded
+    from study.core.errors import StudyError
+    from study.tuning.summary import incumbent_traces
+
+    parser = argparse.ArgumentParser(prog="python -m study.publishing.curves",
+                                     description="Draw how each pair's best validation RMSE fell as its tuning "
+                                                 "spent CPU minutes (validation folds only).")
+    parser.add_argument("folders", type=Path, nargs="+", metavar="folder", help="tuning folders (python -m study.tune --out)")
+    parser.add_argument("--figure", type=Path, required=True, help="the PNG to write")
+    add_debug_option(parser)
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        missing = [str(f) for f in args.folders if not (f / "tune.json").is_file()]
+        if missing:
+            raise StudyError(f"{', '.join(missing)}: not a tuning folder (no tune.json); python -m study.tune writes one.")
+        path = plot_traces(incumbent_traces(args.folders), args.figure)
+        print(f"wrote {path}" if path else "no finished evaluation to draw yet")
+        return 0
+
+    return main_guarded(body, args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

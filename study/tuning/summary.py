@@ -143,6 +143,38 @@ def budget_line(model: str, subset: str, journal: Path, budgets: Sequence[float]
     return line
 
 
+def incumbent_trace(model: str, subset: str, journal: Path) -> pd.DataFrame:
+    """How a pair's choice improved as its budget was spent: after each completed evaluation
+    (in the order they ended, by the CPU seconds charged so far), the validation RMSE of the
+    configuration a tuning stopped there would choose (``incumbent_at``: the best completed
+    one; the out-of-the-box first evaluation counts whatever it cost)."""
+    from optuna.trial import TrialState
+
+    from study.tuning.tuner import finished_trials, load_pair_study
+
+    counted = [t for t in finished_trials(load_pair_study(journal, model, subset)) if t.state != TrialState.FAIL]
+    first = min((t.number for t in counted), default=None)
+    complete = sorted((t for t in counted if t.state == TrialState.COMPLETE),
+                      key=lambda t: (0.0 if t.number == first else t.user_attrs.get("spent_at_end", 0.0), t.number))
+    points, best = [], float("inf")
+    for trial in complete:
+        best = min(best, trial.value)
+        spent = 0.0 if trial.number == first else trial.user_attrs.get("spent_at_end", 0.0)
+        points.append({"model": model, "subset": subset, "cpu_s": spent, "valid_rmse": best})
+    return pd.DataFrame(points, columns=["model", "subset", "cpu_s", "valid_rmse"])
+
+
+def incumbent_traces(folders: Sequence[Path]) -> pd.DataFrame:
+    """``incumbent_trace`` of every pair of the folders, with the CPU seconds each pair has spent
+    (``spent_s``, where its line ends) and whether its tuning has ended (``done``)."""
+    parts = []
+    for folder in folders:
+        for model, subset, journal in _pairs(Path(folder)):
+            line = budget_line(model, subset, journal, [])
+            parts.append(incumbent_trace(model, subset, journal).assign(spent_s=line["spent_s"], done=line["done"]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def line_default(counted: list) -> float | None:
     """The validation RMSE of a pair's first evaluation (the out-of-the-box configuration)."""
     from optuna.trial import TrialState

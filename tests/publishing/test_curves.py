@@ -95,3 +95,29 @@ def test_budget_means_average_only_budgets_scored_on_every_subset():
     text = budget_means_markdown(table, 2)
     assert "| LSTM | 16.00 | 14.00 | 13.00 |" in text and "| Transformer | 17.00 | 17.00 | - |" in text
     assert text.index("LSTM") < text.index("Transformer")  # ordered by the largest budget
+
+
+def test_the_tuning_traces_pass_through_each_budgets_incumbent(tmp_path):
+    """Read at 10, 30 and 60 CPU minutes, the step line of every finished curve pair is the
+    validation RMSE of the incumbent its tuner recorded at that budget."""
+    import json
+    from pathlib import Path
+
+    from study.publishing.curves import main
+    from study.tuning.summary import incumbent_traces
+
+    curves = Path(__file__).resolve().parents[2] / "reports/curves"
+    folders = [curves / "tuner-a", curves / "tuner-b"]
+    traces = incumbent_traces(folders)
+    checked = 0
+    for (model, subset), line in traces[traces["done"]].groupby(["model", "subset"]):
+        folder = next(f for f in folders if (f / f"{model}-{subset}.json").is_file())
+        incumbents = json.loads((folder / f"{model}-{subset}.json").read_text())["incumbents"]
+        for budget in ("600", "1800", "3600"):
+            reached = line[line["cpu_s"] <= float(budget)]
+            assert reached["valid_rmse"].iloc[-1] == incumbents[budget]["valid_rmse"]
+            checked += 1
+        assert line["valid_rmse"].is_monotonic_decreasing and line["cpu_s"].iloc[0] == 0.0
+    assert checked >= 15
+    assert main([*map(str, folders), "--figure", str(tmp_path / "t.png")]) == 0 and (tmp_path / "t.png").stat().st_size > 5000
+    assert main([str(tmp_path), "--figure", str(tmp_path / "u.png")]) == 2 and not (tmp_path / "u.png").exists()
