@@ -175,6 +175,46 @@ def incumbent_traces(folders: Sequence[Path]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def chosen_markdown(folders: Sequence[Path], budget_s: float) -> str:
+    """What the tunings chose, per model: each searched parameter out of the box and in the
+    configuration a tuning of ``budget_s`` CPU seconds chose on each finished subset (from the
+    pairs' summaries, ``incumbents``); ``=`` where it kept the default. What a reader who asks
+    "how should I set up a Transformer?" can copy."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*-FD00?.json")):
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            point = (summary.get("incumbents") or {}).get(f"{budget_s:g}")
+            if point:
+                found.setdefault(summary["model"], {})[summary["subset"]] = {
+                    "space": summary["settings"]["search_space"], "base": summary["settings"]["base_params"],
+                    "chosen": point["params"]}
+    if not found:
+        return f"_no finished tuning with an incumbent at {budget_s:g} CPU s yet_\n"
+    parts = []
+    for model in sorted(found):
+        subsets = sorted(found[model])
+        first = found[model][subsets[0]]
+        lines = [f"**{model}** at {budget_label(budget_s)}:", "",
+                 "| parameter | searched over | out of the box | " + " | ".join(subsets) + " |",
+                 "|" + "---|" * (3 + len(subsets))]
+        for name in sorted(first["space"]):
+            default = first["base"].get(name)
+            cells = [_setting(found[model][sub]["chosen"].get(name), default) for sub in subsets]
+            lines.append(f"| {name} | {first['space'][name]} | {_setting(default)} | " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+def _setting(value: Any, default: Any = None) -> str:
+    """A parameter value for a table: ``=`` when it equals ``default``, floats to 3 digits."""
+    if default is not None and value == default:
+        return "="
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
 def line_default(counted: list) -> float | None:
     """The validation RMSE of a pair's first evaluation (the out-of-the-box configuration)."""
     from optuna.trial import TrialState
@@ -236,8 +276,9 @@ def to_markdown(table: pd.DataFrame) -> str:
     return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
 
 
-#: The table block ``--into`` refreshes in a page (``study.core.markdown``).
+#: The table blocks ``--into`` refreshes in a page (``study.core.markdown``).
 BUDGET_BLOCK = "tuning-budgets"
+CHOSEN_BLOCK = "tuning-chosen"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the journals at these CPU-second budgets (600,1800,3600 for the budget curves)")
     parser.add_argument("--into", type=Path, default=None, metavar="FILE",
                         help=f"with --budgets: refresh the <!-- table:{BUDGET_BLOCK} --> block of this markdown "
-                             "file instead of printing")
+                             f"file instead of printing (and the <!-- table:{CHOSEN_BLOCK} --> block, where the "
+                             "file has one, with what the largest budget chose)")
     add_debug_option(parser)
     return parser
 
@@ -284,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         if BUDGET_BLOCK not in table_names(text):
             raise StudyError(f"{args.into} has no <!-- table:{BUDGET_BLOCK} --> ... <!-- /table --> block to refresh; "
                              "add one where the table belongs.")
-        atomic.write_text(args.into, refresh_tables(text, {BUDGET_BLOCK: table}))
+        tables = {BUDGET_BLOCK: table, CHOSEN_BLOCK: chosen_markdown(args.folders, max(args.budgets))}
+        atomic.write_text(args.into, refresh_tables(text, tables))
         print(f"refreshed the budget table in {args.into}")
         return 0
 

@@ -120,3 +120,21 @@ def test_the_committed_curves_readme_shows_what_the_committed_journals_hold():
     blocks = {m.group("name"): m.group(0) for m in TABLE.finditer((CURVES / "README.md").read_text())}
     expected = budget_markdown(budget_table([CURVES / "tuner-a", CURVES / "tuner-b"], BUDGETS), BUDGETS)
     assert blocks[BUDGET_BLOCK].split("\n", 1)[1].rsplit("<!-- /table -->", 1)[0] == expected
+
+
+def test_the_chosen_table_shows_each_searched_parameter_against_its_default(tmp_path):
+    import shutil
+
+    from study.tuning.summary import chosen_markdown
+
+    (tmp_path / "a").mkdir()
+    summary = json.loads((CURVES / "tuner-b/transformer-FD004.json").read_text())
+    shutil.copy(CURVES / "tuner-b/transformer-FD004.json", tmp_path / "a/transformer-FD004.json")
+    text = chosen_markdown([tmp_path / "a"], 3600.0)
+    chosen, base = summary["incumbents"]["3600"]["params"], summary["settings"]["base_params"]
+    assert text.startswith("**transformer** at 60m:")
+    for name in summary["settings"]["search_space"]:
+        cell = "=" if chosen[name] == base[name] else (f"{chosen[name]:.3g}" if isinstance(chosen[name], float)
+                                                        else str(chosen[name]))
+        assert any(line.startswith(f"| {name} |") and line.endswith(f" | {cell} |") for line in text.splitlines())
+    assert "no finished tuning" in chosen_markdown([tmp_path / "a"], 7200.0)
