@@ -115,11 +115,13 @@ def test_the_committed_curves_readme_shows_what_the_committed_journals_hold():
     """The status table in reports/curves/README.md is generated (make curves-status), never
     typed: it must match the journals committed beside it."""
     from study.core.markdown import TABLE
-    from study.tuning.summary import BUDGET_BLOCK, budget_markdown, budget_table
+    from study.tuning.summary import BUDGET_BLOCK, CHOSEN_BLOCK, budget_markdown, budget_table, chosen_markdown
 
-    blocks = {m.group("name"): m.group(0) for m in TABLE.finditer((CURVES / "README.md").read_text())}
-    expected = budget_markdown(budget_table([CURVES / "tuner-a", CURVES / "tuner-b"], BUDGETS), BUDGETS)
-    assert blocks[BUDGET_BLOCK].split("\n", 1)[1].rsplit("<!-- /table -->", 1)[0] == expected
+    blocks = {m.group("name"): m.group(0).split("\n", 1)[1].rsplit("<!-- /table -->", 1)[0]
+              for m in TABLE.finditer((CURVES / "README.md").read_text())}
+    folders = [CURVES / "tuner-a", CURVES / "tuner-b"]
+    assert blocks[BUDGET_BLOCK] == budget_markdown(budget_table(folders, BUDGETS), BUDGETS)
+    assert blocks[CHOSEN_BLOCK] == chosen_markdown(folders, max(BUDGETS))
 
 
 def test_the_chosen_table_shows_each_searched_parameter_against_its_default(tmp_path):
