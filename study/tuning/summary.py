@@ -171,7 +171,9 @@ def incumbent_traces(folders: Sequence[Path]) -> pd.DataFrame:
     for folder in folders:
         for model, subset, journal in _pairs(Path(folder)):
             line = budget_line(model, subset, journal, [])
-            parts.append(incumbent_trace(model, subset, journal).assign(spent_s=line["spent_s"], done=line["done"]))
+            trace = incumbent_trace(model, subset, journal)
+            if len(trace):  # a pair whose first evaluation is still running has no point yet
+                parts.append(trace.assign(spent_s=line["spent_s"], done=line["done"]))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
