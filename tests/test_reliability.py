@@ -279,14 +279,14 @@ def test_a_torn_last_line_is_cut_by_the_next_run_which_then_matches_an_uninterru
     _same_board(board(out), reference)
 
 
-def _full_disk_after(monkeypatch, n_bytes_ok: int | None) -> None:
-    """``os.write`` as on a disk that fills up: the next write to trials.jsonl writes only
+def _full_disk_after(monkeypatch, n_bytes_ok: int | None, name: str = "trials.jsonl") -> None:
+    """``os.write`` as on a disk that fills up: the next write to ``name`` writes only
     ``n_bytes_ok`` bytes (a short write; None: none), then every write raises ENOSPC."""
     real_write = os.write
     state = {"short": n_bytes_ok is not None}
 
     def write(fd, data):
-        if not os.readlink(f"/proc/self/fd/{fd}").endswith("trials.jsonl"):
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(name):
             return real_write(fd, data)
         if state["short"]:
             state["short"] = False
@@ -311,6 +311,38 @@ def test_a_full_disk_while_appending_a_row_leaves_whole_rows_and_a_rerun_matches
     assert (out / "trials.jsonl").read_bytes() == before  # cut back to the last whole row
     code, text = run_cli(capsys, *study_args(data, out))  # space freed: the same command resumes
     assert_clean(code, text, 0, "1 reused")
+    _same_board(board(out), reference)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_full_disk_while_appending_shared_arrays_writes_no_row_and_a_rerun_matches(plugins, data, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """The arrays go to shared.jsonl before the row that refers to them: a write of them that
+    fails is cut back and no row is written, so no row ever refers to arrays that are not there."""
+    reference = _reference(data, tmp_path, capsys)
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        _full_disk_after(patch, 40, name="shared.jsonl")
+        code, text = run_cli(capsys, *study_args(data, out))
+    assert_clean(code, text, 1, "disk is full", "append shared arrays to", "no row was written")
+    assert (out / "shared.jsonl").read_bytes() == b"" and not (out / "trials.jsonl").exists()
+    code, text = run_cli(capsys, *study_args(data, out))
+    assert_clean(code, text, 0, "0 reused")
+    assert len((out / "shared.jsonl").read_bytes().splitlines()) == 1  # both seeds' rows refer to one line
+    _same_board(board(out), reference)
+
+
+def test_a_torn_last_line_of_shared_arrays_is_cut_by_the_next_run(plugins, data, tmp_path, capsys):
+    """A driver killed while writing shared arrays leaves a torn line and no row: the next run
+    cuts it, says so, and writes the arrays again with the trial's row."""
+    reference = _reference(data, tmp_path, capsys)
+    out = tmp_path / "out"
+    assert run_cli(capsys, *study_args(data, out, "--seeds", "1"))[0] == 0
+    arrays = (out / "shared.jsonl").read_bytes()
+    (out / "shared.jsonl").write_bytes(arrays + arrays[:50])  # killed mid-write (another subset's arrays)
+    code, text = run_cli(capsys, *study_args(data, out))
+    assert_clean(code, text, 0, f"{out / 'shared.jsonl'}: removed an incomplete last line (line 2, 50 bytes)")
+    assert (out / "shared.jsonl").read_bytes() == arrays
     _same_board(board(out), reference)
 
 

@@ -697,7 +697,7 @@ class FileValues:
     def _records(self, start: str) -> list[dict[str, Any]]:
         """Trial records (kept or superseded) that the run command started at START produced,
         the last per (model, subset, seed)."""
-        import json
+        from study.records.store import ROWS_FILE, SUPERSEDED_FILE, ResultStore
 
         if self.run_dir is None:
             raise KeyError("no run folder to read trials from")
@@ -706,10 +706,8 @@ class FileValues:
         begin = str(self.run._command(start)["started_at"])
         end = next((s for s in starts if s > begin), "9999")
         found: dict[tuple, dict[str, Any]] = {}
-        for name in ("superseded.jsonl", "trials.jsonl"):
-            path = self.run_dir / name
-            lines = path.read_text().splitlines() if path.is_file() else []
-            for record in map(json.loads, filter(None, lines)):
+        for name in (SUPERSEDED_FILE, ROWS_FILE):
+            for record in ResultStore(self.run_dir, name=name).rows():
                 if begin <= str(record.get("started_at") or "") < end:
                     found[(record["model"], record["subset"], record["seed"])] = record
         if not found:
@@ -803,9 +801,8 @@ class FileValues:
 
     def _superseded(self, start: str) -> RunValues:
         """Values of the superseded rows one earlier run command produced (its start to the next)."""
-        import json
-
         from study.records.leaderboard import leaderboard, predictions_frame
+        from study.records.store import SUPERSEDED_FILE, ResultStore
 
         key = f"superseded@{start}"
         if key not in self._runs:
@@ -816,8 +813,8 @@ class FileValues:
                                                                self.run.info] if r.get("started_at"))
             begin = str(command["started_at"])
             end = next((s for s in starts if s > begin), "9999")
-            lines = (self.run_dir / "superseded.jsonl").read_text().splitlines()
-            rows = {(r["model"], r["subset"], r["seed"]): r for r in map(json.loads, filter(None, lines))
+            rows = {(r["model"], r["subset"], r["seed"]): r
+                    for r in ResultStore(self.run_dir, name=SUPERSEDED_FILE).rows()
                     if begin <= str(r.get("started_at", "")) < end}
             if not rows:
                 raise KeyError(f"no superseded rows from the command started at {start}")

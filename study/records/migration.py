@@ -17,6 +17,9 @@ adapter is not installed. Change an entry and the committed keys stop matching:
 - ``migrate_row``: a stored row in today's schema (``study.records.rows.SCHEMA_VERSION``),
   with the configuration its key implies where it was written without one (``row_config``).
 
+Rows written before ``shared.jsonl`` (their arrays inline) read as they always did; the
+committed run folders were rewritten once by ``study.records.store.compact``.
+
 A row's ``params`` are never renamed on reading: for a version 1 row they are what its key
 hashed (an XGBoost row's ``n_jobs: None`` is in its key as such).
 """

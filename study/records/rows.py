@@ -102,6 +102,9 @@ class Field:
     REFIT_INFO = "refit_info"
     # derived, never stored: see ``variant``
     VARIANT = "variant"
+    # stored, never read: on disk, the digest of the row's arrays that every row of its subset
+    # holds alike, kept once per run folder (study.records.shared); readers get the arrays back
+    SHARED = "shared"
 
 
 class TrialRow(TypedDict, total=False):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -137,7 +136,7 @@ def test_a_run_stores_validation_predictions_and_the_ensemble_command_adds_rows_
     n_rows = len(ResultStore(tmp_path).rows())
     second = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert second.returncode == 0 and len(ResultStore(tmp_path).rows()) == n_rows  # resumed: nothing appended
-    stored = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
+    stored = ResultStore(tmp_path).rows()
     assert {r["model"] for r in stored} == {"xgboost", "test-constant", "ensemble", "ensemble-nnls"}
 
 

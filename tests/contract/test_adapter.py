@@ -163,10 +163,11 @@ def test_the_committed_library_trials_are_what_todays_settings_would_reuse(tmp_p
     from pathlib import Path
 
     from study.execution.runner import RunConfig, plan_trials
+    from study.records.store import ResultStore
 
     root = Path(__file__).resolve().parents[2]
     info = json.loads((root / "reports/study/run.json").read_text())
-    rows = [json.loads(line) for line in (root / "reports/study/trials.jsonl").read_text().splitlines()]
+    rows = ResultStore(root / "reports/study").rows()
     models = ["autogluon-timeseries", "sktime-rocket", "xgboost"]
     committed = [r for r in rows if r["model"] in models and r["protocol_hash"] == info["protocol_hash"]]
     prepared = {r["subset"]: (types.SimpleNamespace(protocol_hash=info["protocol_hash"],

@@ -11,6 +11,7 @@ import pytest
 
 from study.data.cmapss import load_subset
 from study.data.protocol import EngineSet, Protocol, capped_rul, prepare, split_engines
+from study.records.store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,8 +162,7 @@ def test_the_data_fingerprint_is_the_committed_studys_and_ignores_the_order_of_f
     """The fingerprint is in every row's key: the same files must give the committed study's."""
     import dataclasses
 
-    committed = {json.loads(line)["subset"]: json.loads(line)["data_fingerprint"]
-                 for line in (ROOT / "reports/study/trials.jsonl").read_text().splitlines()}
+    committed = {row["subset"]: row["data_fingerprint"] for row in ResultStore(ROOT / "reports/study").rows()}
     raw = load_subset(cmapss_dir, "FD001")
     assert prepare(raw, Protocol())[0].data_fingerprint == committed["FD001"]
     reordered = dataclasses.replace(raw, checksums=dict(reversed(list(raw.checksums.items()))))

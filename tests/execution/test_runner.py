@@ -228,7 +228,7 @@ def test_the_committed_study_is_what_todays_network_settings_would_reuse(tmp_pat
     """Every trial of our three networks in reports/study has the resume key the current code
     gives it: a changed default (not declared key-neutral) would make the committed numbers
     stale, and the study would have to be rerun before the change lands."""
-    rows = [json.loads(line) for line in (ROOT / "reports/study/trials.jsonl").read_text().splitlines()]
+    rows = ResultStore(ROOT / "reports/study").rows()
     info = json.loads((ROOT / "reports/study/run.json").read_text())
     nets = [r for r in rows if r["model"] in ("lstm", "transformer", "mamba") and r["status"] == "ok"
             and r["protocol_hash"] == info["protocol_hash"]]

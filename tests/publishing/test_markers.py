@@ -251,7 +251,6 @@ def test_published_superseded_and_other_runs_come_from_the_committed_files():
     """Against the committed files, recomputed here without ``RunValues``: a published RMSE from
     the CSV, a superseded run's mean RMSE from ``superseded.jsonl`` (rows between the command's
     start and the next), and another run folder's RMSE and its difference from this run's."""
-    import json
     from pathlib import Path
 
     from study.publishing.markers import FileValues
@@ -259,6 +258,7 @@ def test_published_superseded_and_other_runs_come_from_the_committed_files():
     from study.records.leaderboard import leaderboard, predictions_frame
     from study.records.rows import distinct_models
     from study.records.run_folder import load_run
+    from study.records.store import SUPERSEDED_FILE, ResultStore
 
     reports = Path(__file__).resolve().parents[2] / "reports"
     rows, info = load_run(reports / "study")
@@ -270,9 +270,8 @@ def test_published_superseded_and_other_runs_come_from_the_committed_files():
     starts = sorted(r["started_at"] for r in info["previous_runs"] + [info])
     begin = next(s for s in starts if s.startswith("2026-11-26T23:34"))
     end = starts[starts.index(begin) + 1]
-    old = [json.loads(line) for line in (reports / "study" / "superseded.jsonl").read_text().splitlines()]
-    old = [r["rmse"] for r in old if begin <= r["started_at"] < end and r["model"] == "transformer"
-           and r["subset"] == "FD002"]
+    old = [r["rmse"] for r in ResultStore(reports / "study", name=SUPERSEDED_FILE).rows()
+           if begin <= r["started_at"] < end and r["model"] == "transformer" and r["subset"] == "FD002"]
     assert len(old) == 3 and values("superseded/2026-11-26T23:34/rmse/transformer/FD002") == f"{sum(old) / 3:.2f}"
     ens = pd.read_csv(reports / "ensemble_fd001" / "leaderboard.csv").set_index("model").loc["lstm", "rmse"]
     study = pd.read_csv(reports / "study" / "leaderboard.csv")
@@ -306,7 +305,6 @@ def test_a_model_missing_from_the_given_comparison_is_compared_from_the_predicti
 @pytest.fixture(scope="module")
 def committed():
     """The committed reports' ``FileValues``, the folder, and every trial record with its command's start."""
-    import json
     from pathlib import Path
 
     from study.publishing.markers import FileValues
@@ -314,14 +312,14 @@ def committed():
     from study.records.leaderboard import leaderboard, predictions_frame
     from study.records.rows import distinct_models
     from study.records.run_folder import load_run
+    from study.records.store import ROWS_FILE, SUPERSEDED_FILE, ResultStore
 
     reports = Path(__file__).resolve().parents[2] / "reports"
     rows, info = load_run(reports / "study")
     values = FileValues(reports, RunValues(leaderboard(rows), preds=predictions_frame(distinct_models(rows)),
                                            info=info), reports / "study", read_run=run_view)
     starts = sorted(r["started_at"] for r in info["previous_runs"] + [info] if r.get("started_at"))
-    records = [json.loads(line) for name in ("superseded.jsonl", "trials.jsonl")
-               for line in (reports / "study" / name).read_text().splitlines() if line.strip()]
+    records = [r for name in (SUPERSEDED_FILE, ROWS_FILE) for r in ResultStore(reports / "study", name=name).rows()]
 
     def of(start: str) -> dict:
         begin = next(s for s in starts if s.startswith(start))

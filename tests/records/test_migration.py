@@ -34,7 +34,10 @@ PLUGIN_DIR = Path(__file__).parents[1] / "fake_plugin"
 
 
 def _raw(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines() if line.strip()]
+    """The committed rows as they were written (not migrated), shared arrays put back; every line one."""
+    rows = ResultStore(folder, warn=pytest.fail).rows(migrate=False)
+    assert len(rows) == len([line for line in (folder / "trials.jsonl").read_text().splitlines() if line.strip()])
+    return rows
 
 
 def _recomputed(row: dict) -> tuple[str, str, str]:

@@ -70,7 +70,7 @@ def test_an_append_after_a_torn_line_starts_a_new_line_and_keeps_the_fragment_ap
         handle.write('{"key": "tor')
     stored = store.append({"key": "b"})
     assert stored == {"key": "b"}
-    assert store.path.read_text().splitlines()[-2:] == ['{"key": "tor', '{"key": "b"}']
+    assert store.path.read_text().splitlines()[-2:] == ['{"key": "tor', '{"key":"b"}']
 
 
 def _ok_row(key: str, n: int = 3, **extra) -> dict:
