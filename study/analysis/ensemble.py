@@ -35,6 +35,7 @@ from study.core.cli import add_debug_option, check_list, comma_list, main_guarde
 from study.core.errors import StudyError
 from study.core.lock import run_folder_lock
 from study.data.scoring import rmse, score_predictions
+from study.execution.trial import float32_precision
 from study.records.keys import digest
 from study.records.rows import DataIdentity, RowIdentity, TrialRow, trial_row, variant
 from study.records.rows import Field as F
@@ -117,8 +118,9 @@ def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
     units, test_preds = _aligned(members, (F.UNITS,), F.Y_PRED)
     test_truth = dict(zip(members[0][F.UNITS], members[0][F.Y_TRUE]))
     y_true = np.array([test_truth[u] for (u,) in units], dtype=float)
-    y_pred = np.clip(weights @ test_preds, 0, None)
-    valid_pred = weights @ valid_preds
+    # stored as the trials' predictions are (float32, shortest decimals) and scored as stored
+    y_pred = float32_precision(np.clip(weights @ test_preds, 0, None))
+    valid_pred = float32_precision(weights @ valid_preds)
     name = METHODS[method]
     chosen = {r[F.MODEL]: float(w) for r, w in zip(members, weights) if w > 0}
     params = {"method": method, "rounds": rounds if method == "greedy" else None,

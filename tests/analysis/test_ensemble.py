@@ -214,3 +214,15 @@ def test_a_subset_that_lacks_a_member_its_variant_has_elsewhere_waits(members):
     assert len(said) == 1 and said[0].startswith("FD002") and members[2]["model"] in said[0]
     chosen = ensemble_rows(members + other, methods=["greedy"], members=[m["model"] for m in members[:2]])
     assert sorted(r["subset"] for r in chosen) == sorted([members[0]["subset"], "FD002"])  # --members: both combine
+
+
+def test_an_ensembles_predictions_are_stored_and_scored_at_float32_like_a_trials(members):
+    from study.data.scoring import rmse
+    from study.execution.trial import float32_precision
+
+    row = combine(members, "nnls", 125)
+    for name in ("y_pred", "valid_y_pred"):
+        values = np.asarray(row[name])
+        assert np.array_equal(float32_precision(values), values)  # already the float32 decimals
+    assert row["rmse"] == rmse(np.minimum(row["y_true"], 125), np.asarray(row["y_pred"]))
+    assert max(len(repr(v)) for v in row["y_pred"]) <= 12  # "123.45678", not 17 digits
