@@ -24,7 +24,7 @@ from study.core.lock import run_folder_lock
 from study.core.markdown import refresh_tables
 from study.data.published import published_results
 from study.publishing.curves import (BUDGET_POINTS_S, budget_frame, budget_means, budget_means_markdown, crossings,
-                                     curve_frame, plot_curves, tuning_folders, validation_points)
+                                     curve_frame, plot_curves, plot_traces, tuning_folders, validation_points)
 from study.publishing.markers import FileValues, RunValues, refresh_values
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
@@ -44,6 +44,7 @@ FIGURES = {
 }
 #: Drawn only for a run that holds budget points (``study.publishing.curves``).
 CURVES_FIGURE = "fig_budget_curves.png"
+TRACES_FIGURE = "fig_tuning_traces.png"
 #: The model every other is compared with, engine by engine: the study asks whether others beat an LSTM.
 DEFAULT_BASELINE = "lstm"
 
@@ -328,6 +329,7 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
                                           figures.model_order(board), names, figures.pooled_subsets(preds)),
         "readers": figures.how_models_read(out / FIGURES["readers"]),
         "curves": _budget_curves(rows, out / CURVES_FIGURE, baseline),
+        "traces": _tuning_traces(rows, out / TRACES_FIGURE),
     }
     rank = ranks(board)
     if not rank.empty:
@@ -351,6 +353,15 @@ def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Pat
     curves = curve_frame(board)
     return plot_curves(curves, path, reference=plain.dropna() if len(plain) else None,
                        validation=validation_points(rows) if len(curves) else None)
+
+
+def _tuning_traces(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """How the budget curves' tunings improved their choice minute by minute (validation
+    only, ``study.publishing.curves.plot_traces``); None when the run holds no budget points."""
+    from study.tuning.summary import incumbent_traces
+
+    folders = [Path(f) for f in tuning_folders(rows, True) if (Path(f) / "tune.json").is_file()]
+    return plot_traces(incumbent_traces(folders), path) if folders else None
 
 
 def _pred_vs_true(preds: pd.DataFrame, path: Path, ok: pd.DataFrame, max_rul: float, baseline: str | None,
@@ -563,7 +574,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                 "readers": "How each contender reads a window of cycles (a schematic, not a result)",
                 "curves": "Test RMSE (solid, with the seeds' spread) and the chosen configuration's validation "
                           "RMSE on the tuning folds (dotted) against tuning budget (CPU minutes), one panel per "
-                          "subset; dashed: the baseline out of the box"}
+                          "subset; dashed: the baseline out of the box",
+                "traces": "Best validation RMSE so far against the tuning CPU minutes spent, per (model, subset) "
+                          "of the budget curves (validation folds only; faint lines: 10, 30, 60 minutes)"}
     if view:
         lines += [view.strip(), ""]
     for key, path in figures.items():

@@ -318,6 +318,7 @@ def test_a_budget_point_runs_the_incumbent_a_shorter_tuning_would_have_chosen(da
     assert "## Budget curves" in report and "fig_budget_curves.png" in report
     assert "| model (mean test RMSE over 1 subset) | 10 min | 60 min |" in report
     assert (tmp_path / "run" / "fig_budget_curves.png").is_file()
+    assert "fig_tuning_traces.png" in report and (tmp_path / "run" / "fig_tuning_traces.png").is_file()
     for bad, message in (({"tuned_budget_s": 7200}, "at most the tuning's budget"),
                          ({"tuned_budget_s": 900}, "no incumbent at that budget"),
                          ({"tuned_budget_s": 600, "tuned_dir": None}, "give the tuning with --tuned")):
