@@ -23,13 +23,14 @@ CURVE_COLUMNS = [F.MODEL, F.SUBSET, "minutes", F.RMSE, RMSE_STD, "n_seeds"]
 
 
 def curve_frame(board: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard lines that are budget points: models with at least one ``tuned-Nm``
-    variant, with their default as the 0-minute point; sorted by model, subset, minutes."""
+    """The leaderboard lines that are budget points: each (model, subset) with at least one
+    ``tuned-Nm`` variant, with its default as the 0-minute point; sorted by model, subset,
+    minutes. A subset or model not scored at any budget yet draws no curve."""
     board = board[board[F.STATUS].astype(str).str.startswith("ok")]
     minutes = board[F.VARIANT].map(budget_minutes)
     points = board.assign(minutes=minutes)[minutes.notna()]
-    tuned = set(points.loc[points["minutes"] > 0, F.MODEL])
-    points = points[points[F.MODEL].isin(tuned)]
+    tuned = set(zip(points.loc[points["minutes"] > 0, F.MODEL], points.loc[points["minutes"] > 0, F.SUBSET]))
+    points = points[[pair in tuned for pair in zip(points[F.MODEL], points[F.SUBSET])]]
     if points.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
     return points[CURVE_COLUMNS].sort_values([F.MODEL, F.SUBSET, "minutes"]).reset_index(drop=True)
@@ -158,7 +159,8 @@ def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = 
         if reference is not None and subset in reference.index:
             ax.axhline(float(reference[subset]), color="0.3", ls="--", lw=1, label="2021 LSTM (plain settings)")
         ax.set_title(subset)
-        ax.set_xticks(sorted(curves["minutes"].unique()))
+        ticks = set(curves["minutes"]) | (set(validation["minutes"]) if validation is not None and len(validation) else set())
+        ax.set_xticks(sorted(ticks))
     for ax in axes.flat[len(subsets):]:
         ax.set_visible(False)
     for ax in axes[-1]:

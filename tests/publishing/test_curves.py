@@ -121,3 +121,12 @@ def test_the_tuning_traces_pass_through_each_budgets_incumbent(tmp_path):
     assert checked >= 15
     assert main([*map(str, folders), "--figure", str(tmp_path / "t.png")]) == 0 and (tmp_path / "t.png").stat().st_size > 5000
     assert main([str(tmp_path), "--figure", str(tmp_path / "u.png")]) == 2 and not (tmp_path / "u.png").exists()
+
+
+def test_a_subset_scored_at_no_budget_yet_draws_no_curve():
+    """Scored pair by pair, a subset whose budget points do not exist yet has no line (its
+    defaults alone are not a curve), and neither has a model not scored there."""
+    board = _board([("lstm", "default", "FD001", 15.0), ("lstm", "tuned-10m", "FD001", 13.0),
+                    ("lstm", "default", "FD002", 17.0), ("mamba", "default", "FD001", 16.0)])
+    curves = curve_frame(board)
+    assert curves[["model", "subset", "minutes"]].values.tolist() == [["lstm", "FD001", 0.0], ["lstm", "FD001", 10.0]]
