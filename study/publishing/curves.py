@@ -145,7 +145,9 @@ def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = 
     colours = model_colours(models)
     ncols = min(2, len(subsets))
     nrows = -(-len(subsets) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 1.4), squeeze=False, sharex=True)
+    legend_rows = -(-(len(models) + 3) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.25 * legend_rows + 0.4),
+                             squeeze=False, sharex=True)
     for ax, subset in zip(axes.flat, subsets):
         part = curves[curves[F.SUBSET] == subset]
         for model, line in part.groupby(F.MODEL, sort=True):
@@ -172,10 +174,12 @@ def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = 
         from matplotlib.lines import Line2D
         handles += [Line2D([], [], color="0.2", lw=1.6), Line2D([], [], color="0.2", ls=":", lw=1.2)]
         labels += ["test engines (solid, seed spread)", "validation folds (dotted)"]
-    rows_of_legend = -(-len(labels) // 2)
+    columns = ncols  # one legend column per panel column: a single panel's legend stays within it
+    rows_of_legend = -(-len(labels) // columns)
     bottom = (0.22 * rows_of_legend + 0.1) / fig.get_figheight()  # room below the panels for the legend
     fig.tight_layout(rect=(0, bottom, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0), fontsize=8)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False, bbox_to_anchor=(0.5, 0.0),
+               fontsize=8)
     return save(fig, Path(path), tight=False)
 
 
