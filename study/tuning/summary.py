@@ -134,9 +134,13 @@ def budget_line(model: str, subset: str, journal: Path, budgets: Sequence[float]
                             "evaluations": len(counted),
                             "complete": sum(1 for t in counted if t.state == TrialState.COMPLETE),
                             "default_valid_rmse": line_default(counted)}
+    own = float(study.user_attrs.get("settings", {}).get("budget_s") or "inf")
     for budget in budgets:
         reached = done or spent >= budget
-        within = [t for t in counted if t.user_attrs.get("spent_at_end", 0.0) <= budget]
+        # at the pair's own budget, every evaluation counts: the last one may be charged a little
+        # past it (stopped at its rung when the budget ran out); a shorter budget counts those
+        # that ended within it
+        within = [t for t in counted if budget >= own or t.user_attrs.get("spent_at_end", 0.0) <= budget]
         best = incumbent_at(study, budget) if reached else None
         line[f"evaluations_{budget_label(budget)}"] = len(within) if reached else None
         line[f"valid_{budget_label(budget)}"] = best.value if best is not None else None
