@@ -81,7 +81,9 @@ def test_the_committed_rows_still_read_validate_and_have_a_variant():
         rows = ResultStore(path.parent, warn=pytest.fail).rows(migrate=False)  # shared arrays put back
         assert len(rows) == len(path.read_text().splitlines()) and all(row_problem(row) is None for row in rows)
         expected = {"default", "tuned", "hand-tuned"} if path.parent.name == "study" else {"hand-tuned"}
-        assert {variant(row) for row in rows} == expected
+        budget_points = {"tuned-10m", "tuned-30m", "tuned-60m"}  # the budget curves, scored pair by pair
+        found = {variant(row) for row in rows}
+        assert expected <= found <= expected | budget_points
 
 
 def test_the_leaderboard_shows_default_tuned_and_hand_tuned_rows_of_a_model_side_by_side():
