@@ -4,6 +4,12 @@ evaluation) and the best one found, and how busy the machine was meanwhile.
 
 ``python -m study.tuning_summary TUNING_DIR`` prints it (also while the tuner is running, from
 the journals); ``study.report`` puts the same table in a report whose rows were tuned there.
+
+A long tuning read at shorter budgets (the budget curves): ``--budgets`` gives, per pair, the
+evaluations each budget bought and the configuration it chose (``budget_table``), and the
+journals also give each pair's improvement minute by minute (``incumbent_traces``), what the
+largest budget chose (``chosen_markdown``), and the check that no tuned row was scored before
+its tuning ended (``scored_before_tuning_ended``). Validation folds only, like the tuner.
 """
 from __future__ import annotations
 
