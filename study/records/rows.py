@@ -50,6 +50,7 @@ class Field:
     # (study.records.store.variant_trial_key): rows of two variants with equal parameters share it
     SAME_AS = "same_as"
     COPIED_FROM = "copied_from"  # a row not run again: the key of the row whose results it copies
+    COPIED_AT = "copied_at"  # when that copy was made (its results keep the source's started_at)
     PROTOCOL_HASH = "protocol_hash"
     DATA_FINGERPRINT = "data_fingerprint"
     DATA_VERIFIED = "data_verified"
@@ -122,6 +123,7 @@ class TrialRow(TypedDict, total=False):
     tuning: dict[str, Any]
     same_as: str
     copied_from: str
+    copied_at: str
     protocol_hash: str
     data_fingerprint: str
     data_verified: bool
@@ -281,13 +283,16 @@ COPY_IDENTITY = (Field.KEY, Field.CONFIG, Field.PROFILE, Field.TUNING, Field.SAM
 def copied_row(source: Mapping[str, Any], spec: RowSpec) -> TrialRow:
     """The row of a trial whose computation ``source`` already made (equal parameters under two
     variants): the source's results under the asking trial's identity (key, configuration,
-    profile, tuning link, plain key), naming the row it copies (``Field.COPIED_FROM``). A
-    copy is written today, so it is today's version whatever the source's (a stored row, read
-    through ``study.records.migration``, is already in today's terms)."""
+    profile, tuning link, plain key), naming the row it copies (``Field.COPIED_FROM``) and when
+    it was copied (``Field.COPIED_AT``: a budget point that chose an already-scored configuration
+    gets its test row then, after its tuning ended). A copy is written today, so it is today's
+    version whatever the source's (a stored row, read through ``study.records.migration``, is
+    already in today's terms)."""
     row: dict[str, Any] = {name: value for name, value in source.items() if name not in COPY_IDENTITY}
     tuning, same_as = getattr(spec, "tuning", None), getattr(spec, "same_as", "")
     row.update({Field.SCHEMA_VERSION: SCHEMA_VERSION, Field.KEY: spec.key, Field.CONFIG: getattr(spec, "config", ""),
                 Field.PROFILE: getattr(spec, "profile", None), Field.COPIED_FROM: source[Field.KEY],
+                Field.COPIED_AT: time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 **({Field.TUNING: tuning} if tuning else {}), **({Field.SAME_AS: same_as} if same_as else {})})
     return row  # type: ignore[return-value]
 

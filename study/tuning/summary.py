@@ -99,18 +99,24 @@ def journal_last_time(journal: Path) -> datetime | None:
 def scored_before_tuning_ended(rows: list[dict[str, Any]], root: Path) -> tuple[int, list[str]]:
     """Check that no tuned configuration was scored on the test engines while its tuning could
     still change: for every (tuning study, model, subset) that rows link to (``Field.TUNING``,
-    a budget point included), the first row's ``started_at`` must come after the last time
-    the pair's journal (``root/DIR/journals/MODEL-SUBSET.log``) records. Returns how many
-    pairs were checked and what is wrong (a row scored earlier, a journal not found)."""
+    a budget point included), the first row's ``started_at`` (a copy's ``copied_at``: a copy
+    of an equal configuration's earlier row becomes this variant's test row when it is copied)
+    must come after the last time the pair's journal (``root/DIR/journals/MODEL-SUBSET.log``)
+    records. Returns how many pairs were checked and what is wrong (a row scored earlier, a
+    copy that does not say when it was made, a journal not found)."""
     first: dict[tuple[str, str, str], datetime] = {}
+    problems = []
     for row in rows:
         link = row.get("tuning") or {}
         if "study_id" not in link or "dir" not in link or not row.get("started_at"):
             continue  # untuned, or an ensemble (its members carry the links)
         pair = (link["dir"], row["model"], row["subset"])
-        started = datetime.strptime(row["started_at"], "%Y-%m-%dT%H:%M:%S%z")
+        if row.get("copied_from") and not row.get("copied_at") and link.get("budget_point_s"):
+            problems.append(f"{row['model']}/{row['subset']}: a copied budget-point row without copied_at")
+            continue
+        stamp = row.get("copied_at") if row.get("copied_from") and row.get("copied_at") else row["started_at"]
+        started = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z")
         first[pair] = min(started, first.get(pair, started))
-    problems = []
     for (folder, model, subset), started in sorted(first.items()):
         journal = Path(root) / folder / "journals" / f"{model}-{subset}.log"
         if not journal.is_file():

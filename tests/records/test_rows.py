@@ -123,3 +123,19 @@ def test_a_model_name_means_its_only_row_else_its_tuned_else_its_default_variant
     assert resolve_label("lstm", {"lstm (default)", "lstm (hand-tuned)"}) == "lstm (default)"
     assert resolve_label("lstm@default", {"lstm (default)", "lstm (tuned)"}) == "lstm (default)"
     assert resolve_label("mamba", {"lstm"}) == "mamba"  # unknown: the caller refuses it
+
+
+def test_a_copied_row_says_what_it_copies_and_when():
+    import time
+    from types import SimpleNamespace
+
+    from study.records.rows import copied_row
+
+    source = {"key": "k0", "model": "mamba", "subset": "FD004", "seed": 0, "status": "ok", "rmse": 18.9,
+              "started_at": "2026-11-30T16:00:00+0000", "profile": "default"}
+    spec = SimpleNamespace(key="k1", config="c1", profile="default", tuning={"study_id": "s", "budget_point_s": 600.0},
+                           same_as="k0")
+    before = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    row = copied_row(source, spec)
+    assert row["copied_from"] == "k0" and row["key"] == "k1" and row["rmse"] == 18.9
+    assert row["started_at"] == source["started_at"] and row["copied_at"] >= before

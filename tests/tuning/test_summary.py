@@ -140,3 +140,16 @@ def test_the_chosen_table_shows_each_searched_parameter_against_its_default(tmp_
                                                         else str(chosen[name]))
         assert any(line.startswith(f"| {name} |") and line.endswith(f" | {cell} |") for line in text.splitlines())
     assert "no finished tuning" in chosen_markdown([tmp_path / "a"], 7200.0)
+
+
+def test_a_copy_counts_from_when_it_was_copied_and_must_say_when(tmp_path):
+    """A budget point that chose a configuration already scored (the defaults, or a shorter
+    budget's choice) gets its test row by copying: the check reads ``copied_at``, not the
+    source's ``started_at``, and a budget-point copy that lacks it is a problem."""
+    _journal(tmp_path, "mamba", "FD004", "2026-12-07T19:02:00+00:00")
+    copy = dict(_row("mamba", "FD004", "2026-11-30T16:00:00+0000"), copied_from="k0")
+    assert scored_before_tuning_ended([dict(copy, copied_at="2026-12-07T21:40:00+0000")], tmp_path) == (1, [])
+    _, problems = scored_before_tuning_ended([copy], tmp_path)
+    assert problems == ["mamba/FD004: a copied budget-point row without copied_at"]
+    _, early = scored_before_tuning_ended([dict(copy, copied_at="2026-12-07T19:01:00+0000")], tmp_path)
+    assert len(early) == 1 and "scored at 2026-12-07 19:01:00" in early[0]

@@ -312,6 +312,7 @@ def test_a_budget_point_runs_the_incumbent_a_shorter_tuning_would_have_chosen(da
     assert rows["tuned-10m"]["tuning"]["best_valid_rmse"] == summary["incumbents"]["600"]["valid_rmse"]
     assert rows["tuned-10m"]["key"] != rows["tuned-60m"]["key"]
     assert rows["tuned-60m"].get("copied_from") == rows["tuned-10m"]["key"]  # same incumbent: not run twice
+    assert rows["tuned-60m"]["copied_at"] >= rows["tuned-10m"]["started_at"]  # when the copy became its test row
     from study.publishing.report import write_report
 
     report = write_report(tmp_path / "run").read_text()  # the budget curves and their figure
