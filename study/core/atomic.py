@@ -2,14 +2,17 @@
 target, flushed to disk, then renamed over it (``os.replace`` is atomic on POSIX).
 
 A reader sees either the old file or the new one; a crash or a full disk leaves the old
-one in place and no temporary behind.
+one in place and no temporary behind. Append-only JSON-lines files (trial rows, shared arrays)
+are read line by line (``json_lines``) and their torn last line cut (``cut_torn_tail``).
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -80,3 +83,20 @@ def write_text(path: Path, text: str) -> None:
 def write_csv(path: Path, frame: pd.DataFrame, **to_csv_kwargs) -> None:
     """Write a table as CSV atomically (rendered in memory first: tables here are small)."""
     write_text(path, frame.to_csv(**to_csv_kwargs))
+
+
+def json_lines(data: bytes) -> Iterator[tuple[int, Any, str | None]]:
+    """Each non-blank line of a JSON-lines file: (line number, its value, None), or (line
+    number, None, why it is not one: not UTF-8, not JSON, or a last line a run stopped
+    while writing)."""
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw.decode("utf-8")), None
+        except UnicodeDecodeError:
+            yield number, None, "not valid UTF-8"
+        except ValueError:
+            torn = number == len(lines) and not data.endswith(b"\n")
+            yield number, None, "incomplete (a run stopped while writing it)" if torn else "not valid JSON"

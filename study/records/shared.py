@@ -12,9 +12,9 @@ store does the file work (durable appends, torn-tail repair, reporting bad lines
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from study.core.atomic import json_lines
 from study.records.keys import digest
 from study.records.rows import Field
 
@@ -98,18 +98,9 @@ def parse(data: bytes) -> tuple[dict[str, dict[str, Any]], list[tuple[int, str]]
     each line that is not a valid one."""
     index: dict[str, dict[str, Any]] = {}
     problems = []
-    lines = data.split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            problems.append((number, "not valid UTF-8"))
-            continue
-        except ValueError:
-            torn = number == len(lines) and not data.endswith(b"\n")
-            problems.append((number, "incomplete (a run stopped while writing it)" if torn else "not valid JSON"))
+    for number, line, unreadable in json_lines(data):
+        if unreadable:
+            problems.append((number, unreadable))
             continue
         problem = line_problem(line)
         if problem:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from study.core.atomic import cut_torn_tail, write_bytes
+from study.core.atomic import cut_torn_tail, json_lines, write_bytes
 from study.core.errors import StudyError, environment_fault
 from study.core.lock import run_folder_lock
 from study.records import shared
@@ -136,18 +136,9 @@ class ResultStore:
         data = self._read()
         index = self._read_shared() if data else {}
         rows, problems = [], []
-        lines = data.split(b"\n")
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                problems.append((number, "not valid UTF-8"))
-                continue
-            except ValueError:
-                torn = number == len(lines) and not data.endswith(b"\n")
-                problems.append((number, "incomplete (a run stopped while writing it)" if torn else "not valid JSON"))
+        for number, row, unreadable in json_lines(data):
+            if unreadable:
+                problems.append((number, unreadable))
                 continue
             if isinstance(row, dict) and Field.SHARED in row:
                 problem = shared.reference_problem(row, index)
