@@ -49,8 +49,11 @@ def crossings(curves: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
             ahead = [m for m in shared if mine[m] < base[m]]
             first = ahead[0] if ahead else np.nan
             longest = max(shared) if shared else None
+            from_start = 0.0 in mine.index and 0.0 in base.index and mine[0.0] < base[0.0]
             if not shared:
                 text = f"no shared tuning budget with {baseline}"
+            elif ahead and from_start and ahead[0] == shared[0]:
+                text = f"{model} is ahead of {baseline} on {subset} out of the box and at {first:g} minutes"
             elif ahead:
                 text = f"{model} passes {baseline} on {subset} at {first:g} minutes"
             else:

@@ -437,6 +437,26 @@ def baseline_comparisons(preds: pd.DataFrame, board: pd.DataFrame, baseline: str
     return tables
 
 
+def crossing_verdicts(table: pd.DataFrame, comparisons: dict[str, tuple[str, pd.DataFrame]],
+                      baseline: str) -> pd.DataFrame:
+    """The crossings (``study.publishing.curves.crossings``) with what the test engines say of
+    each pass: the model against the baseline at that budget, engine by engine (the
+    ``vs-baseline-tuned-Nm`` comparison): "lower" is beyond the noise, "not distinguishable" is
+    a lead the test set cannot confirm. Empty where the model never passes."""
+    def verdict(row: pd.Series) -> str:
+        if pd.isna(row["passes_after_minutes"]):
+            return ""
+        kind = f"tuned-{row['passes_after_minutes']:g}m"
+        found = comparisons.get(f"vs-baseline-{kind}")
+        if found is None:
+            return ""
+        line = found[1][(found[1]["model"] == f"{row[F.MODEL]} ({kind})") & (found[1]["subset"] == row[F.SUBSET])]
+        return "" if line.empty else (f"{line['difference'].iloc[0]:+.2f} ({line['ci_low'].iloc[0]:+.2f} to "
+                                      f"{line['ci_high'].iloc[0]:+.2f}) {line['verdict'].iloc[0]}")
+
+    return table.assign(**{"engine by engine at that budget": table.apply(verdict, axis=1) if len(table) else []})
+
+
 def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame, preds: pd.DataFrame,
                  max_rul: float = 125, baseline: str = DEFAULT_BASELINE,
                  comparisons: dict[str, tuple[str, pd.DataFrame]] | None = None,
@@ -463,12 +483,12 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
         tables["tuning"] = tuning
 
     curves = curve_frame(board)
-    if not curves.empty:
-        tables["budget-curves"] = to_markdown(curves)
-        tables["crossings"] = to_markdown(crossings(curves, baseline))
-        tables["budget-means"] = budget_means_markdown(budget_means(curves), curves[F.SUBSET].nunique())
     if comparisons is None:
         comparisons = baseline_comparisons(preds, by_model, baseline, max_rul)
+    if not curves.empty:
+        tables["budget-curves"] = to_markdown(curves)
+        tables["crossings"] = to_markdown(crossing_verdicts(crossings(curves, baseline), comparisons, baseline))
+        tables["budget-means"] = budget_means_markdown(budget_means(curves), curves[F.SUBSET].nunique())
     if not comparisons:
         tables["vs-baseline"] = (f"_`{baseline}` has no results in this run; `python -m study.report RUN "
                                  "--baseline MODEL` compares with another model._\n")

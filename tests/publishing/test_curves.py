@@ -39,6 +39,9 @@ def test_crossings_name_the_first_budget_a_family_beats_the_lstm_at_the_same_bud
     assert table.loc["transformer", "passes_after_minutes"] == 30.0
     assert "passes lstm on FD001 at 30 minutes" in table.loc["transformer", "finding"]
     assert np.isnan(table.loc["mamba", "passes_after_minutes"])  # its default beat the default LSTM: not a budget
+    ahead = crossings(curve_frame(_board([("lstm", "default", "FD001", 15.0), ("lstm", "tuned-10m", "FD001", 13.0),
+                                          ("mamba", "default", "FD001", 14.0), ("mamba", "tuned-10m", "FD001", 12.0)])))
+    assert ahead["finding"].tolist() == ["mamba is ahead of lstm on FD001 out of the box and at 10 minutes"]
     assert "does not pass lstm on FD001 within 60 minutes" in table.loc["mamba", "finding"]
 
 

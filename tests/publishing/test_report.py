@@ -262,3 +262,18 @@ def test_each_variant_is_compared_with_the_lstm_of_its_own_variant_and_the_tuned
     assert f"{expected[0]:+.2f}" in equal and f"{expected[1]:+.2f}" in then
     assert post.read_text() == (f"<!-- value:diff/xgb@tuned/FD001 -->{expected[0]:+.2f}<!-- /value --> and "
                                 f"<!-- value:diff/xgb@tuned/FD001/lstm@default -->{expected[1]:+.2f}<!-- /value -->\n")
+
+
+def test_each_crossing_says_whether_the_test_engines_confirm_it():
+    import numpy as np
+
+    from study.publishing.report import crossing_verdicts
+
+    table = pd.DataFrame({"subset": ["FD001", "FD004"], "model": ["transformer", "mamba"],
+                          "passes_after_minutes": [30.0, np.nan], "finding": ["a", "b"]})
+    comparison = pd.DataFrame({"subset": ["FD001", "FD004"], "model": ["transformer (tuned-30m)", "mamba (tuned-30m)"],
+                               "difference": [-1.5, 0.4], "ci_low": [-2.5, -0.2], "ci_high": [-0.4, 1.0],
+                               "verdict": ["lower", "not distinguishable"]})
+    out = crossing_verdicts(table, {"vs-baseline-tuned-30m": ("t", comparison)}, "lstm")
+    assert out["engine by engine at that budget"].tolist() == ["-1.50 (-2.50 to -0.40) lower", ""]
+    assert crossing_verdicts(table, {}, "lstm")["engine by engine at that budget"].tolist() == ["", ""]
