@@ -122,6 +122,7 @@ WHITELIST = {
     "the 2-core CPU machine": "the machine (run.json's machine record)",
     "Measured on the 2-core machine": "the machine (run.json's machine record)",
     "other random sets of 20": "the recheck's design (settings)",
+    "what a 10-, 30- and 60-minute tuning": "the budget points of the curves (settings)",
     # measured notes, marked as such in the text: development measurements that were never saved
     "about 850 lines": "code size at the time of writing, not a study result",
     "(480 optimiser steps in all)": "a development setting (dev), never saved",
