@@ -143,7 +143,8 @@ class RunValues:
         largest budget (``2 of 4``)."""
         from study.publishing.curves import crossings, curve_frame
 
-        table = crossings(curve_frame(self.board), self.baseline)
+        curves = curve_frame(self.board)
+        table = crossings(curves, self.baseline)
         mine = table[table["model"] == keys[0]]
         if mine.empty:
             raise KeyError(f"no budget curve of {keys[0]} beside {self.baseline}'s")
@@ -154,8 +155,7 @@ class RunValues:
         line = mine.set_index("subset").loc[keys[1]]
         if pd.notna(line["passes_after_minutes"]):
             return f"{line['passes_after_minutes']:g} minutes"
-        budgets = curve_frame(self.board)
-        longest = budgets[budgets["subset"] == keys[1]]["minutes"].max()
+        longest = curves[curves["subset"] == keys[1]]["minutes"].max()
         return f"not within {longest:g} minutes"
 
     def _budget(self, kind: str, keys: list[str]) -> str:

@@ -28,6 +28,7 @@ from study.core import atomic
 from study.core.cli import add_debug_option, main_guarded
 from study.core.errors import StudyError
 from study.core.markdown import refresh_tables, table_names
+from study.records.tuned_configs import read_summary
 
 COLUMNS = ["model", "subset", "evaluations", "pruned", "failed", "in_first_600s", "budget_s", "spent_s",
            "default_valid_rmse", "best_valid_rmse", "gain", "best_evaluation", "median_load"]
@@ -163,7 +164,8 @@ def incumbent_trace(model: str, subset: str, journal: Path) -> pd.DataFrame:
     """How a pair's choice improved as its budget was spent: after each completed evaluation
     (in the order they ended, by the CPU seconds charged so far), the validation RMSE of the
     configuration a tuning stopped there would choose (``incumbent_at``: the best completed
-    one; the out-of-the-box first evaluation counts whatever it cost)."""
+    one; the out-of-the-box first evaluation counts whatever it cost), with the CPU seconds the
+    pair has spent (``spent_s``, where its line ends) and whether its tuning has ended (``done``)."""
     from optuna.trial import TrialState
 
     from study.tuning.tuner import finished_trials, load_pair_study
@@ -172,24 +174,25 @@ def incumbent_trace(model: str, subset: str, journal: Path) -> pd.DataFrame:
     first = min((t.number for t in counted), default=None)
     complete = sorted((t for t in counted if t.state == TrialState.COMPLETE),
                       key=lambda t: (0.0 if t.number == first else t.user_attrs.get("spent_at_end", 0.0), t.number))
+    spent_s = max((t.user_attrs.get("spent_at_end", 0.0) for t in counted), default=0.0)
+    done = (journal.parent.parent / f"{model}-{subset}.json").is_file()
     points, best = [], float("inf")
     for trial in complete:
         best = min(best, trial.value)
         spent = 0.0 if trial.number == first else trial.user_attrs.get("spent_at_end", 0.0)
-        points.append({"model": model, "subset": subset, "cpu_s": spent, "valid_rmse": best})
-    return pd.DataFrame(points, columns=["model", "subset", "cpu_s", "valid_rmse"])
+        points.append({"model": model, "subset": subset, "cpu_s": spent, "valid_rmse": best,
+                       "spent_s": spent_s, "done": done})
+    return pd.DataFrame(points, columns=["model", "subset", "cpu_s", "valid_rmse", "spent_s", "done"])
 
 
 def incumbent_traces(folders: Sequence[Path]) -> pd.DataFrame:
-    """``incumbent_trace`` of every pair of the folders, with the CPU seconds each pair has spent
-    (``spent_s``, where its line ends) and whether its tuning has ended (``done``)."""
+    """``incumbent_trace`` of every pair of the folders, one journal read each."""
     parts = []
     for folder in folders:
         for model, subset, journal in _pairs(Path(folder)):
-            line = budget_line(model, subset, journal, [])
             trace = incumbent_trace(model, subset, journal)
             if len(trace):  # a pair whose first evaluation is still running has no point yet
-                parts.append(trace.assign(spent_s=line["spent_s"], done=line["done"]))
+                parts.append(trace)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -201,7 +204,7 @@ def chosen_markdown(folders: Sequence[Path], budget_s: float) -> str:
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for folder in folders:
         for path in sorted(Path(folder).glob("*-FD00?.json")):
-            summary = json.loads(path.read_text(encoding="utf-8"))
+            summary = read_summary(path)  # checked as a tuned run reads it
             point = (summary.get("incumbents") or {}).get(f"{budget_s:g}")
             if point:
                 found.setdefault(summary["model"], {})[summary["subset"]] = {
