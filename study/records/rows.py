@@ -106,6 +106,9 @@ class Field:
     # stored, never read: on disk, the digest of the row's arrays that every row of its subset
     # holds alike, kept once per run folder (study.records.shared); readers get the arrays back
     SHARED = "shared"
+    # stored, never read: on disk, a copy whose predictions equal those of the row it copies holds
+    # that row's key here and nulls in their place (study.records.copies); readers get them back
+    PREDICTIONS_OF = "predictions_of"
 
 
 class TrialRow(TypedDict, total=False):

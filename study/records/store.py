@@ -11,8 +11,10 @@ never makes a run folder unusable.
 The arrays every row of a subset holds alike (test engines, true RUL, the cut validation
 engines) are written once per run folder to ``shared.jsonl``, before the first row that refers
 to them, under the same rules (``study.records.shared``); a row on disk carries their digest.
-``ResultStore(folder).rows()`` puts them back, so every reader, inside the harness or outside
-it, gets full rows; a row whose arrays are missing is reported like any invalid line.
+A copied row (a variant whose parameters equal an already-scored one) refers to its source's
+predictions instead of repeating them (``study.records.copies``). ``ResultStore(folder).rows()``
+puts both back, so every reader, inside the harness or outside it, gets full rows; a row whose
+arrays or source are missing is reported like any invalid line.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from typing import Any
 from study.core.atomic import cut_torn_tail, json_lines, write_bytes
 from study.core.errors import StudyError, environment_fault
 from study.core.lock import run_folder_lock
-from study.records import shared
+from study.records import copies, shared
 from study.records.keys import config_key, digest, trial_key
 from study.records.migration import PLAIN_KEY_PROFILE, migrate_row
 from study.records.rows import COST_FIELDS, METRIC_FIELDS, PREDICTION_FIELDS, STATUSES, Field
@@ -106,6 +108,7 @@ class ResultStore:
         self._reported: set[int] = set()
         self._reported_shared: set[int] = set()
         self._shared: dict[str, dict[str, Any]] = {}  # the sidecar as last read or written
+        self._copied: dict[str, dict[str, Any]] | None = None  # key -> predictions, once rows() has read the file
 
     def _read(self, path: Path | None = None) -> bytes:
         """The row file's bytes (or ``path``'s: the shared arrays); b"" where there is none."""
@@ -136,6 +139,7 @@ class ResultStore:
         data = self._read()
         index = self._read_shared() if data else {}
         rows, problems = [], []
+        copied: dict[str, dict[str, Any]] = {}  # key -> predictions of the latest valid row so far
         for number, row, unreadable in json_lines(data):
             if unreadable:
                 problems.append((number, unreadable))
@@ -146,11 +150,19 @@ class ResultStore:
                     problems.append((number, problem))
                     continue
                 row = shared.expand(row, index[row[Field.SHARED]])
+            if isinstance(row, dict) and Field.PREDICTIONS_OF in row:
+                problem = copies.reference_problem(row, copied)
+                if problem:
+                    problems.append((number, problem))
+                    continue
+                row = copies.expand(row, copied)
             problem = row_problem(row)
             if problem:
                 problems.append((number, problem))
             else:
+                copied[row[Field.KEY]] = copies.predictions(row)
                 rows.append(migrate_row(row) if migrate else row)
+        self._copied = copied
         new = [(n, why) for n, why in problems if n not in self._reported]
         if new:
             self._reported.update(n for n, _ in new)
@@ -191,11 +203,15 @@ class ResultStore:
 
     def append(self, row: dict[str, Any]) -> dict[str, Any]:
         """Append one row durably: its shared arrays first, to ``shared.jsonl`` unless that holds
-        them already, then the row that refers to them. Returns the row as a later read sees it
-        (plain JSON values, arrays put back, in today's schema). A write that fails part-way is
-        cut back, so neither file keeps half a line."""
+        them already, then the row that refers to them (and, for a copy, to its source's
+        predictions). Returns the row as a later read sees it (plain JSON values, arrays put
+        back, in today's schema). A write that fails part-way is cut back, so neither file keeps
+        half a line."""
         plain = json.loads(json.dumps(row, default=_jsonable))
-        stored, arrays = shared.split(plain)
+        if Field.COPIED_FROM in plain and self._copied is None:
+            self.rows(migrate=False)  # the sources a copy may refer to
+        own = copies.split(plain, self._copied or {})
+        stored, arrays = shared.split(own)
         known = None
         if arrays is not None:
             known = self._shared.get(arrays[shared.REF]) or self._read_shared().get(arrays[shared.REF])
@@ -206,7 +222,7 @@ class ResultStore:
                              "finished runs again when you rerun the same command.")
                 self._shared[arrays[shared.REF]] = known = arrays
             elif known != arrays:  # two contents under one digest: keep these in the row itself
-                stored, known = plain, None
+                stored, known = own, None
         line = _json_line(stored)
         _append_line(self.path, line, ("the trial rows", "append a trial row to"),
                      f"The partial row was removed, so {self.path.name} holds whole rows only; the trial "
@@ -214,7 +230,13 @@ class ResultStore:
         stored = json.loads(line)
         if known is not None:
             stored = shared.expand(stored, known)
-        return migrate_row(stored) if row_problem(stored) is None else stored  # a reader skips an invalid one
+        if Field.PREDICTIONS_OF in stored:
+            stored = copies.expand(stored, self._copied or {})
+        if row_problem(stored) is not None:
+            return stored  # a reader skips an invalid one
+        if self._copied is not None:
+            self._copied[stored[Field.KEY]] = copies.predictions(stored)
+        return migrate_row(stored)
 
 
 def _lines(problems: list[tuple[int, str]]) -> str:
@@ -269,11 +291,12 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE)) -> dict[str, tuple[int, int]]:
-    """Rewrite the row files of a folder written before ``shared.jsonl`` in today's layout, once:
-    each row's shared arrays moved to the sidecar (once per content), the row keeping their
-    digest. Lossless, and checked before anything is replaced: every rewritten line reads back
-    as the row it replaces; lines that are not rows, or already refer, stay as they are. The
-    sidecar is written first, then each row file, each replaced atomically, under the folder's
+    """Rewrite the row files of a folder written before ``shared.jsonl`` (or before copies referred
+    to their sources) in today's layout, once: each row's shared arrays moved to the sidecar
+    (once per content), the row keeping their digest, and each copy's predictions replaced by
+    a reference to its source (``study.records.copies``). Lossless, and checked before anything
+    is replaced: every rewritten line reads back as the row it replaces; lines that are not
+    rows, or already in today's layout, stay as they are. The sidecar is written first, then each row file, each replaced atomically, under the folder's
     lock. Returns each file's size in bytes, before and after. New rows are written this way
     already: ``python -c "from study.records.store import compact; print(compact('reports/study'))"``."""
     folder = Path(folder)
@@ -289,22 +312,29 @@ def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE))
         rewritten: dict[Path, tuple[bytes, bytes]] = {}
         for name in names:
             data = reader._read(folder / name)
-            out = []
+            out, copied = [], {}  # copied: key -> predictions of the latest row so far (study.records.copies)
             for raw in data.split(b"\n"):
                 try:
                     row = json.loads(raw)
                 except ValueError:
                     row = None
-                stored, arrays = shared.split(row) if isinstance(row, dict) else (row, None)
-                known = None if arrays is None else index.get(arrays[shared.REF], added.get(arrays[shared.REF]))
-                if arrays is None or (known is not None and known != arrays):
-                    out.append(raw)
+                if not isinstance(row, dict) or row_problem(_expanded(row, {**index, **added}, copied)) is not None:
+                    out.append(raw)  # not a row, or one that does not read: left as it is
                     continue
-                line = _json_line(stored).rstrip("\n").encode()
-                if shared.expand(json.loads(line), arrays) != row:
+                own = copies.split(row, copied)
+                stored, arrays = shared.split(own)
+                known = None if arrays is None else index.get(arrays[shared.REF], added.get(arrays[shared.REF]))
+                if arrays is not None and known is not None and known != arrays:
+                    stored, arrays = own, None
+                line = _json_line(stored).rstrip("\n").encode() if stored is not row else raw
+                full = _expanded(row, {**index, **added}, copied)
+                if _expanded(json.loads(line), {**index, **added, **({arrays[shared.REF]: arrays} if arrays else {})},
+                             copied) != full:
                     raise StudyError(f"{folder / name}: a compacted row does not read back as written; nothing "
-                                     "was compacted (a bug in study.records.shared: please report it).")
-                added.setdefault(arrays[shared.REF], arrays)
+                                     "was compacted (a bug in study.records.shared or copies: please report it).")
+                if arrays is not None:
+                    added.setdefault(arrays[shared.REF], arrays)
+                copied[full[Field.KEY]] = copies.predictions(full)
                 out.append(line)
             if data:
                 rewritten[folder / name] = data, b"\n".join(out)
@@ -316,6 +346,21 @@ def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE))
             write_bytes(path, data)
     sizes = {path.name: (len(old), len(data)) for path, (old, data) in rewritten.items()}
     return {**sizes, SHARED_FILE: (len(old_arrays), len(reader._read(sidecar)))}
+
+
+def _expanded(stored: dict[str, Any], arrays: dict[str, dict[str, Any]], copied: dict[str, dict[str, Any]]) -> Any:
+    """A stored row with its shared arrays and copied predictions put back, as ``rows()`` reads
+    it (None where a reference cannot be resolved)."""
+    row = stored
+    if Field.SHARED in row:
+        if shared.reference_problem(row, arrays):
+            return None
+        row = shared.expand(row, arrays[row[Field.SHARED]])
+    if Field.PREDICTIONS_OF in row:
+        if copies.reference_problem(row, copied):
+            return None
+        row = copies.expand(row, copied)
+    return row
 
 
 def read_run_info(folder: Path, warn: Callable[[str], None] | None = _stderr) -> dict[str, Any]:

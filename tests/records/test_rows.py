@@ -61,7 +61,7 @@ def test_the_row_constructor_refuses_a_field_it_does_not_define(synthetic_prepar
 
 def test_field_names_are_the_row_type_and_the_metrics_are_what_scoring_gives():
     names = {value for name, value in vars(Field).items() if name.isupper()}
-    assert names - set(METRIC_FIELDS) == set(TrialRow.__annotations__) | {Field.VARIANT, Field.SHARED}
+    assert names - set(METRIC_FIELDS) == set(TrialRow.__annotations__) | {Field.VARIANT, Field.SHARED, Field.PREDICTIONS_OF}
     assert tuple(score_predictions(np.array([10.0, 200.0]), np.array([12.0, 120.0]), 125)) == METRIC_FIELDS
 
 
