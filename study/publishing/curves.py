@@ -58,8 +58,10 @@ def crossings(curves: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
                 text = f"{model} passes {baseline} on {subset} at {first:g} minutes"
             else:
                 text = f"{model} does not pass {baseline} on {subset} within {longest:g} minutes"
-            out.append({F.SUBSET: subset, F.MODEL: model, "passes_after_minutes": first, "finding": text})
-    return pd.DataFrame(out, columns=[F.SUBSET, F.MODEL, "passes_after_minutes", "finding"])
+            out.append({F.SUBSET: subset, F.MODEL: model, "passes_after_minutes": first, "finding": text,
+                        "ahead_out_of_the_box": bool(from_start), "longest_minutes": longest})
+    return pd.DataFrame(out, columns=[F.SUBSET, F.MODEL, "passes_after_minutes", "finding", "ahead_out_of_the_box",
+                                      "longest_minutes"])
 
 
 def budget_means(curves: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +89,30 @@ def budget_means_markdown(table: pd.DataFrame, n_subsets: int) -> str:
     for model, values in table.iterrows():
         cells = ["-" if pd.isna(v) else f"{v:.2f}" for v in values]
         lines.append(f"| {display_name(model)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def crossings_markdown(table: pd.DataFrame, verdicts: pd.Series | None = None, baseline: str = BASELINE) -> str:
+    """``crossings`` for a reader: families by their readers' names, the first budget at which
+    each is ahead of the baseline at the same budget ("10 min", "not within 60 min"), whether
+    it was ahead out of the box too, and ``verdicts`` (what the test engines say of that
+    lead, engine by engine; ``study.publishing.report.crossing_verdicts``) beside it."""
+    from study.publishing.views import display_name
+
+    if table.empty:
+        return "_no budget points in this run_\n"
+    lines = [f"| subset | family | first budget ahead of the {display_name(baseline)} | engine by engine at that budget |",
+             "|---|---|---|---|"]
+    for index, row in table.iterrows():
+        if pd.notna(row["passes_after_minutes"]):
+            also = " (also ahead out of the box)" if row["ahead_out_of_the_box"] else ""
+            when = f"{row['passes_after_minutes']:g} min{also}"
+        elif pd.notna(row["longest_minutes"]):
+            when = f"not within {row['longest_minutes']:g} min"
+        else:
+            when = "no budget in common"
+        verdict = "" if verdicts is None else str(verdicts.get(index, ""))
+        lines.append(f"| {row[F.SUBSET]} | {display_name(row[F.MODEL])} | {when} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 

@@ -24,7 +24,7 @@ from study.core.lock import run_folder_lock
 from study.core.markdown import refresh_tables
 from study.data.published import published_results
 from study.publishing.curves import (BUDGET_POINTS_S, budget_frame, budget_means, budget_means_markdown, crossings,
-                                     curve_frame, plot_curves, plot_traces, tuning_folders, validation_points)
+                                     crossings_markdown, curve_frame, plot_curves, plot_traces, tuning_folders, validation_points)
 from study.publishing.markers import FileValues, RunValues, refresh_values
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
@@ -487,7 +487,8 @@ def build_tables(rows: list[dict[str, Any]], run_dir: Path, board: pd.DataFrame,
         comparisons = baseline_comparisons(preds, by_model, baseline, max_rul)
     if not curves.empty:
         tables["budget-curves"] = to_markdown(curves)
-        tables["crossings"] = to_markdown(crossing_verdicts(crossings(curves, baseline), comparisons, baseline))
+        crossed = crossing_verdicts(crossings(curves, baseline), comparisons, baseline)
+        tables["crossings"] = crossings_markdown(crossed, crossed["engine by engine at that budget"], baseline)
         tables["budget-means"] = budget_means_markdown(budget_means(curves), curves[F.SUBSET].nunique())
     if not comparisons:
         tables["vs-baseline"] = (f"_`{baseline}` has no results in this run; `python -m study.report RUN "

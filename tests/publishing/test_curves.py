@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.publishing.curves import crossings, curve_frame, plot_curves
+from study.publishing.curves import crossings, crossings_markdown, curve_frame, plot_curves
 from study.records.rows import budget_minutes, budget_variant
 
 
@@ -43,6 +43,12 @@ def test_crossings_name_the_first_budget_a_family_beats_the_lstm_at_the_same_bud
                                           ("mamba", "default", "FD001", 14.0), ("mamba", "tuned-10m", "FD001", 12.0)])))
     assert ahead["finding"].tolist() == ["mamba is ahead of lstm on FD001 out of the box and at 10 minutes"]
     assert "does not pass lstm on FD001 within 60 minutes" in table.loc["mamba", "finding"]
+    frame = table.reset_index()
+    verdicts = pd.Series({int(frame.index[frame["model"] == "transformer"][0]): "+0.50 (-1 to +2) lower"})
+    shown = crossings_markdown(frame, verdicts)
+    assert "| FD001 | Mamba | not within 60 min |  |" in shown
+    assert "| FD001 | Transformer | 30 min (also ahead out of the box) | +0.50 (-1 to +2) lower |" in shown
+    assert "| FD001 | Mamba | 10 min (also ahead out of the box) |  |" in crossings_markdown(ahead)
 
 
 def test_the_curve_figure_is_drawn(tmp_path):
