@@ -157,6 +157,26 @@ def validation_points(rows: list[dict]) -> pd.DataFrame:
     return out.dropna(subset=["valid_rmse"])[columns].sort_values(columns[:3]).reset_index(drop=True)
 
 
+def _panels(subsets: list[str], extra_height: float, xlabel: str, ylabel: str):
+    """A phone-readable grid, one panel per subset (two per row; unused panels hidden), the
+    axis labels on the outer panels: (figure, {subset: axes})."""
+    from study.publishing.figures import pyplot
+
+    ncols = min(2, len(subsets))
+    nrows = -(-len(subsets) // ncols)
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + extra_height), squeeze=False,
+                                  sharex=True)
+    for ax in axes.flat[len(subsets):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    for ax, subset in zip(axes.flat, subsets):
+        ax.set_title(subset)
+    return fig, dict(zip(subsets, axes.flat))
+
+
 def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = None,
                 validation: pd.DataFrame | None = None) -> Path | None:
     """Test RMSE (mean, whiskers: seed std; solid) and the chosen configuration's validation
@@ -165,19 +185,16 @@ def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = 
     ``reference`` (subset -> RMSE), e.g. the 2021 LSTM, as a flat dashed line."""
     if curves.empty:
         return None
-    from study.publishing.figures import model_colours, pyplot, save
+    from study.publishing.figures import model_colours, save
     from study.publishing.views import display_name
 
-    plt = pyplot()
     subsets = sorted(curves[F.SUBSET].unique())
     models = sorted(curves[F.MODEL].unique())
     colours = model_colours(models)
     ncols = min(2, len(subsets))
-    nrows = -(-len(subsets) // ncols)
     legend_rows = -(-(len(models) + 3) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.25 * legend_rows + 0.4),
-                             squeeze=False, sharex=True)
-    for ax, subset in zip(axes.flat, subsets):
+    fig, panels = _panels(subsets, 0.25 * legend_rows + 0.4, "tuning budget (CPU minutes)", "RMSE (cycles)")
+    for subset, ax in panels.items():
         part = curves[curves[F.SUBSET] == subset]
         for model, line in part.groupby(F.MODEL, sort=True):
             ax.errorbar(line["minutes"], line[F.RMSE], yerr=line[RMSE_STD].fillna(0.0), marker="o", ms=4, lw=1.6,
@@ -189,16 +206,9 @@ def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = 
                             color=colours[model])
         if reference is not None and subset in reference.index:
             ax.axhline(float(reference[subset]), color="0.3", ls="--", lw=1, label="2021 LSTM (plain settings)")
-        ax.set_title(subset)
         ticks = set(curves["minutes"]) | (set(validation["minutes"]) if validation is not None and len(validation) else set())
         ax.set_xticks(sorted(ticks))
-    for ax in axes.flat[len(subsets):]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("tuning budget (CPU minutes)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("RMSE (cycles)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = panels[subsets[0]].get_legend_handles_labels()
     if validation is not None and len(validation):
         from matplotlib.lines import Line2D
         handles += [Line2D([], [], color="0.2", lw=1.6), Line2D([], [], color="0.2", ls=":", lw=1.2)]
@@ -219,16 +229,13 @@ def plot_traces(traces: pd.DataFrame, path: Path) -> Path | None:
     as faint vertical lines. Validation folds only: no test score is involved."""
     if traces.empty:
         return None
-    from study.publishing.figures import model_colours, pyplot, save
+    from study.publishing.figures import model_colours, save
     from study.publishing.views import display_name
 
-    plt = pyplot()
     subsets = sorted(traces[F.SUBSET].unique())
     colours = model_colours(sorted(traces[F.MODEL].unique()))
-    ncols = min(2, len(subsets))
-    nrows = -(-len(subsets) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 1.0), squeeze=False, sharex=True)
-    for ax, subset in zip(axes.flat, subsets):
+    fig, panels = _panels(subsets, 1.0, "tuning CPU minutes spent", "best validation RMSE so far")
+    for subset, ax in panels.items():
         for model, line in traces[traces[F.SUBSET] == subset].groupby(F.MODEL, sort=True):
             minutes = list(line["cpu_s"] / 60) + [line["spent_s"].iloc[0] / 60]
             values = list(line["valid_rmse"]) + [line["valid_rmse"].iloc[-1]]
@@ -237,14 +244,7 @@ def plot_traces(traces: pd.DataFrame, path: Path) -> Path | None:
                     label=display_name(model) + running)
         for budget in BUDGET_POINTS_S:
             ax.axvline(budget / 60, color="0.85", lw=0.8, zorder=0)
-        ax.set_title(subset)
         ax.legend(fontsize=7, frameon=False)
-    for ax in axes.flat[len(subsets):]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("tuning CPU minutes spent")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("best validation RMSE so far")
     return save(fig, Path(path))
 
 
