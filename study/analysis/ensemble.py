@@ -126,9 +126,13 @@ def combine(members: Sequence[dict[str, Any]], method: str, max_rul: float,
     params = {"method": method, "rounds": rounds if method == "greedy" else None,
               "members": [r[F.MODEL] for r in members]}
     # an ensemble of tuned members is tuned too (the variant is derived from this link): the
-    # link names each member's tuning study
+    # link names each member's tuning study, and the budget point its members were read at
+    # (members of one budget variant: the ensemble is of that variant, tuned-10m...)
     tuning = ({"members": {r[F.MODEL]: (r[F.TUNING] or {}).get("study_id") for r in members}}
               if all(r.get(F.TUNING) for r in members) else None)
+    points = {(r.get(F.TUNING) or {}).get("budget_point_s") for r in members}
+    if tuning is not None and len(points) == 1 and None not in points:
+        tuning["budget_point_s"] = points.pop()
     identity = RowIdentity(
         model=name, subset=subset, seed=seed, params=params, tuning=tuning, profile=members[0].get(F.PROFILE),
         key=digest([name, params, sorted(r[F.KEY] for r in members)]),

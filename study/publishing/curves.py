@@ -208,7 +208,11 @@ def plot_curves(curves: pd.DataFrame, path: Path, reference: pd.Series | None = 
             ax.axhline(float(reference[subset]), color="0.3", ls="--", lw=1, label="2021 LSTM (plain settings)")
         ticks = set(curves["minutes"]) | (set(validation["minutes"]) if validation is not None and len(validation) else set())
         ax.set_xticks(sorted(ticks))
-    handles, labels = panels[subsets[0]].get_legend_handles_labels()
+    entries: dict[str, Any] = {}  # every panel's lines, once each: a family scored on one subset only is named too
+    for ax in panels.values():
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    handles, labels = list(entries.values()), list(entries)
     if validation is not None and len(validation):
         from matplotlib.lines import Line2D
         handles += [Line2D([], [], color="0.2", lw=1.6), Line2D([], [], color="0.2", ls=":", lw=1.2)]

@@ -344,6 +344,11 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
     return {key: path for key, path in drawn.items() if path is not None}
 
 
+#: Models the budget-curve figure leaves out, so a phone-sized panel stays readable: the NNLS
+#: ensemble lies within a few tenths of the greedy one at every budget (both are in the tables).
+FIGURE_OMITS = ("ensemble-nnls",)
+
+
 def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
     """Test and validation RMSE against tuning minutes (``study.publishing.curves``), the baseline
     out of the box as the flat reference; None when the run holds no budget points."""
@@ -351,6 +356,7 @@ def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Pat
     board = leaderboard(rows)
     plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default")].set_index(F.SUBSET)[F.RMSE]
     curves = curve_frame(board)
+    curves = curves[~curves[F.MODEL].isin(FIGURE_OMITS)]  # one ensemble line: the tables keep both
     return plot_curves(curves, path, reference=plain.dropna() if len(plain) else None,
                        validation=validation_points(rows) if len(curves) else None)
 

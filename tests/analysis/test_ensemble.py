@@ -108,6 +108,23 @@ def test_each_variant_is_combined_with_itself_only(members):
     assert by_variant["tuned"]["tuning"] == {"members": {m["model"]: f"s-{m['model']}" for m in members}}
 
 
+def test_an_ensemble_of_budget_point_members_is_of_their_budget_variant(members):
+    """The members a 10-, 30- or 60-minute tuning chose make that budget's ensemble
+    (``tuned-10m``...), a variant of its own beside the race's ``tuned``, never mixed with it."""
+    from study.records.rows import variant
+
+    def at(point: float | None) -> list[dict]:
+        link = {"study_id": "s"} if point is None else {"study_id": "s", "budget_point_s": point}
+        return [dict(m, key=f"{m['key']}-{point}", config=f"{m['config']}-{point}", tuning=link) for m in members]
+
+    rows = ensemble_rows(at(None) + at(600.0) + at(3600.0), methods=["greedy", "nnls"])
+    assert sorted(variant(r) for r in rows) == sorted(["tuned", "tuned-10m", "tuned-60m"] * 2)
+    by_variant = {variant(r): r for r in rows if r["model"] == "ensemble"}
+    assert set(by_variant["tuned-10m"]["info"]["member_keys"].values()) == {f"{m['key']}-600.0" for m in members}
+    assert by_variant["tuned-60m"]["tuning"]["budget_point_s"] == 3600.0
+    assert "budget_point_s" not in by_variant["tuned"]["tuning"]
+
+
 def test_mismatched_validation_cuts_are_refused(members):
     from study.core.errors import StudyError
 

@@ -91,6 +91,18 @@ def test_the_curve_figure_draws_validation_lines_in_a_grid_a_phone_can_read(tmp_
     assert height > 0.8 * width  # two panels a row, not four in a strip
 
 
+def test_the_curve_legend_names_every_family_even_one_scored_on_a_later_panel_only(tmp_path, monkeypatch):
+    import study.publishing.figures as figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, path, tight=True: drawn.append(fig) or path)
+    lines = [("lstm", v, s, r) for s in ("FD001", "FD004") for v, r in (("default", 15.0), ("tuned-10m", 13.0))]
+    lines += [("xgboost", "default", "FD004", 16.0), ("xgboost", "tuned-10m", "FD004", 15.5)]
+    plot_curves(curve_frame(_board(lines)), tmp_path / "curves.png", reference=pd.Series({"FD001": 15.0, "FD004": 17.0}))
+    labels = [text.get_text() for text in drawn[0].legends[0].get_texts()]
+    assert sorted(labels) == ["2021 LSTM (plain settings)", "LSTM", "XGBoost"]
+
+
 def test_budget_means_average_only_budgets_scored_on_every_subset():
     from study.publishing.curves import budget_means, budget_means_markdown
 
