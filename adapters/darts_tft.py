@@ -96,6 +96,7 @@ class DartsTFTAdapter(Adapter):
                 # (hidden 16, 1 LSTM layer, dropout 0.1, Adam at 1e-3); the chunk lengths have no
                 # library default, and batch size, epochs and max_samples_seen bound the cost
                 "default": {"num_attention_heads": 4}}
+    fidelity_param = "n_epochs"  # the tuner's rungs are epochs (``_rung_callback``)
     search_space = {"hidden_size": Categorical((8, 16, 32, 64)), "input_chunk_length": Int(15, 60),
                     "dropout": Float(0.0, 0.4), "learning_rate": Float(1e-4, 1e-2, log=True),
                     "threshold_shift": Float(-0.1, 0.1)}
@@ -131,7 +132,7 @@ class DartsTFTAdapter(Adapter):
             random_state=self.seed, work_dir=str(work_dir), save_checkpoints=False,
             pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False,
                                "enable_model_summary": False, "logger": False,
-                               "enable_checkpointing": False},
+                               "enable_checkpointing": False, "callbacks": self._rung_callback(epochs)},
         )
         self.context.progress("training TFT")
         with _quiet_lightning():
@@ -139,6 +140,39 @@ class DartsTFTAdapter(Adapter):
         self.info_ = {"hi_threshold": self.hi_.threshold, "n_train_series": len(series),
                       "n_train_samples": n_samples, "n_epochs": epochs,
                       "n_parameters": int(sum(t.numel() for t in self.model_.model.parameters()))}
+
+    def _rung_callback(self, epochs: int) -> list:
+        """A Lightning callback that reports to the tuner's rung monitor (``context.monitor``)
+        after each epoch, with the forecasts of the network as it stands (the TFT keeps its last
+        weights), and stops the fit when told; [] when no tuner watches. Darts predicts with the
+        module it holds after a fit, through a Trainer of its own that takes the module over: the
+        callback lends it the module in training and gives it back to the training Trainer, in
+        training mode, before training goes on. Darts forks the torch
+        random state around a prediction, so the training's random draws are not disturbed."""
+        monitor = self.context.monitor
+        if monitor is None:
+            return []
+        import pytorch_lightning as pl
+
+        adapter = self
+
+        class RungCallback(pl.Callback):
+            def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+                def predict(engines: EngineSet) -> np.ndarray:
+                    darts, held = adapter.model_, adapter.model_.model  # Darts sets .model after fit
+                    darts.model = module
+                    try:
+                        with _quiet_lightning():
+                            return adapter._predict(engines)
+                    finally:
+                        darts.model = held
+                        module.trainer = trainer
+                        module.train()
+
+                if monitor.after_step(trainer.current_epoch + 1, predict, epochs):
+                    trainer.should_stop = True
+
+        return [RungCallback()]
 
     def _predict(self, test: EngineSet) -> np.ndarray:
         p = self.params
