@@ -30,7 +30,8 @@ from study.core.errors import StudyError
 from study.core.markdown import refresh_tables, table_names
 from study.records.tuned_configs import read_summary
 
-COLUMNS = ["model", "subset", "evaluations", "pruned", "failed", "in_first_600s", "budget_s", "spent_s",
+COLUMNS = ["model", "subset", "evaluations", "pruned", "failed", "in_first_600s", "pruned_in_first_600s",
+           "budget_s", "spent_s",
            "default_valid_rmse", "best_valid_rmse", "gain", "best_evaluation", "median_load"]
 #: The budget at which the "configurations per 10 minutes" count is read (CPU or, for the
 #: first race, wall-clock seconds as that tuning charged them).
@@ -67,6 +68,8 @@ def pair_line(model: str, subset: str, journal: Path) -> dict[str, Any]:
         # evaluations (complete or pruned) that ended within the first 10 minutes' charge
         "in_first_600s": int(sum(1 for t, spent in zip(finished, charged)
                                  if spent <= FIRST_BUDGET_S and t.state != TrialState.FAIL)),
+        "pruned_in_first_600s": int(sum(1 for t, spent in zip(finished, charged)
+                                        if spent <= FIRST_BUDGET_S and t.state == TrialState.PRUNED)),
         "budget_s": settings.get("budget_s"),
         "spent_s": round(sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished), 1),
         "default_valid_rmse": default, "best_valid_rmse": best.value if best else None,

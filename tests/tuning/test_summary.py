@@ -153,3 +153,21 @@ def test_a_copy_counts_from_when_it_was_copied_and_must_say_when(tmp_path):
     assert problems == ["mamba/FD004: a copied budget-point row without copied_at"]
     _, early = scored_before_tuning_ended([dict(copy, copied_at="2026-12-07T19:01:00+0000")], tmp_path)
     assert len(early) == 1 and "scored at 2026-12-07 19:01:00" in early[0]
+
+
+def test_the_ten_minute_counts_in_the_curves_readme_are_what_the_journals_hold():
+    """"Configurations per 10 minutes" in reports/curves/README.md: each row's evaluations and
+    early stops within the first 600 CPU s are those of the journal in the folder it names."""
+    import re
+
+    from study.publishing.views import display_name
+    from study.tuning.summary import tuning_table
+
+    text = (CURVES / "README.md").read_text()
+    section = text.split("## Configurations per 10 minutes", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ([^|]+?) \| (FD00\d) \| (\d+) \| (\d+) \| `([\w-]+)/?`", section, flags=re.M)
+    assert len(rows) >= 5
+    names = {display_name(m): m for m in ("lstm", "transformer", "mamba", "darts-tft")}
+    for name, subset, evaluations, stopped, folder in rows:
+        line = tuning_table(CURVES / folder).set_index(["model", "subset"]).loc[(names[name], subset)]
+        assert (int(evaluations), int(stopped)) == (line["in_first_600s"], line["pruned_in_first_600s"]), (name, folder)
