@@ -144,19 +144,8 @@ class ResultStore:
             if unreadable:
                 problems.append((number, unreadable))
                 continue
-            if isinstance(row, dict) and Field.SHARED in row:
-                problem = shared.reference_problem(row, index)
-                if problem:
-                    problems.append((number, problem))
-                    continue
-                row = shared.expand(row, index[row[Field.SHARED]])
-            if isinstance(row, dict) and Field.PREDICTIONS_OF in row:
-                problem = copies.reference_problem(row, copied)
-                if problem:
-                    problems.append((number, problem))
-                    continue
-                row = copies.expand(row, copied)
-            problem = row_problem(row)
+            row, problem = _resolved(row, index, copied)
+            problem = problem or row_problem(row)
             if problem:
                 problems.append((number, problem))
             else:
@@ -296,8 +285,8 @@ def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE))
     (once per content), the row keeping their digest, and each copy's predictions replaced by
     a reference to its source (``study.records.copies``). Lossless, and checked before anything
     is replaced: every rewritten line reads back as the row it replaces; lines that are not
-    rows, or already in today's layout, stay as they are. The sidecar is written first, then each row file, each replaced atomically, under the folder's
-    lock. Returns each file's size in bytes, before and after. New rows are written this way
+    rows, or already in today's layout, stay as they are. The sidecar is written first, then
+    each row file, each replaced atomically, under the folder's lock. Returns each file's size in bytes, before and after. New rows are written this way
     already: ``python -c "from study.records.store import compact; print(compact('reports/study'))"``."""
     folder = Path(folder)
     sidecar = folder / SHARED_FILE
@@ -318,7 +307,7 @@ def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE))
                     row = json.loads(raw)
                 except ValueError:
                     row = None
-                if not isinstance(row, dict) or row_problem(_expanded(row, {**index, **added}, copied)) is not None:
+                if not isinstance(row, dict) or row_problem(_resolved(row, {**index, **added}, copied)[0]) is not None:
                     out.append(raw)  # not a row, or one that does not read: left as it is
                     continue
                 own = copies.split(row, copied)
@@ -327,9 +316,9 @@ def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE))
                 if arrays is not None and known is not None and known != arrays:
                     stored, arrays = own, None
                 line = _json_line(stored).rstrip("\n").encode() if stored is not row else raw
-                full = _expanded(row, {**index, **added}, copied)
-                if _expanded(json.loads(line), {**index, **added, **({arrays[shared.REF]: arrays} if arrays else {})},
-                             copied) != full:
+                full = _resolved(row, {**index, **added}, copied)[0]
+                if _resolved(json.loads(line), {**index, **added, **({arrays[shared.REF]: arrays} if arrays else {})},
+                             copied)[0] != full:
                     raise StudyError(f"{folder / name}: a compacted row does not read back as written; nothing "
                                      "was compacted (a bug in study.records.shared or copies: please report it).")
                 if arrays is not None:
@@ -348,19 +337,23 @@ def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE))
     return {**sizes, SHARED_FILE: (len(old_arrays), len(reader._read(sidecar)))}
 
 
-def _expanded(stored: dict[str, Any], arrays: dict[str, dict[str, Any]], copied: dict[str, dict[str, Any]]) -> Any:
-    """A stored row with its shared arrays and copied predictions put back, as ``rows()`` reads
-    it (None where a reference cannot be resolved)."""
+def _resolved(stored: Any, arrays: dict[str, dict[str, Any]],
+              copied: dict[str, dict[str, Any]]) -> tuple[Any, str | None]:
+    """A stored line with its shared arrays (``arrays``: digest -> sidecar line) and a copy's
+    predictions (``copied``: key -> predictions of the rows before it) put back, as readers get
+    it; or (None, why) when a reference cannot be resolved. Other values pass through."""
     row = stored
-    if Field.SHARED in row:
-        if shared.reference_problem(row, arrays):
-            return None
+    if isinstance(row, dict) and Field.SHARED in row:
+        problem = shared.reference_problem(row, arrays)
+        if problem:
+            return None, problem
         row = shared.expand(row, arrays[row[Field.SHARED]])
-    if Field.PREDICTIONS_OF in row:
-        if copies.reference_problem(row, copied):
-            return None
+    if isinstance(row, dict) and Field.PREDICTIONS_OF in row:
+        problem = copies.reference_problem(row, copied)
+        if problem:
+            return None, problem
         row = copies.expand(row, copied)
-    return row
+    return row, None
 
 
 def read_run_info(folder: Path, warn: Callable[[str], None] | None = _stderr) -> dict[str, Any]:
