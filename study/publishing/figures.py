@@ -175,6 +175,55 @@ def sorted_results(board: pd.DataFrame, path: Path, labels: dict[str, str] | Non
     return save(fig, path)
 
 
+#: Marker per subset in the phone-sized results figure (the same on every line).
+SUBSET_MARKERS = {"FD001": "o", "FD002": "s", "FD003": "^", "FD004": "D"}
+
+
+def results_dots(board: pd.DataFrame, path: Path, labels: dict[str, str] | None = None,
+                 clip_at: float | None = None) -> Path | None:
+    """The results for a phone: one line per model in ``model_order`` (best mean RMSE over the
+    subsets on top), a dot per subset (its own marker, the model's colour) at the mean test
+    RMSE, a thin whisker from the lowest to the highest seed where seeds differ. The subsets of
+    a line sit a little apart, so dots never hide each other; one narrow panel, readable at
+    400 px wide. Beyond ``clip_at`` (default: twice the best RMSE of the run) a dot sits at the
+    edge as a triangle pointing right, its value written beside it."""
+    ok = board[board["rmse"].notna()]
+    if ok.empty:
+        return None
+    plt = pyplot()
+    subsets = sorted(ok["subset"].unique())
+    order = model_order(board)
+    colours = model_colours(order)
+    clip_at = clip_at or float(np.ceil(ok["rmse"].min() * 2))
+    fig, ax = plt.subplots(figsize=(4.6, 0.42 * len(order) + 1.3))
+    step = 0.7 / max(len(subsets), 1)
+    offsets = {s: 0.35 - step / 2 - i * step for i, s in enumerate(subsets)}  # first subset on top of its line
+    for i, model in enumerate(order):
+        line = len(order) - 1 - i
+        ax.axhspan(line - 0.45, line + 0.45, color="0.96" if i % 2 else "white", zorder=0, lw=0)
+        for _, r in ok[ok["model"] == model].iterrows():
+            y = line + offsets[r["subset"]]
+            low, high = r.get("rmse_min", np.nan), r.get("rmse_max", np.nan)
+            if r["rmse"] > clip_at:
+                ax.plot(clip_at, y, marker=">", color=colours[model], ms=5, ls="none")
+                ax.text(clip_at * 0.985, y, f"{r['rmse']:.0f}", ha="right", va="center", fontsize=7, color="0.3")
+                continue
+            if r.get("n_seeds", 1) > 1 and r.get("rmse_std", 0) > 0 and np.isfinite(low) and high <= clip_at:
+                ax.plot([low, high], [y, y], color=colours[model], lw=1)
+            ax.plot(r["rmse"], y, marker=SUBSET_MARKERS.get(r["subset"], "o"), color=colours[model], ms=5,
+                    ls="none", markeredgecolor="black", markeredgewidth=0.4)
+    ax.set_yticks(range(len(order)), [(labels or {}).get(m, m) for m in reversed(order)], fontsize=9)
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_xlim(max(0.0, float(ok["rmse"].min()) - 2), clip_at * 1.02)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", color="0.85", lw=0.6)
+    ax.set_xlabel("test RMSE in cycles (lower is better)", fontsize=9)
+    handles = [plt.Line2D([], [], marker=SUBSET_MARKERS.get(s, "o"), color="0.4", ls="none", ms=5) for s in subsets]
+    ax.legend(handles, subsets, ncol=len(subsets), fontsize=8, frameon=False, loc="lower center",
+              bbox_to_anchor=(0.4, 1.0), handletextpad=0.2, columnspacing=0.8)
+    return save(fig, path)
+
+
 def error_by_stage(preds: pd.DataFrame, path: Path, models: list[str], max_rul: float,
                    labels: dict[str, str] | None = None) -> Path | None:
     """Mean signed error (prediction minus capped truth) by stage of engine life, pooled over

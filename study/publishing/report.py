@@ -35,6 +35,7 @@ from study.records.tables import write_tables
 
 FIGURES = {
     "bars": "fig_rmse_by_subset.png",
+    "dots": "fig_results_phone.png",
     "pred_vs_true": "fig_pred_vs_true.png",
     "error_vs_true": "fig_error_vs_true.png",
     "pareto": "fig_accuracy_vs_cost.png",
@@ -322,6 +323,7 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
     staged = [*([then] if then else []), *[m for m in baselines if m != then], *others][:5]
     drawn = {
         "bars": figures.sorted_results(board, out / FIGURES["bars"], names),
+        "dots": figures.results_dots(board, out / FIGURES["dots"], names),
         "pred_vs_true": _pred_vs_true(preds, out / FIGURES["pred_vs_true"], ok, max_rul, then, names),
         "error_vs_true": figures.error_by_stage(preds, out / FIGURES["error_vs_true"], staged, max_rul, names),
         "pareto": figures.accuracy_vs_cost(board, out / FIGURES["pareto"], names),
@@ -590,6 +592,7 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
     view = (" Each model at equal effort (its tuned variant) and the baseline out of the box (the plain "
             "settings of 2021)." if "variants" in tables else "")
     captions = {"bars": "Test RMSE per subset, models sorted (whiskers: lowest to highest seed, where seeds differ)",
+                "dots": "The same results sized for a phone: one line per model, a marker per subset",
                 "pred_vs_true": f"Predicted vs true RUL per test engine: each subset's best model and {baseline} "
                                 "(first seed)",
                 "error_vs_true": "Mean error by stage of engine life, best model of each family, every subset "

@@ -133,3 +133,25 @@ def test_the_report_draws_the_schematic_and_the_planner_figure():
     from study.publishing.report import FIGURES
 
     assert FIGURES["readers"] == "fig_how_models_read.png" and FIGURES["planner"] == "fig_planner_misses.png"
+
+
+def test_the_phone_results_put_one_line_per_model_in_order_and_a_marker_per_subset(captured, tmp_path):
+    """The post's results: a narrow single panel (readable at 400 px), models in the one order
+    of every figure, each subset's dot on its model's line, whiskers only where seeds differ, and
+    a value past the clip drawn at the edge with its number."""
+    board = _board([["lstm", "FD001", 14.0, 0.8, 3, 100, 13.2, 15.1], ["lstm", "FD002", 12.0, 0, 1, 1, 12.0, 12.0],
+                    ["xgboost", "FD001", 11.0, 0, 3, 1, 11.0, 11.0], ["xgboost", "FD002", 14.5, 0, 3, 1, 14.5, 14.5],
+                    ["tft", "FD001", 40.0, 3.0, 3, 1, 37.0, 43.0], ["tft", "FD002", 21.0, 0, 1, 1, 21.0, 21.0]])
+    path = figures.results_dots(board, tmp_path / "f.png", {"lstm": "LSTM"})
+    fig = captured[0]
+    assert fig.get_size_inches()[0] <= 4.8 and path is not None
+    ax = fig.axes[0]
+    assert _panel_order(ax) == ["xgboost", "LSTM", "tft"]  # means 12.75, 13.0, 30.5
+    dots = [(line.get_marker(), line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines()
+            if len(line.get_xdata()) == 1]
+    by_line = {round(y): marker for marker, _x, y in dots}
+    assert sorted(marker for marker, _x, y in dots if round(y) == 2) == ["o", "s"]  # xgboost, top line
+    assert by_line and all(abs(y - round(y)) < 0.45 for _m, _x, y in dots)
+    whiskers = [list(line.get_xdata()) for line in ax.get_lines() if len(line.get_xdata()) == 2]
+    assert whiskers == [[13.2, 15.1]]
+    assert [t.get_text() for t in ax.texts] == ["40"] and (">", 22.0) in [(m, x) for m, x, _y in dots]
