@@ -157,6 +157,42 @@ def validation_points(rows: list[dict]) -> pd.DataFrame:
     return out.dropna(subset=["valid_rmse"])[columns].sort_values(columns[:3]).reset_index(drop=True)
 
 
+def plot_budget_means(table: pd.DataFrame, path: Path, n_subsets: int, reference: float | None = None) -> Path | None:
+    """The curves for a phone: one panel, each family's mean test RMSE over the subsets
+    (``budget_means``: only budgets scored on every subset) against tuning minutes, labelled at
+    its last point instead of in a legend; ``reference`` (the 2021 LSTM's mean) as a flat
+    dashed line. None when no family has two budget points yet."""
+    from study.publishing.figures import model_colours, pyplot, save, spread_labels
+    from study.publishing.views import display_name
+
+    lines = {model: values.dropna() for model, values in table.iterrows() if values.notna().sum() >= 2}
+    if not lines:
+        return None
+    fig, ax = pyplot().subplots(figsize=(4.6, 3.6))
+    colours = model_colours(list(lines))
+    ends = []
+    for model, values in lines.items():
+        ax.plot(values.index, values.values, marker="o", ms=4, lw=1.8, color=colours[model])
+        ends.append((model, float(values.index[-1]), float(values.iloc[-1])))
+    if reference is not None:
+        ax.hlines(reference, 0, float(max(table.columns)), color="0.3", ls="--", lw=1)
+        ends.append(("2021 LSTM (plain settings)", float(max(table.columns)), reference))
+    span = max(e[2] for e in ends) - min(e[2] for e in ends)
+    placed = spread_labels(np.array([e[2] for e in ends]), max(span, 1.0) * 0.07)
+    right = float(max(table.columns))
+    for (model, x, y), label_y in zip(ends, placed):
+        name = model if model.startswith("2021") else display_name(model)
+        ax.annotate(name, (x, y), xytext=(right * 1.04, label_y), fontsize=8, va="center",
+                    color=colours.get(model, "0.3"), arrowprops={"arrowstyle": "-", "color": "0.8", "lw": 0.6})
+    ax.set_xticks(sorted(table.columns))
+    ax.set_xlim(-right * 0.04, right * 1.5)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_xlabel("tuning budget (CPU minutes per subset)", fontsize=9)
+    ax.set_ylabel(f"test RMSE, mean of {n_subsets} subsets", fontsize=9)
+    ax.tick_params(labelsize=8)
+    return save(fig, Path(path))
+
+
 def _panels(subsets: list[str], extra_height: float, xlabel: str, ylabel: str):
     """A phone-readable grid, one panel per subset (two per row; unused panels hidden), the
     axis labels on the outer panels: (figure, {subset: axes})."""

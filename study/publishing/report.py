@@ -24,7 +24,7 @@ from study.core.lock import run_folder_lock
 from study.core.markdown import refresh_tables
 from study.data.published import published_results
 from study.publishing.curves import (BUDGET_POINTS_S, budget_frame, budget_means, budget_means_markdown, crossings,
-                                     crossings_markdown, curve_frame, plot_curves, plot_traces, tuning_folders, validation_points)
+                                     crossings_markdown, curve_frame, plot_budget_means, plot_curves, plot_traces, tuning_folders, validation_points)
 from study.publishing.markers import FileValues, RunValues, refresh_values
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
@@ -45,6 +45,7 @@ FIGURES = {
 }
 #: Drawn only for a run that holds budget points (``study.publishing.curves``).
 CURVES_FIGURE = "fig_budget_curves.png"
+MEANS_FIGURE = "fig_budget_means.png"
 TRACES_FIGURE = "fig_tuning_traces.png"
 #: The model every other is compared with, engine by engine: the study asks whether others beat an LSTM.
 DEFAULT_BASELINE = "lstm"
@@ -331,6 +332,7 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
                                           figures.model_order(board), names, figures.pooled_subsets(preds)),
         "readers": figures.how_models_read(out / FIGURES["readers"]),
         "curves": _budget_curves(rows, out / CURVES_FIGURE, baseline),
+        "budget-means": _budget_means_figure(rows, out / MEANS_FIGURE, baseline),
         "traces": _tuning_traces(rows, out / TRACES_FIGURE),
     }
     rank = ranks(board)
@@ -349,6 +351,20 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
 #: Models the budget-curve figure leaves out, so a phone-sized panel stays readable: the NNLS
 #: ensemble lies within a few tenths of the greedy one at every budget (both are in the tables).
 FIGURE_OMITS = ("ensemble-nnls",)
+
+
+def _budget_means_figure(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
+    """Each family's mean test RMSE over the subsets against tuning minutes, one panel for a
+    phone (``study.publishing.curves.plot_budget_means``); None without two budget points."""
+    board = leaderboard(rows)
+    curves = curve_frame(board)
+    if curves.empty:
+        return None
+    subsets = sorted(set(curves[F.SUBSET]))
+    table = budget_means(curves[~curves[F.MODEL].isin(FIGURE_OMITS)])
+    plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default") & board[F.SUBSET].isin(subsets)]
+    reference = float(plain[F.RMSE].mean()) if plain[F.SUBSET].nunique() == len(subsets) else None
+    return plot_budget_means(table, path, len(subsets), reference)
 
 
 def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
@@ -605,6 +621,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], board: pd.DataFrame
                 "curves": "Test RMSE (solid, with the seeds' spread) and the chosen configuration's validation "
                           "RMSE on the tuning folds (dotted) against tuning budget (CPU minutes), one panel per "
                           "subset; dashed: the baseline out of the box",
+                "budget-means": "Each family's mean test RMSE over the subsets against tuning budget, one panel "
+                                "for a phone (only budgets scored on every subset); dashed: the baseline out of "
+                                "the box",
                 "traces": "Best validation RMSE so far against the tuning CPU minutes spent, per (model, subset) "
                           "of the budget curves (validation folds only; faint lines: 10, 30, 60 minutes)"}
     if view:

@@ -103,6 +103,27 @@ def test_the_curve_legend_names_every_family_even_one_scored_on_a_later_panel_on
     assert sorted(labels) == ["2021 LSTM (plain settings)", "LSTM", "XGBoost"]
 
 
+def test_the_phone_curve_labels_each_family_at_its_last_point(tmp_path, monkeypatch):
+    """One panel for a phone: a line per family with two or more budget points, named at its end
+    (no legend to match colours against), the reference named too."""
+    import study.publishing.figures as figures
+    from study.publishing.curves import budget_means, plot_budget_means
+
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, path, tight=True: drawn.append(fig) or path)
+    lines = [(m, v, s, r + (s == "FD002")) for s in ("FD001", "FD002")
+             for m, v, r in (("lstm", "default", 15.0), ("lstm", "tuned-10m", 13.0), ("lstm", "tuned-60m", 12.5),
+                             ("transformer", "default", 14.0), ("transformer", "tuned-60m", 12.0))]
+    lines.append(("mamba", "tuned-10m", "FD001", 13.0))  # one subset only: no mean, no line
+    table = budget_means(curve_frame(_board(lines)))
+    assert plot_budget_means(table, tmp_path / "m.png", 2, reference=16.0) is not None
+    ax = drawn[0].axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["2021 LSTM (plain settings)", "LSTM", "Transformer"]
+    ends = {tuple(line.get_xydata()[-1]) for line in ax.get_lines()}
+    assert ends == {(60.0, 13.0), (60.0, 12.5)}  # means over FD001 and FD002 (+1)
+    assert plot_budget_means(table.iloc[:, :1], tmp_path / "none.png", 2) is None
+
+
 def test_budget_means_average_only_budgets_scored_on_every_subset():
     from study.publishing.curves import budget_means, budget_means_markdown
 
