@@ -129,6 +129,15 @@ def model_order(board: pd.DataFrame) -> list[str]:
     return full + list(rest.index)
 
 
+def _results_layout(board: pd.DataFrame, clip_at: float | None):
+    """What both results figures share: the scored lines, the subsets, the one model order, its
+    colours, and the clip (default: twice the best RMSE of the run)."""
+    ok = board[board["rmse"].notna()]
+    order = model_order(board)
+    clip = clip_at or (float(np.ceil(ok["rmse"].min() * 2)) if len(ok) else 0.0)
+    return ok, sorted(ok["subset"].unique()), order, model_colours(order), clip
+
+
 def sorted_results(board: pd.DataFrame, path: Path, labels: dict[str, str] | None = None,
                    clip_at: float | None = None) -> Path | None:
     """Per subset, the models' test RMSE as bars, in one fixed order on every panel
@@ -137,14 +146,10 @@ def sorted_results(board: pd.DataFrame, path: Path, labels: dict[str, str] | Non
     lowest to highest RMSE, and are drawn only where seeds differ: a deterministic model has no
     spread to show. Bars beyond ``clip_at`` (default: twice the best RMSE of the run) are cut
     and labelled with their value, so the worst model does not squash the interesting range."""
-    ok = board[board["rmse"].notna()]
+    ok, subsets, order, colours, clip_at = _results_layout(board, clip_at)
     if ok.empty:
         return None
     plt = pyplot()
-    subsets = sorted(ok["subset"].unique())
-    order = model_order(board)
-    colours = model_colours(order)
-    clip_at = clip_at or float(np.ceil(ok["rmse"].min() * 2))
     cols = 2 if len(subsets) > 1 else 1
     rows_n = int(np.ceil(len(subsets) / cols))
     fig, axes = plt.subplots(rows_n, cols, figsize=(6.6 * cols / 2 + 1.4, 0.32 * len(order) * rows_n + 1.2),
@@ -187,14 +192,10 @@ def results_dots(board: pd.DataFrame, path: Path, labels: dict[str, str] | None 
     a line sit a little apart, so dots never hide each other; one narrow panel, readable at
     400 px wide. Beyond ``clip_at`` (default: twice the best RMSE of the run) a dot sits at the
     edge as a triangle pointing right, its value written beside it."""
-    ok = board[board["rmse"].notna()]
+    ok, subsets, order, colours, clip_at = _results_layout(board, clip_at)
     if ok.empty:
         return None
     plt = pyplot()
-    subsets = sorted(ok["subset"].unique())
-    order = model_order(board)
-    colours = model_colours(order)
-    clip_at = clip_at or float(np.ceil(ok["rmse"].min() * 2))
     fig, ax = plt.subplots(figsize=(4.6, 0.42 * len(order) + 1.3))
     step = 0.7 / max(len(subsets), 1)
     offsets = {s: 0.35 - step / 2 - i * step for i, s in enumerate(subsets)}  # first subset on top of its line
