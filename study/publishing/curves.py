@@ -101,8 +101,8 @@ def crossings_markdown(table: pd.DataFrame, verdicts: pd.Series | None = None, b
 
     if table.empty:
         return "_no budget points in this run_\n"
-    lines = [f"| subset | family | first budget ahead of the {display_name(baseline)} | engine by engine at that budget |",
-             "|---|---|---|---|"]
+    head = f"first budget ahead of the {display_name(baseline)}"
+    lines = [f"| subset | family | {head} | engine by engine at that budget |", "|---|---|---|---|"]
     for index, row in table.iterrows():
         if pd.notna(row["passes_after_minutes"]):
             also = " (also ahead out of the box)" if row["ahead_out_of_the_box"] else ""

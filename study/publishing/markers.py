@@ -143,8 +143,7 @@ class RunValues:
         largest budget (``2 of 4``)."""
         from study.publishing.curves import crossings, curve_frame
 
-        curves = curve_frame(self.board)
-        table = crossings(curves, self.baseline)
+        table = crossings(curve_frame(self.board), self.baseline)
         mine = table[table["model"] == keys[0]]
         if mine.empty:
             raise KeyError(f"no budget curve of {keys[0]} beside {self.baseline}'s")
@@ -155,8 +154,7 @@ class RunValues:
         line = mine.set_index("subset").loc[keys[1]]
         if pd.notna(line["passes_after_minutes"]):
             return f"{line['passes_after_minutes']:g} minutes"
-        longest = curves[curves["subset"] == keys[1]]["minutes"].max()
-        return f"not within {longest:g} minutes"
+        return f"not within {line['longest_minutes']:g} minutes"
 
     def _budget(self, kind: str, keys: list[str]) -> str:
         """The budget curves' tunings read at their budget points (``study.tuning.summary.budget_table``)."""

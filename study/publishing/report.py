@@ -24,7 +24,8 @@ from study.core.lock import run_folder_lock
 from study.core.markdown import refresh_tables
 from study.data.published import published_results
 from study.publishing.curves import (BUDGET_POINTS_S, budget_frame, budget_means, budget_means_markdown, crossings,
-                                     crossings_markdown, curve_frame, plot_budget_means, plot_curves, plot_traces, tuning_folders, validation_points)
+                                     crossings_markdown, curve_frame, plot_budget_means, plot_curves, plot_traces,
+                                     tuning_folders, validation_points)
 from study.publishing.markers import FileValues, RunValues, refresh_values
 from study.records.leaderboard import N_SEEDS, RMSE_STD, leaderboard, predictions_frame, ranks, to_markdown
 from study.records.rows import Field as F
@@ -331,8 +332,7 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
         "planner": figures.planner_misses(miss_shares(preds, max_rul), out / FIGURES["planner"],
                                           figures.model_order(board), names, figures.pooled_subsets(preds)),
         "readers": figures.how_models_read(out / FIGURES["readers"]),
-        "curves": _budget_curves(rows, out / CURVES_FIGURE, baseline),
-        "budget-means": _budget_means_figure(rows, out / MEANS_FIGURE, baseline),
+        **_budget_figures(rows, out, baseline),
         "traces": _tuning_traces(rows, out / TRACES_FIGURE),
     }
     rank = ranks(board)
@@ -353,30 +353,22 @@ def write_figures(rows: list[dict[str, Any]], out: Path, max_rul: float,
 FIGURE_OMITS = ("ensemble-nnls",)
 
 
-def _budget_means_figure(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
-    """Each family's mean test RMSE over the subsets against tuning minutes, one panel for a
-    phone (``study.publishing.curves.plot_budget_means``); None without two budget points."""
+def _budget_figures(rows: list[dict[str, Any]], out: Path, baseline: str) -> dict[str, Path | None]:
+    """The budget curves (``study.publishing.curves``) from one leaderboard of the run: test and
+    validation RMSE against tuning minutes per subset (``curves``), and each family's mean over
+    the subsets in one panel for a phone (``budget-means``); the baseline out of the box as the
+    flat reference. None for each when the run holds no budget points."""
     board = leaderboard(rows)
-    curves = curve_frame(board)
-    if curves.empty:
-        return None
-    subsets = sorted(set(curves[F.SUBSET]))
-    table = budget_means(curves[~curves[F.MODEL].isin(FIGURE_OMITS)])
-    plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default") & board[F.SUBSET].isin(subsets)]
-    reference = float(plain[F.RMSE].mean()) if plain[F.SUBSET].nunique() == len(subsets) else None
-    return plot_budget_means(table, path, len(subsets), reference)
-
-
-def _budget_curves(rows: list[dict[str, Any]], path: Path, baseline: str) -> Path | None:
-    """Test and validation RMSE against tuning minutes (``study.publishing.curves``), the baseline
-    out of the box as the flat reference; None when the run holds no budget points."""
-
-    board = leaderboard(rows)
-    plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default")].set_index(F.SUBSET)[F.RMSE]
     curves = curve_frame(board)
     curves = curves[~curves[F.MODEL].isin(FIGURE_OMITS)]  # one ensemble line: the tables keep both
-    return plot_curves(curves, path, reference=plain.dropna() if len(plain) else None,
-                       validation=validation_points(rows) if len(curves) else None)
+    if curves.empty:
+        return {"curves": None, "budget-means": None}
+    plain = board[(board[F.MODEL] == baseline) & (board[F.VARIANT] == "default")].set_index(F.SUBSET)[F.RMSE].dropna()
+    subsets = sorted(set(curves[F.SUBSET]))
+    mean_reference = float(plain[subsets].mean()) if set(subsets) <= set(plain.index) else None
+    return {"curves": plot_curves(curves, out / CURVES_FIGURE, reference=plain if len(plain) else None,
+                                  validation=validation_points(rows)),
+            "budget-means": plot_budget_means(budget_means(curves), out / MEANS_FIGURE, len(subsets), mean_reference)}
 
 
 def _tuning_traces(rows: list[dict[str, Any]], path: Path) -> Path | None:

@@ -286,8 +286,9 @@ def compact(folder: Path, names: tuple[str, ...] = (ROWS_FILE, SUPERSEDED_FILE))
     a reference to its source (``study.records.copies``). Lossless, and checked before anything
     is replaced: every rewritten line reads back as the row it replaces; lines that are not
     rows, or already in today's layout, stay as they are. The sidecar is written first, then
-    each row file, each replaced atomically, under the folder's lock. Returns each file's size in bytes, before and after. New rows are written this way
-    already: ``python -c "from study.records.store import compact; print(compact('reports/study'))"``."""
+    each row file, each replaced atomically, under the folder's lock. Returns each file's size
+    in bytes, before and after. New rows are written this way already:
+    ``python -c "from study.records.store import compact; print(compact('reports/study'))"``."""
     folder = Path(folder)
     sidecar = folder / SHARED_FILE
     with run_folder_lock(folder, command=f"compact {folder}"):

@@ -61,15 +61,14 @@ def pair_line(model: str, subset: str, journal: Path) -> dict[str, Any]:
     default = first.value if first is not None and first.state == TrialState.COMPLETE else None
     loads = [t.user_attrs["load_1min"] for t in finished if "load_1min" in t.user_attrs]
     charged = np.cumsum([t.user_attrs.get("charged_seconds", 0.0) for t in finished])
+    # evaluations (complete or pruned) that ended within the first 10 minutes' charge
+    early = [t for t, spent in zip(finished, charged) if spent <= FIRST_BUDGET_S and t.state != TrialState.FAIL]
     return {
         "model": model, "subset": subset, "evaluations": len(finished),
         "pruned": sum(1 for t in finished if t.state == TrialState.PRUNED),
         "failed": sum(1 for t in finished if t.state == TrialState.FAIL),
-        # evaluations (complete or pruned) that ended within the first 10 minutes' charge
-        "in_first_600s": int(sum(1 for t, spent in zip(finished, charged)
-                                 if spent <= FIRST_BUDGET_S and t.state != TrialState.FAIL)),
-        "pruned_in_first_600s": int(sum(1 for t, spent in zip(finished, charged)
-                                        if spent <= FIRST_BUDGET_S and t.state == TrialState.PRUNED)),
+        "in_first_600s": len(early),
+        "pruned_in_first_600s": sum(1 for t in early if t.state == TrialState.PRUNED),
         "budget_s": settings.get("budget_s"),
         "spent_s": round(sum(t.user_attrs.get("charged_seconds", 0.0) for t in finished), 1),
         "default_valid_rmse": default, "best_valid_rmse": best.value if best else None,
